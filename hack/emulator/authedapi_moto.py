@@ -1,0 +1,184 @@
+"""moto server with the AWS calls authedapi needs that moto lacks.
+
+Run as `python authedapi_moto.py -p PORT` (the same flags as `moto_server`). Every call
+added here reads and writes moto's own backend state, so it is consistent with the calls
+moto implements (a pool deleted with DeleteIdentityPool loses its roles and tags too).
+
+Added:
+  cognito-identity  SetIdentityPoolRoles, GetIdentityPoolRoles,
+                    TagResource, UntagResource, ListTagsForResource
+  iam               AddClientIDToOpenIDConnectProvider,
+                    RemoveClientIDFromOpenIDConnectProvider
+Corrected to behave as AWS does:
+  cognito-identity  UpdateIdentityPool replaces the whole pool (moto kept the old name and
+                    any field the request left out).
+"""
+
+import json
+import re
+import sys
+
+from moto import server
+from moto.cognitoidentity.exceptions import ResourceNotFoundError
+from moto.cognitoidentity.models import CognitoIdentityBackend, cognitoidentity_backends
+from moto.cognitoidentity.responses import CognitoIdentityResponse
+from moto.core.exceptions import JsonRESTError
+from moto.iam.exceptions import LimitExceededException, ValidationError
+from moto.iam.responses import IamResponse
+from moto.core.responses import EmptyResult
+
+POOL_ARN = re.compile(
+    r"^arn:aws[a-z-]*:cognito-identity:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):identitypool/(?P<pool>[\w-]+:[0-9a-f-]+)$"
+)
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+MAX_CLIENT_IDS = 100
+
+
+class InvalidParameterException(JsonRESTError):
+    def __init__(self, message: str):
+        super().__init__(error_type="InvalidParameterException", message=message)
+
+
+# --- cognito-identity -------------------------------------------------------------------
+
+
+def _pool(backend: CognitoIdentityBackend, pool_id: str):
+    pool = backend.identity_pools.get(pool_id)
+    if pool is None:
+        raise ResourceNotFoundError(pool_id)
+    return pool
+
+
+def _pool_by_arn(response: CognitoIdentityResponse, arn: str):
+    match = POOL_ARN.match(arn or "")
+    if match is None:
+        raise InvalidParameterException(f"Invalid ResourceArn: {arn}")
+    backend = cognitoidentity_backends[match["account"]][match["region"]]
+    return _pool(backend, match["pool"])
+
+
+def set_identity_pool_roles(self: CognitoIdentityResponse) -> str:
+    pool = _pool(self.backend, self._get_param("IdentityPoolId"))
+    roles = self._get_param("Roles") or {}
+    for kind, arn in roles.items():
+        if kind not in ("authenticated", "unauthenticated"):
+            raise InvalidParameterException(
+                f"Invalid role type {kind}: must be authenticated or unauthenticated"
+            )
+        if not ROLE_ARN.match(arn):
+            raise InvalidParameterException(f"Invalid role ARN: {arn}")
+    mappings = self._get_param("RoleMappings") or {}
+    for provider, mapping in mappings.items():
+        if mapping.get("Type") not in ("Token", "Rules"):
+            raise InvalidParameterException(
+                f"Invalid role mapping type for {provider}: {mapping.get('Type')}"
+            )
+    pool.authedapi_roles = dict(roles)
+    pool.authedapi_role_mappings = dict(mappings)
+    return ""
+
+
+def get_identity_pool_roles(self: CognitoIdentityResponse) -> str:
+    pool_id = self._get_param("IdentityPoolId")
+    pool = _pool(self.backend, pool_id)
+    result = {"IdentityPoolId": pool_id, "Roles": getattr(pool, "authedapi_roles", {})}
+    mappings = getattr(pool, "authedapi_role_mappings", {})
+    if mappings:
+        result["RoleMappings"] = mappings
+    return json.dumps(result)
+
+
+def tag_resource(self: CognitoIdentityResponse) -> str:
+    pool = _pool_by_arn(self, self._get_param("ResourceArn"))
+    pool.tags = {**(pool.tags or {}), **(self._get_param("Tags") or {})}
+    return "{}"
+
+
+def untag_resource(self: CognitoIdentityResponse) -> str:
+    pool = _pool_by_arn(self, self._get_param("ResourceArn"))
+    for key in self._get_param("TagKeys") or []:
+        (pool.tags or {}).pop(key, None)
+    return "{}"
+
+
+def list_tags_for_resource(self: CognitoIdentityResponse) -> str:
+    pool = _pool_by_arn(self, self._get_param("ResourceArn"))
+    return json.dumps({"Tags": pool.tags or {}})
+
+
+def update_identity_pool(
+    self: CognitoIdentityBackend,
+    identity_pool_id,
+    identity_pool_name,
+    allow_unauthenticated,
+    login_providers,
+    provider_name,
+    provider_arns,
+    identity_providers,
+    saml_providers,
+    tags,
+) -> str:
+    # AWS replaces the whole pool with the request; fields left out are cleared.
+    pool = _pool(self, identity_pool_id)
+    pool.identity_pool_name = identity_pool_name
+    pool.allow_unauthenticated_identities = bool(allow_unauthenticated)
+    pool.supported_login_providers = login_providers or {}
+    pool.developer_provider_name = provider_name or ""
+    pool.open_id_connect_provider_arns = provider_arns or []
+    pool.cognito_identity_providers = identity_providers or []
+    pool.saml_provider_arns = saml_providers or []
+    if tags is not None:
+        pool.tags = tags
+    return pool.to_json()
+
+
+# --- iam --------------------------------------------------------------------------------
+
+
+def _provider(self: IamResponse):
+    return self.backend.get_open_id_connect_provider(
+        self._get_param("OpenIDConnectProviderArn")
+    )
+
+
+def add_client_id_to_open_id_connect_provider(self: IamResponse):
+    provider = _provider(self)
+    client_id = self._get_param("ClientID") or ""
+    if not 1 <= len(client_id) <= 255:
+        raise ValidationError("ClientID must be 1 to 255 characters long")
+    if client_id not in provider.client_id_list:
+        if len(provider.client_id_list) >= MAX_CLIENT_IDS:
+            raise LimitExceededException(
+                f"Cannot exceed quota for ClientIdsPerOpenIdConnectProvider: {MAX_CLIENT_IDS}"
+            )
+        provider.client_id_list.append(client_id)
+    return EmptyResult()
+
+
+def remove_client_id_from_open_id_connect_provider(self: IamResponse):
+    provider = _provider(self)
+    client_id = self._get_param("ClientID") or ""
+    if client_id in provider.client_id_list:
+        provider.client_id_list.remove(client_id)
+    return EmptyResult()
+
+
+def install() -> None:
+    """Add the missing calls to moto's response classes (moto dispatches by method name)."""
+    CognitoIdentityResponse.set_identity_pool_roles = set_identity_pool_roles
+    CognitoIdentityResponse.get_identity_pool_roles = get_identity_pool_roles
+    CognitoIdentityResponse.tag_resource = tag_resource
+    CognitoIdentityResponse.untag_resource = untag_resource
+    CognitoIdentityResponse.list_tags_for_resource = list_tags_for_resource
+    CognitoIdentityBackend.update_identity_pool = update_identity_pool
+    IamResponse.add_client_id_to_open_id_connect_provider = (
+        add_client_id_to_open_id_connect_provider
+    )
+    IamResponse.remove_client_id_from_open_id_connect_provider = (
+        remove_client_id_from_open_id_connect_provider
+    )
+
+
+if __name__ == "__main__":
+    install()
+    server.main(sys.argv[1:])

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Builds the local rig's tools into .tools/ (git-ignored), each at a pinned version:
+#   kube-apiserver, kubectl  k8s.io/kubernetes v1.36.3  (hack/tools/kube, from the Go module proxy)
+#   etcd                     go.etcd.io/etcd v3.6.16    (hack/tools/etcd)
+#   helm                     helm.sh/helm/v3 v3.22.0    (hack/tools/helm)
+#   moto server              moto 5.2.5                 (hack/emulator/requirements.txt, in .tools/venv)
+# A tool already built from the same pins is left alone, so a second run takes a second.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools=${AUTHEDAPI_TOOLS:-$root/.tools}
+mkdir -p "$tools/bin" "$tools/stamps"
+export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+
+log() { printf '[tools] %s\n' "$*" >&2; }
+
+# stamp NAME FILES... — the pin a tool was built from: its inputs' hashes and the Go version.
+stamp() {
+  local name=$1; shift
+  { cat "$@"; go version 2>/dev/null || true; python3 --version 2>/dev/null || true; } | sha256sum | cut -d' ' -f1
+}
+
+fresh() { # fresh NAME STAMP BIN...: true when every binary exists and was built from STAMP
+  local name=$1 want=$2; shift 2
+  [ "$(cat "$tools/stamps/$name" 2>/dev/null)" = "$want" ] || return 1
+  for bin in "$@"; do [ -x "$tools/bin/$bin" ] || return 1; done
+}
+
+go_tool() { # go_tool NAME DIR LDFLAGS BIN=PACKAGE... — build each PACKAGE of the wrapper module in DIR
+  local name=$1 dir=$2 ldflags=$3; shift 3
+  local want; want=$(printf '%s' "$ldflags" | cat - "$dir/go.mod" "$dir/go.sum" | stamp "$name" /dev/stdin)
+  local bins=() pair; for pair in "$@"; do bins+=("${pair%%=*}"); done
+  if fresh "$name" "$want" "${bins[@]}"; then log "$name: up to date"; return; fi
+  log "$name: building ${bins[*]} (a cold build of kube-apiserver takes 5-15 minutes)"
+  local start=$SECONDS
+  for pair in "$@"; do
+    (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$tools/bin/${pair%%=*}" "${pair#*=}")
+  done
+  echo "$want" > "$tools/stamps/$name"
+  log "$name: built in $((SECONDS - start))s"
+}
+
+command -v go >/dev/null || { echo "go is required (https://go.dev/dl): the rig's tools are built from source" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "python3 is required: the AWS emulator (moto) runs on it" >&2; exit 1; }
+
+k8s=v1.36.3
+vflags() { # -X flags so the binaries report their real version instead of v0.0.0-master
+  local pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    printf -- '-X %s.gitVersion=%s -X %s.gitMajor=1 -X %s.gitMinor=36 ' "$pkg" "$k8s" "$pkg" "$pkg"
+  done
+}
+go_tool kube "$root/hack/tools/kube" "-s -w $(vflags)" \
+  kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver kubectl=k8s.io/kubernetes/cmd/kubectl
+go_tool etcd "$root/hack/tools/etcd" "-s -w" etcd=go.etcd.io/etcd/server/v3
+go_tool helm "$root/hack/tools/helm" "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0" \
+  helm=helm.sh/helm/v3/cmd/helm
+
+# The AWS emulator: moto server in a virtualenv, every dependency pinned.
+req=$root/hack/emulator/requirements.txt
+want=$(stamp moto "$req")
+if [ "$(cat "$tools/stamps/moto" 2>/dev/null)" = "$want" ] && [ -x "$tools/venv/bin/python" ]; then
+  log "moto: up to date"
+else
+  log "moto: installing into $tools/venv"
+  rm -rf "$tools/venv"
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  echo "$want" > "$tools/stamps/moto"
+fi
+
+log "ready: $(ls "$tools/bin" | tr '\n' ' ')"

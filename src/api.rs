@@ -1,0 +1,276 @@
+//! The `AuthedApi` custom resource (group `authedapi.dev`, version `v1alpha1`).
+//!
+//! Everything a user can get wrong that the API server can check is checked here, at
+//! admission: OpenAPI patterns, enums and bounds for single fields, CEL rules
+//! (`x-kubernetes-validations`) for what spans fields or versions. The doc comments become
+//! the CRD's descriptions, so `kubectl explain authedapi.spec` reads them.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The API group of every authedapi resource.
+pub const GROUP: &str = "authedapi.dev";
+
+/// The most routes (and integrations) one API Gateway HTTP API may have.
+pub const MAX_ROUTES: usize = 300;
+
+/// An HTTP API on AWS API Gateway whose private routes only users logged in with Auth0 can
+/// call: Auth0 is federated through a Cognito identity pool, whose authenticated role may
+/// invoke exactly the routes that use IAM authorization.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "authedapi.dev",
+    version = "v1alpha1",
+    kind = "AuthedApi",
+    namespaced,
+    shortname = "aapi",
+    status = "AuthedApiStatus",
+    printcolumn(name = "Stage", type_ = "string", json_path = ".spec.stage"),
+    printcolumn(name = "Endpoint", type_ = "string", json_path = ".status.apiEndpoint"),
+    printcolumn(name = "IdentityPool", type_ = "string", json_path = ".status.identityPoolId"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[x_kube(
+    validation = Rule::new("has(self.region) == has(oldSelf.region)")
+        .message("region is immutable: it cannot be added or removed after creation")
+        .field_path(".region")
+        .reason(Reason::FieldValueForbidden),
+    validation = Rule::new(
+        "self.routes.all(r, !has(r.scopes) || (has(r.authorization) ? r.authorization : self.defaultAuthorization) == 'jwt')"
+    )
+    .message("scopes are allowed only on routes whose authorization is jwt")
+    .field_path(".routes")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthedApiSpec {
+    /// Stage (environment) name, e.g. dev or prod. It prefixes the name of every AWS
+    /// resource this object owns, so two stages of one API never share anything.
+    /// Lower-case letters, digits and '-', starting with a letter, at most 16 characters.
+    /// Immutable.
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9-]{0,15}$"), length(min = 1, max = 16))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("stage is immutable").reason(Reason::FieldValueForbidden))]
+    pub stage: String,
+
+    /// AWS region to create the API in, e.g. us-east-1. Defaults to the operator's region.
+    /// Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"), length(max = 32))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("region is immutable").reason(Reason::FieldValueForbidden))]
+    pub region: Option<String>,
+
+    /// The Auth0 application whose users may call the private routes.
+    pub auth0: Auth0,
+
+    /// How routes without their own `authorization` are protected: `iam` (callers sign
+    /// requests with temporary AWS credentials from the Cognito identity pool), `jwt`
+    /// (callers send an Auth0 ID token as a bearer token) or `none` (public).
+    #[serde(default)]
+    pub default_authorization: Authorization,
+
+    /// The API's routes, at most 300, each route key at most once.
+    #[schemars(length(min = 1, max = 300))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["route".into()]))]
+    pub routes: Vec<Route>,
+
+    /// What happens to the AWS resources when this object is deleted: `Delete` removes
+    /// them, `Retain` leaves them in the account and only lets the object go.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// The Auth0 tenant and application users log in with.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Auth0 {
+    /// The Auth0 tenant's domain, e.g. myorg.us.auth0.com. An "https://" prefix and a
+    /// trailing "/" are accepted; no path.
+    #[schemars(
+        regex(
+            pattern = r"^(https://)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+/?$"
+        ),
+        length(min = 1, max = 261)
+    )]
+    pub domain: String,
+
+    /// The Auth0 application's client id. It is the audience of the ID tokens Cognito and
+    /// the JWT authorizer accept.
+    #[schemars(regex(pattern = r"^[^\s]+$"), length(min = 1, max = 255))]
+    pub client_id: String,
+
+    /// Audiences the JWT authorizer accepts, for routes with `jwt` authorization.
+    /// Defaults to the client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 10))]
+    pub audience: Option<Vec<String>>,
+}
+
+/// How a route is protected.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Authorization {
+    /// AWS_IAM: the caller signs with credentials of the identity pool's authenticated role.
+    #[default]
+    Iam,
+    /// NONE: anyone may call the route.
+    None,
+    /// JWT: the caller sends an Auth0 ID token; API Gateway checks issuer and audience.
+    Jwt,
+}
+
+/// What happens to the AWS resources when the object is deleted.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Delete every AWS resource this object created.
+    #[default]
+    Delete,
+    /// Leave the AWS resources in place; only the Kubernetes object goes.
+    Retain,
+}
+
+/// One route of the API.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    /// The route key: "$default" (every request no other route matches) or
+    /// "METHOD /path", e.g. "GET /private", "ANY /items/{id}", "GET /files/{proxy+}".
+    #[schemars(
+        regex(pattern = r"^(\$default|[A-Z]+ /[A-Za-z0-9._~:@!$&'()*+,;=/{}-]*)$"),
+        length(min = 1, max = 128)
+    )]
+    #[x_kube(
+        validation = Rule::new("self == '$default' || self.matches('^(ANY|GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) ')")
+            .message("route method must be one of ANY, GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS (or the whole key \"$default\")")
+    )]
+    pub route: String,
+
+    /// How this route is protected; defaults to spec.defaultAuthorization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
+
+    /// OAuth scopes the caller's token must hold (jwt routes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 20))]
+    pub scopes: Option<Vec<String>>,
+
+    /// Where the route sends requests: exactly one of `lambda` or `http`.
+    pub target: Target,
+}
+
+/// The backend of a route. Exactly one kind is set.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[x_kube(
+    validation = Rule::new("[has(self.lambda), has(self.http)].exists_one(x, x)")
+        .message("exactly one target kind must be set: lambda or http")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// Invoke an AWS Lambda function (AWS_PROXY integration, payload format 2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<LambdaTarget>,
+
+    /// Forward to an HTTP(S) URL (HTTP_PROXY integration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpTarget>,
+}
+
+/// A Lambda function target.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LambdaTarget {
+    /// The function's ARN, e.g. arn:aws:lambda:us-east-1:123456789012:function:private,
+    /// optionally with a version or alias qualifier. The operator adds a permission to
+    /// the function so that this API (and only it) may invoke it.
+    #[schemars(
+        regex(
+            pattern = r"^arn:aws(-cn|-us-gov)?:lambda:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:(\$LATEST|[A-Za-z0-9_-]{1,128}))?$"
+        ),
+        length(max = 256)
+    )]
+    pub function_arn: String,
+}
+
+/// An HTTP URL target.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpTarget {
+    /// Absolute http:// or https:// URL requests are forwarded to.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(
+        validation = Rule::new("isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''")
+            .message("url must be an absolute http:// or https:// URL")
+    )]
+    pub url: String,
+}
+
+/// What the operator observed and did, in kstatus form.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthedApiStatus {
+    /// The metadata.generation the conditions describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Ready, Reconciling and Stalled, following kstatus.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+
+    /// The API Gateway HTTP API id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_id: Option<String>,
+
+    /// The URL to call: https://<apiId>.execute-api.<region>.amazonaws.com
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_endpoint: Option<String>,
+
+    /// The Cognito identity pool id callers get credentials from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_pool_id: Option<String>,
+
+    /// The IAM role authenticated identities assume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authenticated_role_arn: Option<String>,
+
+    /// The IAM OIDC provider for the Auth0 domain (shared by every AuthedApi of that domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_provider_arn: Option<String>,
+
+    /// The AWS account the resources live in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+
+    /// The AWS region the resources live in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+
+    /// The routes as they exist in AWS.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteStatus>,
+}
+
+/// One route as it exists in AWS.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteStatus {
+    /// The route key.
+    pub route: String,
+    /// The authorization in effect.
+    pub authorization: Authorization,
+    /// The API Gateway route id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_id: Option<String>,
+}
+
+impl AuthedApiSpec {
+    /// The authorization a route ends up with.
+    pub fn authorization_of(&self, route: &Route) -> Authorization {
+        route.authorization.unwrap_or(self.default_authorization)
+    }
+}
