@@ -27,15 +27,24 @@ pub const MAX_ROUTES: usize = 300;
     namespaced,
     shortname = "aapi",
     status = "AuthedApiStatus",
+    doc = "An HTTP API on AWS whose private routes only users logged in with Auth0 can call.",
     printcolumn(name = "Stage", type_ = "string", json_path = ".spec.stage"),
     printcolumn(name = "Endpoint", type_ = "string", json_path = ".status.apiEndpoint"),
-    printcolumn(name = "IdentityPool", type_ = "string", json_path = ".status.identityPoolId"),
+    printcolumn(
+        name = "IdentityPool",
+        type_ = "string",
+        json_path = ".status.identityPoolId"
+    ),
     printcolumn(
         name = "Ready",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[x_kube(
     validation = Rule::new("has(self.region) == has(oldSelf.region)")
@@ -111,7 +120,8 @@ pub struct Auth0 {
     pub audience: Option<Vec<String>>,
 }
 
-/// How a route is protected.
+// How a route is protected. (A plain comment: a doc comment here would replace the
+// descriptions of the fields that use this type in the CRD.)
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Authorization {
@@ -124,7 +134,7 @@ pub enum Authorization {
     Jwt,
 }
 
-/// What happens to the AWS resources when the object is deleted.
+// What happens to the AWS resources when the object is deleted (plain comment: see above).
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DeletionPolicy {
     /// Delete every AWS resource this object created.

@@ -4,7 +4,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "authedapi", version, about = "AuthedApi operator: Auth0-protected AWS HTTP APIs from Kubernetes")]
+#[command(
+    name = "authedapi",
+    version,
+    about = "AuthedApi operator: Auth0-protected AWS HTTP APIs from Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -9,6 +9,9 @@ Added:
                     TagResource, UntagResource, ListTagsForResource
   iam               AddClientIDToOpenIDConnectProvider,
                     RemoveClientIDFromOpenIDConnectProvider
+Test isolation:
+  an access key id "AKIARIG0" + 12 digits acts in the account those digits name, so tests
+  sharing one emulator each work in an account of their own (as they would in AWS).
 Corrected to behave as AWS does:
   cognito-identity  UpdateIdentityPool replaces the whole pool (moto kept the old name and
                     any field the request left out).
@@ -18,6 +21,7 @@ import json
 import re
 import sys
 
+import moto.iam.models
 from moto import server
 from moto.cognitoidentity.exceptions import ResourceNotFoundError
 from moto.cognitoidentity.models import CognitoIdentityBackend, cognitoidentity_backends
@@ -32,6 +36,7 @@ POOL_ARN = re.compile(
 )
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 MAX_CLIENT_IDS = 100
+RIG_ACCESS_KEY = re.compile(r"AKIARIG0(\d{12})")
 
 
 class InvalidParameterException(JsonRESTError):
@@ -163,8 +168,21 @@ def remove_client_id_from_open_id_connect_provider(self: IamResponse):
     return EmptyResult()
 
 
+# --- accounts ---------------------------------------------------------------------------
+
+_moto_account_id_from = moto.iam.models.get_account_id_from
+
+
+def account_id_from(access_key: str) -> str:
+    match = RIG_ACCESS_KEY.fullmatch(access_key or "")
+    if match:
+        return match[1]
+    return _moto_account_id_from(access_key)
+
+
 def install() -> None:
     """Add the missing calls to moto's response classes (moto dispatches by method name)."""
+    moto.iam.models.get_account_id_from = account_id_from
     CognitoIdentityResponse.set_identity_pool_roles = set_identity_pool_roles
     CognitoIdentityResponse.get_identity_pool_roles = get_identity_pool_roles
     CognitoIdentityResponse.tag_resource = tag_resource

@@ -1,0 +1,157 @@
+//! The AWS API emulator: moto server plus our extension (`hack/emulator/authedapi_moto.py`),
+//! speaking the same wire protocols as AWS, so the AWS SDK for Rust talks to it unchanged.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+
+use crate::process::Supervised;
+use crate::{free_port, repo_root, tools_dir};
+
+/// The region tests use unless they say otherwise.
+pub const DEFAULT_REGION: &str = "us-east-1";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running emulator; it stops when dropped.
+pub struct Emulator {
+    process: Supervised,
+    /// Base URL for `AWS_ENDPOINT_URL`.
+    pub endpoint: String,
+    /// How long it took to accept connections.
+    pub startup: Duration,
+}
+
+impl Emulator {
+    /// Start the emulator on a free loopback port and wait until it accepts connections.
+    pub async fn start() -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let python = tools_dir().join("venv/bin/python");
+        anyhow::ensure!(
+            python.exists(),
+            "{} is missing: run hack/tools.sh to install the AWS emulator",
+            python.display()
+        );
+        let port = free_port()?;
+        let script = repo_root().join("hack/emulator/authedapi_moto.py");
+        let log = std::env::temp_dir().join(format!("authedapi-moto-{port}.log"));
+        let mut process = Supervised::spawn(
+            "moto",
+            &python,
+            &[
+                script.display().to_string(),
+                "-H".to_owned(),
+                "127.0.0.1".to_owned(),
+                "-p".to_owned(),
+                port.to_string(),
+            ],
+            &log,
+            None,
+        )?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            anyhow::ensure!(
+                !process.exited(),
+                "the AWS emulator exited while starting:\n{}",
+                process.log_tail(30)
+            );
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the AWS emulator did not listen within {READY_TIMEOUT:?}:\n{}",
+                process.log_tail(30)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let startup = started.elapsed();
+        eprintln!(
+            "[rig] AWS emulator (moto 5.2.5) ready at {endpoint} in {:.2}s",
+            startup.as_secs_f64()
+        );
+        Ok(Self {
+            process,
+            endpoint,
+            startup,
+        })
+    }
+
+    /// An AWS account of its own in this emulator, unused by anyone else.
+    pub fn new_account(&self) -> Account {
+        Account::new(&self.endpoint, &unique_account_id())
+    }
+
+    /// The emulator's log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.process.log_tail(lines)
+    }
+}
+
+/// Credentials and endpoint for one emulated AWS account.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// The 12-digit account id.
+    pub id: String,
+    /// The emulator's URL.
+    pub endpoint: String,
+    /// The region calls go to.
+    pub region: String,
+}
+
+impl Account {
+    /// The account `id` on the emulator at `endpoint`, in the default region.
+    pub fn new(endpoint: &str, id: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            endpoint: endpoint.to_owned(),
+            region: DEFAULT_REGION.to_owned(),
+        }
+    }
+
+    /// The access key id that makes the emulator act in this account (see the extension).
+    pub fn access_key_id(&self) -> String {
+        format!("AKIARIG0{}", self.id)
+    }
+
+    /// SDK configuration for this account: SigV4-signed requests, as to real AWS.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(Credentials::new(
+                self.access_key_id(),
+                "rig-secret-access-key",
+                None,
+                None,
+                "authedapi-rig",
+            ))
+            .load()
+            .await
+    }
+
+    /// Environment variables that point a process's AWS SDK at this account.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", self.access_key_id()),
+            ("AWS_SECRET_ACCESS_KEY", "rig-secret-access-key".to_owned()),
+            ("AWS_REGION", self.region.clone()),
+        ]
+    }
+}
+
+/// A 12-digit account id no other test in this run uses.
+fn unique_account_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let id = (nanos / 1000 + u64::from(std::process::id()) * 7919 + n * 104_729) % 900_000_000_000
+        + 100_000_000_000;
+    id.to_string()
+}

@@ -1,0 +1,243 @@
+//! Cognito identity pools: the pool that federates Auth0 and hands out credentials of the
+//! authenticated role.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_cognitoidentity::Client;
+
+use super::apigateway::not_found_is_none;
+use super::error::{AwsError, AwsResult};
+
+const SERVICE: &str = "cognito-identity";
+/// ListIdentityPools' largest page.
+const PAGE_SIZE: i32 = 60;
+
+fn err<E>(
+    op: &'static str,
+) -> impl FnOnce(
+    aws_sdk_cognitoidentity::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> AwsError
+where
+    E: aws_sdk_cognitoidentity::error::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+{
+    move |e| AwsError::from_sdk(SERVICE, op, e)
+}
+
+/// An identity pool: what we send on create/update and what Describe returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentityPool {
+    pub id: String,
+    pub name: String,
+    pub allow_unauthenticated: bool,
+    pub oidc_provider_arns: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A pool's roles and role mappings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PoolRoles {
+    pub authenticated: Option<String>,
+    pub unauthenticated: Option<String>,
+}
+
+/// Cognito Identity calls.
+#[derive(Clone)]
+pub struct Cognito {
+    client: Client,
+}
+
+fn pool_of(
+    id: &str,
+    name: &str,
+    allow_unauthenticated: bool,
+    arns: &[String],
+    tags: Option<&HashMap<String, String>>,
+) -> IdentityPool {
+    IdentityPool {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        allow_unauthenticated,
+        oidc_provider_arns: arns.to_vec(),
+        tags: tags
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+    }
+}
+
+impl Cognito {
+    pub fn new(config: &aws_types::SdkConfig) -> Self {
+        Self {
+            client: Client::new(config),
+        }
+    }
+
+    /// The ARN the tagging calls take for a pool.
+    pub fn pool_arn(partition: &str, region: &str, account: &str, pool_id: &str) -> String {
+        format!("arn:{partition}:cognito-identity:{region}:{account}:identitypool/{pool_id}")
+    }
+
+    /// Create a pool (the `id` field of `pool` is ignored); returns it with its new id.
+    pub async fn create_identity_pool(&self, pool: &IdentityPool) -> AwsResult<IdentityPool> {
+        let out = self
+            .client
+            .create_identity_pool()
+            .identity_pool_name(&pool.name)
+            .allow_unauthenticated_identities(pool.allow_unauthenticated)
+            .set_open_id_connect_provider_arns(Some(pool.oidc_provider_arns.clone()))
+            .set_identity_pool_tags(Some(pool.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(err("CreateIdentityPool"))?;
+        Ok(pool_of(
+            out.identity_pool_id(),
+            out.identity_pool_name(),
+            out.allow_unauthenticated_identities(),
+            out.open_id_connect_provider_arns(),
+            out.identity_pool_tags(),
+        ))
+    }
+
+    /// The pool with this id, or None.
+    pub async fn describe_identity_pool(&self, id: &str) -> AwsResult<Option<IdentityPool>> {
+        match self
+            .client
+            .describe_identity_pool()
+            .identity_pool_id(id)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(pool_of(
+                out.identity_pool_id(),
+                out.identity_pool_name(),
+                out.allow_unauthenticated_identities(),
+                out.open_id_connect_provider_arns(),
+                out.identity_pool_tags(),
+            ))),
+            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "DescribeIdentityPool", e)),
+        }
+    }
+
+    /// Ids of every pool named `name` (names are not unique in Cognito).
+    pub async fn find_identity_pools_by_name(&self, name: &str) -> AwsResult<Vec<String>> {
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_identity_pools()
+                .max_results(PAGE_SIZE)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(err("ListIdentityPools"))?;
+            found.extend(
+                out.identity_pools()
+                    .iter()
+                    .filter(|p| p.identity_pool_name() == Some(name))
+                    .filter_map(|p| p.identity_pool_id().map(str::to_owned)),
+            );
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Replace the pool with `pool`: UpdateIdentityPool sets every field, so all are sent.
+    pub async fn update_identity_pool(&self, pool: &IdentityPool) -> AwsResult<()> {
+        self.client
+            .update_identity_pool()
+            .identity_pool_id(&pool.id)
+            .identity_pool_name(&pool.name)
+            .allow_unauthenticated_identities(pool.allow_unauthenticated)
+            .set_open_id_connect_provider_arns(Some(pool.oidc_provider_arns.clone()))
+            .set_identity_pool_tags(Some(pool.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("UpdateIdentityPool"))
+    }
+
+    pub async fn delete_identity_pool(&self, id: &str) -> AwsResult<()> {
+        self.client
+            .delete_identity_pool()
+            .identity_pool_id(id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("DeleteIdentityPool"))
+    }
+
+    pub async fn get_roles(&self, id: &str) -> AwsResult<PoolRoles> {
+        let out = self
+            .client
+            .get_identity_pool_roles()
+            .identity_pool_id(id)
+            .send()
+            .await
+            .map_err(err("GetIdentityPoolRoles"))?;
+        let roles = out.roles();
+        Ok(PoolRoles {
+            authenticated: roles.and_then(|r| r.get("authenticated")).cloned(),
+            unauthenticated: roles.and_then(|r| r.get("unauthenticated")).cloned(),
+        })
+    }
+
+    pub async fn set_roles(&self, id: &str, roles: &PoolRoles) -> AwsResult<()> {
+        let mut map = HashMap::new();
+        if let Some(arn) = &roles.authenticated {
+            map.insert("authenticated".to_owned(), arn.clone());
+        }
+        if let Some(arn) = &roles.unauthenticated {
+            map.insert("unauthenticated".to_owned(), arn.clone());
+        }
+        self.client
+            .set_identity_pool_roles()
+            .identity_pool_id(id)
+            .set_roles(Some(map))
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("SetIdentityPoolRoles"))
+    }
+
+    pub async fn list_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>> {
+        let out = self
+            .client
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(err("ListTagsForResource"))?;
+        Ok(out
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    pub async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
+        self.client
+            .tag_resource()
+            .resource_arn(arn)
+            .set_tags(Some(tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("TagResource"))
+    }
+
+    pub async fn untag(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
+        self.client
+            .untag_resource()
+            .resource_arn(arn)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("UntagResource"))
+    }
+}

@@ -1,0 +1,173 @@
+//! One error type for every AWS call, sorted into the kinds the reconciler acts on.
+
+use std::fmt;
+
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+
+/// What kind of failure an AWS call had, which decides what the reconciler does next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The resource does not exist (counts as deleted on delete).
+    NotFound,
+    /// The resource exists already, or a conflicting change is in progress.
+    Conflict,
+    /// AWS asked us to slow down: retry with backoff.
+    Throttled,
+    /// 5xx, timeouts, connection failures: retry with backoff.
+    Transient,
+    /// The credentials may not do this: a person has to grant it.
+    AccessDenied,
+    /// AWS refused the request as invalid or over a quota: a person has to change something.
+    Invalid,
+}
+
+/// A failed AWS call: service, operation, AWS error code and message.
+#[derive(Clone, Debug, thiserror::Error)]
+pub struct AwsError {
+    pub kind: ErrorKind,
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub code: String,
+    pub message: String,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: ", self.service, self.operation)?;
+        if !self.code.is_empty() {
+            write!(f, "{}: ", self.code)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl AwsError {
+    /// Classify an SDK error from `service`'s `operation`.
+    pub fn from_sdk<E>(
+        service: &'static str,
+        operation: &'static str,
+        err: SdkError<E, HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let (kind, code, message) = match &err {
+            SdkError::ServiceError(ctx) => {
+                let code = ctx.err().code().unwrap_or_default().to_owned();
+                let message = ctx
+                    .err()
+                    .message()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| ctx.err().to_string());
+                (kind_of(&code, ctx.raw().status().as_u16()), code, message)
+            }
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => {
+                (ErrorKind::Transient, String::new(), error_chain(&err))
+            }
+            _ => (ErrorKind::Invalid, String::new(), error_chain(&err)),
+        };
+        Self {
+            kind,
+            service,
+            operation,
+            code,
+            message,
+        }
+    }
+
+    /// True when the resource is simply not there.
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+    }
+
+    /// True when retrying later may succeed without anyone changing anything.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::Throttled | ErrorKind::Transient | ErrorKind::Conflict
+        )
+    }
+}
+
+/// Map an AWS error code (and HTTP status) to a kind. Codes differ per service and
+/// protocol ("NoSuchEntity" in IAM, "NotFoundException" in API Gateway, ...).
+pub fn kind_of(code: &str, status: u16) -> ErrorKind {
+    match code {
+        "NotFoundException"
+        | "ResourceNotFoundException"
+        | "NoSuchEntity"
+        | "NoSuchEntityException" => ErrorKind::NotFound,
+        "TooManyRequestsException"
+        | "ThrottlingException"
+        | "Throttling"
+        | "ThrottledException"
+        | "RequestLimitExceeded"
+        | "SlowDown" => ErrorKind::Throttled,
+        "ConflictException"
+        | "EntityAlreadyExists"
+        | "ResourceConflictException"
+        | "ConcurrentModification"
+        | "ConcurrentModificationException" => ErrorKind::Conflict,
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "SignatureDoesNotMatch"
+        | "NotAuthorizedException"
+        | "AuthorizationError" => ErrorKind::AccessDenied,
+        "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "InternalFailure"
+        | "InternalErrorException"
+        | "InternalServerError"
+        | "ServiceFailure"
+        | "ServiceException"
+        | "RequestTimeout"
+        | "RequestTimeoutException" => ErrorKind::Transient,
+        _ if status == 429 => ErrorKind::Throttled,
+        _ if status >= 500 => ErrorKind::Transient,
+        _ if status == 404 => ErrorKind::NotFound,
+        _ if status == 403 => ErrorKind::AccessDenied,
+        _ => ErrorKind::Invalid,
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Shorthand for results of AWS calls.
+pub type AwsResult<T> = Result<T, AwsError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_kinds() {
+        assert_eq!(kind_of("NoSuchEntity", 404), ErrorKind::NotFound);
+        assert_eq!(kind_of("NotFoundException", 404), ErrorKind::NotFound);
+        assert_eq!(
+            kind_of("TooManyRequestsException", 429),
+            ErrorKind::Throttled
+        );
+        assert_eq!(kind_of("Throttling", 400), ErrorKind::Throttled);
+        assert_eq!(kind_of("AccessDenied", 403), ErrorKind::AccessDenied);
+        assert_eq!(kind_of("MalformedPolicyDocument", 400), ErrorKind::Invalid);
+        assert_eq!(kind_of("LimitExceeded", 409), ErrorKind::Invalid);
+        assert_eq!(kind_of("", 503), ErrorKind::Transient);
+        assert_eq!(kind_of("Whatever", 500), ErrorKind::Transient);
+        assert_eq!(kind_of("EntityAlreadyExists", 409), ErrorKind::Conflict);
+    }
+}

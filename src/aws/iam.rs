@@ -1,0 +1,361 @@
+//! IAM: the authenticated role, its inline invoke policy, and the shared OIDC provider.
+//!
+//! IAM returns policy documents URL-encoded; they are decoded and parsed here, so callers
+//! compare JSON values, never strings.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::types::Tag;
+use serde_json::Value;
+
+use super::apigateway::not_found_is_none;
+use super::error::{AwsError, AwsResult, ErrorKind};
+
+const SERVICE: &str = "iam";
+
+fn err<E>(
+    op: &'static str,
+) -> impl FnOnce(aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>) -> AwsError
+where
+    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    move |e| AwsError::from_sdk(SERVICE, op, e)
+}
+
+/// A role as IAM reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Role {
+    pub name: String,
+    pub arn: String,
+    /// The trust (assume-role) policy, decoded.
+    pub trust_policy: Value,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An OIDC identity provider as IAM reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OidcProvider {
+    pub arn: String,
+    /// The issuer without scheme, e.g. myorg.us.auth0.com
+    pub url: String,
+    pub client_ids: Vec<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// IAM calls.
+#[derive(Clone)]
+pub struct Iam {
+    client: Client,
+}
+
+fn to_tags(tags: &BTreeMap<String, String>) -> Vec<Tag> {
+    tags.iter()
+        .filter_map(|(k, v)| Tag::builder().key(k).value(v).build().ok())
+        .collect()
+}
+
+fn from_tags(tags: &[Tag]) -> BTreeMap<String, String> {
+    tags.iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect()
+}
+
+/// Decode a policy document as IAM returns it (URL-encoded JSON) into a JSON value.
+pub fn decode_policy(document: &str) -> Result<Value, String> {
+    let trimmed = document.trim_start();
+    let decoded = if trimmed.starts_with('{') {
+        std::borrow::Cow::Borrowed(trimmed)
+    } else {
+        urlencoding::decode(trimmed).map_err(|e| e.to_string())?
+    };
+    serde_json::from_str(&decoded).map_err(|e| format!("policy is not JSON: {e}"))
+}
+
+fn invalid_policy(operation: &'static str, message: String) -> AwsError {
+    AwsError {
+        kind: ErrorKind::Invalid,
+        service: SERVICE,
+        operation,
+        code: "MalformedPolicyDocument".to_owned(),
+        message,
+    }
+}
+
+impl Iam {
+    pub fn new(config: &aws_types::SdkConfig) -> Self {
+        Self {
+            client: Client::new(config),
+        }
+    }
+
+    // --- roles -------------------------------------------------------------------------
+
+    /// The role named `name`, or None.
+    pub async fn get_role(&self, name: &str) -> AwsResult<Option<Role>> {
+        let out = match self.client.get_role().role_name(name).send().await {
+            Ok(out) => out,
+            Err(e) => return not_found_is_none(AwsError::from_sdk(SERVICE, "GetRole", e)),
+        };
+        let Some(role) = out.role() else {
+            return Ok(None);
+        };
+        let trust_policy = role
+            .assume_role_policy_document()
+            .map(decode_policy)
+            .transpose()
+            .map_err(|m| invalid_policy("GetRole", m))?
+            .unwrap_or(Value::Null);
+        Ok(Some(Role {
+            name: role.role_name().to_owned(),
+            arn: role.arn().to_owned(),
+            trust_policy,
+            tags: from_tags(role.tags()),
+        }))
+    }
+
+    pub async fn create_role(
+        &self,
+        name: &str,
+        trust_policy: &Value,
+        description: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> AwsResult<Role> {
+        let out = self
+            .client
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(trust_policy.to_string())
+            .description(description)
+            .set_tags(Some(to_tags(tags)))
+            .send()
+            .await
+            .map_err(err("CreateRole"))?;
+        let arn = out.role().map(|r| r.arn().to_owned()).unwrap_or_default();
+        Ok(Role {
+            name: name.to_owned(),
+            arn,
+            trust_policy: trust_policy.clone(),
+            tags: tags.clone(),
+        })
+    }
+
+    pub async fn update_trust_policy(&self, name: &str, trust_policy: &Value) -> AwsResult<()> {
+        self.client
+            .update_assume_role_policy()
+            .role_name(name)
+            .policy_document(trust_policy.to_string())
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("UpdateAssumeRolePolicy"))
+    }
+
+    pub async fn tag_role(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
+        self.client
+            .tag_role()
+            .role_name(name)
+            .set_tags(Some(to_tags(tags)))
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("TagRole"))
+    }
+
+    pub async fn delete_role(&self, name: &str) -> AwsResult<()> {
+        self.client
+            .delete_role()
+            .role_name(name)
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("DeleteRole"))
+    }
+
+    // --- inline policies ---------------------------------------------------------------
+
+    /// The inline policy `policy` of `role`, decoded, or None.
+    pub async fn get_role_policy(&self, role: &str, policy: &str) -> AwsResult<Option<Value>> {
+        match self
+            .client
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .send()
+            .await
+        {
+            Ok(out) => decode_policy(out.policy_document())
+                .map(Some)
+                .map_err(|m| invalid_policy("GetRolePolicy", m)),
+            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "GetRolePolicy", e)),
+        }
+    }
+
+    pub async fn put_role_policy(
+        &self,
+        role: &str,
+        policy: &str,
+        document: &Value,
+    ) -> AwsResult<()> {
+        self.client
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .policy_document(document.to_string())
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("PutRolePolicy"))
+    }
+
+    pub async fn list_role_policies(&self, role: &str) -> AwsResult<Vec<String>> {
+        let mut names = Vec::new();
+        let mut marker = None;
+        loop {
+            let out = self
+                .client
+                .list_role_policies()
+                .role_name(role)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(err("ListRolePolicies"))?;
+            names.extend(out.policy_names().iter().cloned());
+            if !out.is_truncated() {
+                return Ok(names);
+            }
+            marker = out.marker().map(str::to_owned);
+        }
+    }
+
+    pub async fn delete_role_policy(&self, role: &str, policy: &str) -> AwsResult<()> {
+        self.client
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(policy)
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("DeleteRolePolicy"))
+    }
+
+    // --- OIDC providers ----------------------------------------------------------------
+
+    /// The provider with this ARN, or None.
+    pub async fn get_oidc_provider(&self, arn: &str) -> AwsResult<Option<OidcProvider>> {
+        match self
+            .client
+            .get_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(OidcProvider {
+                arn: arn.to_owned(),
+                url: out.url().unwrap_or_default().to_owned(),
+                client_ids: out.client_id_list().to_vec(),
+                tags: from_tags(out.tags()),
+            })),
+            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "GetOpenIDConnectProvider", e)),
+        }
+    }
+
+    /// Create a provider for `url` (https://...) trusting `client_ids`; returns its ARN.
+    pub async fn create_oidc_provider(
+        &self,
+        url: &str,
+        client_ids: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> AwsResult<String> {
+        let out = self
+            .client
+            .create_open_id_connect_provider()
+            .url(url)
+            .set_client_id_list(Some(client_ids.to_vec()))
+            .set_tags(Some(to_tags(tags)))
+            .send()
+            .await
+            .map_err(err("CreateOpenIDConnectProvider"))?;
+        Ok(out
+            .open_id_connect_provider_arn()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    pub async fn add_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
+        self.client
+            .add_client_id_to_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .client_id(client_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("AddClientIDToOpenIDConnectProvider"))
+    }
+
+    pub async fn remove_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
+        self.client
+            .remove_client_id_from_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .client_id(client_id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("RemoveClientIDFromOpenIDConnectProvider"))
+    }
+
+    pub async fn tag_oidc_provider(
+        &self,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> AwsResult<()> {
+        self.client
+            .tag_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .set_tags(Some(to_tags(tags)))
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("TagOpenIDConnectProvider"))
+    }
+
+    pub async fn untag_oidc_provider(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
+        self.client
+            .untag_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("UntagOpenIDConnectProvider"))
+    }
+
+    pub async fn delete_oidc_provider(&self, arn: &str) -> AwsResult<()> {
+        self.client
+            .delete_open_id_connect_provider()
+            .open_id_connect_provider_arn(arn)
+            .send()
+            .await
+            .map(drop)
+            .map_err(err("DeleteOpenIDConnectProvider"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_url_encoded_policies() {
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D";
+        assert_eq!(
+            decode_policy(encoded).unwrap(),
+            serde_json::json!({"Version": "2012-10-17", "Statement": []})
+        );
+        assert_eq!(
+            decode_policy(r#"{"Version":"2012-10-17"}"#).unwrap(),
+            serde_json::json!({"Version": "2012-10-17"})
+        );
+        assert!(decode_policy("%7Bnot json").is_err());
+    }
+}

@@ -1,0 +1,349 @@
+//! The CRD against a real kube-apiserver: it installs, the example is accepted, the docs
+//! reach `kubectl explain`, and bad input is refused at admission with the field named.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use authedapi::api::AuthedApi;
+use authedapi_rig::{TestNamespace, shared};
+use kube::api::{Api, Patch, PatchParams, ValidationDirective};
+use serde_json::{Value, json};
+
+use common::{TEST_MANAGER, example, install_crd};
+
+#[test]
+fn crds_dir_matches_the_rust_types() {
+    let on_disk = std::fs::read_to_string(common::repo().join(authedapi::crdgen::CRD_PATH))
+        .expect("crds/ holds the generated CRD");
+    assert!(
+        on_disk == authedapi::crdgen::crd_yaml(),
+        "crds/ is stale: run `cargo run -- crd > {}`",
+        authedapi::crdgen::CRD_PATH
+    );
+}
+
+/// A namespace with the CRD installed, and an Api for AuthedApis in it.
+async fn setup(prefix: &str) -> Api<AuthedApi> {
+    let client = shared::client().await;
+    install_crd(&client)
+        .await
+        .expect("the CRD installs and becomes Established");
+    let ns = TestNamespace::create(&client, prefix)
+        .await
+        .expect("a namespace");
+    Api::namespaced(client, &ns.name)
+}
+
+async fn apply(api: &Api<AuthedApi>, object: &Value) -> Result<AuthedApi, kube::Error> {
+    let name = object["metadata"]["name"].as_str().unwrap().to_owned();
+    let params = PatchParams {
+        field_validation: Some(ValidationDirective::Strict),
+        ..PatchParams::apply(TEST_MANAGER)
+    };
+    api.patch(&name, &params, &Patch::Apply(object)).await
+}
+
+#[tokio::test]
+async fn example_is_accepted_with_defaults() {
+    let api = setup("crd-example").await;
+    let created = apply(&api, &example())
+        .await
+        .expect("the example is accepted");
+    assert_eq!(created.spec.stage, "dev");
+    assert_eq!(created.spec.routes.len(), 2);
+    // Defaults filled in by the API server from the schema.
+    assert_eq!(
+        serde_json::to_value(created.spec.deletion_policy).unwrap(),
+        json!("Delete")
+    );
+    let mut no_default = example();
+    no_default["metadata"]["name"] = json!("no-default-authorization");
+    no_default["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("defaultAuthorization");
+    let created = apply(&api, &no_default)
+        .await
+        .expect("accepted without defaultAuthorization");
+    assert_eq!(
+        serde_json::to_value(created.spec.default_authorization).unwrap(),
+        json!("iam")
+    );
+}
+
+#[tokio::test]
+async fn kubectl_explain_shows_the_field_docs() {
+    let client = shared::client().await;
+    install_crd(&client).await.unwrap();
+    // The OpenAPI document is published shortly after the CRD is Established: poll.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = shared::control_plane()
+            .kubectl()
+            .unwrap()
+            .args(["explain", "authedapi.spec.routes"])
+            .output()
+            .expect("kubectl runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && text.contains("The API's routes") {
+            assert!(text.contains("route\t<string> -required-"), "{text}");
+            assert!(text.contains("The route key"), "{text}");
+            assert!(text.contains("target\t<Object> -required-"), "{text}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kubectl explain never showed the docs: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Create `object` as `kubectl create --validate=strict` does (POST, fieldValidation=Strict).
+async fn create_strict(api: &Api<AuthedApi>, object: &Value) -> Result<Value, kube::Error> {
+    let ns = api.namespace().expect("a namespaced Api");
+    let request = http::Request::post(format!(
+        "/apis/authedapi.dev/v1alpha1/namespaces/{ns}/authedapis?fieldValidation=Strict&fieldManager={TEST_MANAGER}"
+    ))
+    .header("content-type", "application/json")
+    .body(serde_json::to_vec(object).unwrap())
+    .unwrap();
+    api.clone().into_client().request::<Value>(request).await
+}
+
+/// Assert the API server refuses `object`, both created (POST) and server-side applied,
+/// and that the create's error names every one of `expected`.
+async fn assert_rejected(api: &Api<AuthedApi>, object: Value, expected: &[&str]) {
+    assert!(
+        apply(api, &object).await.is_err(),
+        "server-side apply accepted what should be refused: {object:#}"
+    );
+    assert_refused_with(
+        create_strict(api, &object).await.map(drop),
+        &object,
+        expected,
+    );
+}
+
+fn assert_refused_with(result: Result<(), kube::Error>, object: &Value, expected: &[&str]) {
+    match result {
+        Ok(_) => panic!("accepted, but should be refused: {object:#}"),
+        Err(kube::Error::Api(status)) => {
+            assert!(
+                status.code == 422 || status.code == 400,
+                "unexpected status {}: {}",
+                status.code,
+                status.message
+            );
+            for needle in expected {
+                assert!(
+                    status.message.contains(needle),
+                    "{needle:?} missing from: {}",
+                    status.message
+                );
+            }
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+/// The example renamed to `name`, changed by `edit`.
+fn variant(name: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut object = example();
+    object["metadata"]["name"] = json!(name);
+    edit(&mut object);
+    object
+}
+
+fn route(n: usize) -> Value {
+    json!({"route": format!("GET /r{n}"), "target": {"http": {"url": "https://example.com/"}}})
+}
+
+macro_rules! rejects {
+    ($test:ident, $edit:expr, $($expected:expr),+) => {
+        #[tokio::test]
+        async fn $test() {
+            let api = setup("crd-bad").await;
+            let object = variant(&stringify!($test).replace('_', "-"), $edit);
+            assert_rejected(&api, object, &[$($expected),+]).await;
+        }
+    };
+}
+
+rejects!(
+    malformed_route_key,
+    |o| o["spec"]["routes"][0]["route"] = json!("GET/private"),
+    "spec.routes[0].route"
+);
+rejects!(
+    unknown_method,
+    |o| o["spec"]["routes"][0]["route"] = json!("FETCH /private"),
+    "spec.routes[0].route",
+    "route method must be one of"
+);
+rejects!(
+    duplicate_route,
+    |o| o["spec"]["routes"][1]["route"] = json!("GET /private"),
+    "spec.routes",
+    "GET /private"
+);
+rejects!(
+    two_targets_on_one_route,
+    |o| o["spec"]["routes"][0]["target"]["http"] = json!({"url": "https://example.com/"}),
+    "spec.routes[0].target",
+    "exactly one target kind"
+);
+rejects!(
+    route_without_target,
+    |o| {
+        o["spec"]["routes"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("target");
+    },
+    "spec.routes[0].target",
+    "Required value"
+);
+rejects!(
+    route_with_empty_target,
+    |o| o["spec"]["routes"][0]["target"] = json!({}),
+    "spec.routes[0].target",
+    "exactly one target kind"
+);
+rejects!(
+    unknown_authorization,
+    |o| o["spec"]["routes"][0]["authorization"] = json!("oauth"),
+    "spec.routes[0].authorization",
+    "Unsupported value"
+);
+rejects!(
+    unknown_default_authorization,
+    |o| o["spec"]["defaultAuthorization"] = json!("cognito"),
+    "spec.defaultAuthorization",
+    "Unsupported value"
+);
+rejects!(
+    upper_case_stage,
+    |o| o["spec"]["stage"] = json!("Dev"),
+    "spec.stage"
+);
+rejects!(
+    too_long_stage,
+    |o| o["spec"]["stage"] = json!("abcdefghijklmnopq"),
+    "spec.stage"
+);
+rejects!(
+    missing_client_id,
+    |o| {
+        o["spec"]["auth0"]
+            .as_object_mut()
+            .unwrap()
+            .remove("clientId");
+    },
+    "spec.auth0.clientId",
+    "Required value"
+);
+rejects!(
+    empty_client_id,
+    |o| o["spec"]["auth0"]["clientId"] = json!(""),
+    "spec.auth0.clientId"
+);
+rejects!(
+    domain_with_a_path,
+    |o| o["spec"]["auth0"]["domain"] = json!("https://myorg.us.auth0.com/authorize"),
+    "spec.auth0.domain"
+);
+rejects!(
+    malformed_lambda_arn,
+    |o| o["spec"]["routes"][0]["target"]["lambda"]["functionArn"] =
+        json!("arn:aws:lambda:us-east-1:1234:function:x"),
+    "spec.routes[0].target.lambda.functionArn"
+);
+rejects!(
+    relative_http_url,
+    |o| o["spec"]["routes"][1]["target"] = json!({"http": {"url": "/public"}}),
+    "spec.routes[1].target.http.url",
+    "absolute http:// or https:// URL"
+);
+rejects!(
+    more_than_300_routes,
+    |o| o["spec"]["routes"] = Value::Array((0..301).map(route).collect()),
+    "spec.routes",
+    "300"
+);
+rejects!(
+    scopes_on_an_iam_route,
+    |o| o["spec"]["routes"][0]["scopes"] = json!(["read:reports"]),
+    "spec.routes",
+    "scopes are allowed only on routes whose authorization is jwt"
+);
+rejects!(
+    unknown_field_in_strict_mode,
+    |o| o["spec"]["routez"] = json!([]),
+    "unknown field \"spec.routez\""
+);
+
+/// Create the example, then apply `edit` to it and expect the update refused.
+async fn assert_update_rejected(name: &str, edit: impl FnOnce(&mut Value), expected: &[&str]) {
+    let api = setup("crd-update").await;
+    let original = variant(name, |_| {});
+    apply(&api, &original)
+        .await
+        .expect("the original is accepted");
+    let mut changed = original.clone();
+    edit(&mut changed);
+    assert_refused_with(apply(&api, &changed).await.map(drop), &changed, expected);
+}
+
+#[tokio::test]
+async fn stage_changed_on_update() {
+    assert_update_rejected(
+        "stage-change",
+        |o| o["spec"]["stage"] = json!("prod"),
+        &["spec.stage", "stage is immutable"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn region_changed_on_update() {
+    assert_update_rejected(
+        "region-change",
+        |o| o["spec"]["region"] = json!("eu-west-1"),
+        &["spec.region", "region is immutable"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn region_removed_on_update() {
+    assert_update_rejected(
+        "region-removed",
+        |o| {
+            o["spec"].as_object_mut().unwrap().remove("region");
+        },
+        &["spec.region", "region is immutable"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn allowed_updates_are_accepted() {
+    let api = setup("crd-update-ok").await;
+    let original = variant("updates-ok", |_| {});
+    apply(&api, &original).await.unwrap();
+    let changed = variant("updates-ok", |o| {
+        o["spec"]["routes"][1]["authorization"] = json!("iam");
+        let routes = o["spec"]["routes"].as_array_mut().unwrap();
+        routes.push(json!({"route": "ANY /items/{id}", "authorization": "jwt",
+            "scopes": ["read:items"], "target": {"http": {"url": "http://example.com/items"}}}));
+        routes
+            .push(json!({"route": "$default", "target": {"http": {"url": "https://example.com"}}}));
+    });
+    let updated = apply(&api, &changed)
+        .await
+        .expect("route changes are allowed");
+    assert_eq!(updated.spec.routes.len(), 4);
+}
