@@ -28,23 +28,11 @@ pub const MAX_ROUTES: usize = 300;
     shortname = "aapi",
     status = "AuthedApiStatus",
     doc = "An HTTP API on AWS whose private routes only users logged in with Auth0 can call.",
-    printcolumn(name = "Stage", type_ = "string", json_path = ".spec.stage"),
-    printcolumn(name = "Endpoint", type_ = "string", json_path = ".status.apiEndpoint"),
-    printcolumn(
-        name = "IdentityPool",
-        type_ = "string",
-        json_path = ".status.identityPoolId"
-    ),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn = r#"{"name":"Stage","type":"string","jsonPath":".spec.stage"}"#,
+    printcolumn = r#"{"name":"Endpoint","type":"string","jsonPath":".status.apiEndpoint"}"#,
+    printcolumn = r#"{"name":"IdentityPool","type":"string","jsonPath":".status.identityPoolId"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(
     validation = Rule::new("has(self.region) == has(oldSelf.region)")

@@ -9,17 +9,22 @@ Added:
                     TagResource, UntagResource, ListTagsForResource
   iam               AddClientIDToOpenIDConnectProvider,
                     RemoveClientIDFromOpenIDConnectProvider
+  apigatewayv2      GetAuthorizers, UpdateStage
 Test isolation:
   an access key id "AKIARIG0" + 12 digits acts in the account those digits name, so tests
   sharing one emulator each work in an account of their own (as they would in AWS).
 Corrected to behave as AWS does:
   cognito-identity  UpdateIdentityPool replaces the whole pool (moto kept the old name and
                     any field the request left out).
+  apigatewayv2      CreateRoute refuses a route key the API already has (ConflictException).
+  lambda            AddPermission refuses a statement id the policy already has
+                    (ResourceConflictException).
 """
 
 import json
 import re
 import sys
+from urllib.parse import unquote
 
 import moto.iam.models
 from moto import server
@@ -30,6 +35,11 @@ from moto.core.exceptions import JsonRESTError
 from moto.iam.exceptions import LimitExceededException, ValidationError
 from moto.iam.responses import IamResponse
 from moto.core.responses import EmptyResult
+from moto.apigatewayv2.models import Api as ApiGatewayV2Api
+from moto.apigatewayv2.responses import ApiGatewayV2Response
+from moto.awslambda.exceptions import LambdaClientError
+from moto.awslambda.policy import Policy as LambdaPolicy
+from moto.core.utils import utcnow
 
 POOL_ARN = re.compile(
     r"^arn:aws[a-z-]*:cognito-identity:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):identitypool/(?P<pool>[\w-]+:[0-9a-f-]+)$"
@@ -168,6 +178,79 @@ def remove_client_id_from_open_id_connect_provider(self: IamResponse):
     return EmptyResult()
 
 
+# --- apigatewayv2 -----------------------------------------------------------------------
+
+
+class ApiConflictException(JsonRESTError):
+    code = 409
+
+    def __init__(self, message: str):
+        super().__init__("ConflictException", message)
+
+
+def get_authorizers(self: ApiGatewayV2Response):
+    api_id = self.path.split("/")[-2]
+    api = self.apigatewayv2_backend.get_api(api_id)
+    items = [authorizer.to_json() for authorizer in api.authorizers.values()]
+    return 200, {}, json.dumps({"items": items})
+
+
+STAGE_FIELDS = {
+    "autoDeploy": "auto_deploy",
+    "defaultRouteSettings": "default_route_settings",
+    "routeSettings": "route_settings",
+    "accessLogSettings": "access_log_settings",
+    "description": "description",
+    "stageVariables": "stage_variables",
+    "clientCertificateId": "client_certificate_id",
+}
+
+
+def update_stage(self: ApiGatewayV2Response):
+    api_id = self.path.split("/")[-3]
+    stage_name = unquote(self.path.split("/")[-1])
+    stage = self.apigatewayv2_backend.get_stage(api_id, stage_name)
+    params = json.loads(self.body or "{}")
+    for wire, attribute in STAGE_FIELDS.items():
+        if wire in params:
+            setattr(stage, attribute, params[wire])
+    stage.updated = utcnow()
+    return 200, {}, json.dumps(stage.to_json())
+
+
+_moto_create_route = ApiGatewayV2Api.create_route
+
+
+def create_route(self, *args, **kwargs):
+    route_key = kwargs.get("route_key")
+    if any(route.route_key == route_key for route in self.routes.values()):
+        raise ApiConflictException(f"Route with key {route_key} already exists for this API")
+    return _moto_create_route(self, *args, **kwargs)
+
+
+# --- lambda -----------------------------------------------------------------------------
+
+
+class ResourceConflictException(LambdaClientError):
+    code = 409
+
+    def __init__(self, message: str):
+        super().__init__("ResourceConflictException", message)
+
+
+_moto_add_statement = LambdaPolicy.add_statement
+
+
+def add_statement(self, raw: str, qualifier=None):
+    sid = json.loads(raw).get("StatementId") or json.loads(raw).get("Sid")
+    if sid and any(statement.get("Sid") == sid for statement in self.statements):
+        raise ResourceConflictException(
+            f"The statement id ({sid}) provided already exists. Please provide a new "
+            "statement id, or remove the existing statement."
+        )
+    return _moto_add_statement(self, raw, qualifier)
+
+
 # --- accounts ---------------------------------------------------------------------------
 
 _moto_account_id_from = moto.iam.models.get_account_id_from
@@ -183,6 +266,10 @@ def account_id_from(access_key: str) -> str:
 def install() -> None:
     """Add the missing calls to moto's response classes (moto dispatches by method name)."""
     moto.iam.models.get_account_id_from = account_id_from
+    ApiGatewayV2Response.get_authorizers = get_authorizers
+    ApiGatewayV2Response.update_stage = update_stage
+    ApiGatewayV2Api.create_route = create_route
+    LambdaPolicy.add_statement = add_statement
     CognitoIdentityResponse.set_identity_pool_roles = set_identity_pool_roles
     CognitoIdentityResponse.get_identity_pool_roles = get_identity_pool_roles
     CognitoIdentityResponse.tag_resource = tag_resource

@@ -54,13 +54,18 @@ impl AwsError {
     {
         let (kind, code, message) = match &err {
             SdkError::ServiceError(ctx) => {
+                let status = ctx.raw().status().as_u16();
                 let code = ctx.err().code().unwrap_or_default().to_owned();
-                let message = ctx
-                    .err()
-                    .message()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| ctx.err().to_string());
-                (kind_of(&code, ctx.raw().status().as_u16()), code, message)
+                let message = match ctx.err().message() {
+                    Some(message) => message.to_owned(),
+                    // No AWS error shape: say what came back, briefly.
+                    None => {
+                        let body = ctx.raw().body().bytes().unwrap_or_default();
+                        let body = String::from_utf8_lossy(&body[..body.len().min(200)]);
+                        format!("HTTP {status}: {}", body.trim())
+                    }
+                };
+                (kind_of(&code, status), code, message)
             }
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)

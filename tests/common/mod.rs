@@ -46,3 +46,44 @@ pub fn example() -> serde_json::Value {
         std::fs::read_to_string(repo().join("examples/authedapi.yaml")).expect("the example");
     serde_yaml::from_str(&text).expect("the example parses")
 }
+
+/// Create a Lambda function in the emulated account (standing in for the user's function)
+/// and return its ARN. The function needs an execution role; one is made for it.
+pub async fn create_function(config: &aws_types::SdkConfig, name: &str) -> String {
+    let iam = aws_sdk_iam::Client::new(config);
+    let role = iam
+        .create_role()
+        .role_name(format!("{name}-exec"))
+        .assume_role_policy_document(
+            serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("an execution role");
+    let lambda = aws_sdk_lambda::Client::new(config);
+    let out = lambda
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Nodejs20x)
+        .handler("index.handler")
+        .role(role.role().unwrap().arn())
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_smithy_types::Blob::new(minimal_zip()))
+                .build(),
+        )
+        .send()
+        .await
+        .expect("a function");
+    out.function_arn().unwrap().to_owned()
+}
+
+/// An empty but valid zip archive (the emulator stores code, it never runs it here).
+fn minimal_zip() -> Vec<u8> {
+    // End-of-central-directory record of an archive with no entries.
+    let mut zip = vec![0x50, 0x4b, 0x05, 0x06];
+    zip.extend_from_slice(&[0; 18]);
+    zip
+}
