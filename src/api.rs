@@ -240,6 +240,15 @@ pub struct AuthedApiStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc_provider_arn: Option<String>,
 
+    /// The Auth0 client id this object registered with the OIDC provider (so it can be
+    /// released when the spec moves to another one, or on delete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_client_id: Option<String>,
+
+    /// Lambda functions on which this object holds an invoke permission.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lambda_permissions: Vec<String>,
+
     /// The AWS account the resources live in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,

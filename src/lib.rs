@@ -4,4 +4,10 @@
 
 pub mod api;
 pub mod aws;
+pub mod controller;
 pub mod crdgen;
+pub mod metrics;
+pub mod plan;
+pub mod policy;
+pub mod reconcile;
+pub mod status;

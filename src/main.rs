@@ -1,7 +1,8 @@
 //! The `authedapi` command: the operator and its helpers.
 #![forbid(unsafe_code)]
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -10,18 +11,59 @@ use clap::{Parser, Subcommand};
     about = "AuthedApi operator: Auth0-protected AWS HTTP APIs from Kubernetes"
 )]
 struct Cli {
+    /// Log format.
+    #[arg(
+        long,
+        env = "AUTHEDAPI_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    log_format: LogFormat,
+
+    /// Log filter, e.g. info, debug, authedapi=debug,kube=info (RUST_LOG syntax).
+    #[arg(
+        long,
+        env = "AUTHEDAPI_LOG_LEVEL",
+        default_value = "info",
+        global = true
+    )]
+    log_level: String,
+
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator: reconcile AuthedApi objects into AWS.
+    Controller(authedapi::controller::ControllerArgs),
     /// Print the AuthedApi CustomResourceDefinition as YAML.
     Crd,
 }
 
-fn main() {
-    match Cli::parse().command {
-        Command::Crd => print!("{}", authedapi::crdgen::crd_yaml()),
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_new(&cli.log_level)?;
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    match cli.command {
+        Command::Controller(args) => authedapi::controller::run(args).await,
+        Command::Crd => {
+            print!("{}", authedapi::crdgen::crd_yaml());
+            Ok(())
+        }
     }
 }

@@ -14,11 +14,14 @@ use serde_json::json;
 async fn clients() -> (AwsClients, authedapi_rig::Account, aws_types::SdkConfig) {
     let account = shared::account();
     let config = account.sdk_config().await;
-    (AwsClients::new(&config), account, config)
+    (AwsClients::new(&config, &[]), account, config)
 }
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[tokio::test]
@@ -41,7 +44,10 @@ async fn http_api_integrations_authorizer_routes_and_stage() {
     assert_eq!(read.name, "dev-api-auth-auth0");
     assert_eq!(read.tags, owner);
     let found = gw.find_apis_by_name("dev-api-auth-auth0").await.unwrap();
-    assert_eq!(found.iter().map(|a| &a.id).collect::<Vec<_>>(), vec![&api.id]);
+    assert_eq!(
+        found.iter().map(|a| &a.id).collect::<Vec<_>>(),
+        vec![&api.id]
+    );
 
     // Integrations: a Lambda function (AWS_PROXY, 2.0) and a URL (HTTP_PROXY).
     let function_arn = common::create_function(&config, "private").await;
@@ -83,11 +89,25 @@ async fn http_api_integrations_authorizer_routes_and_stage() {
         authorizer_id: authorizer_id.clone(),
         scopes: vec!["read:reports".into()],
     };
-    let private = gw.create_route(&api.id, "GET /private", &lambda_id, &RouteAuth::Iam).await.unwrap();
-    gw.create_route(&api.id, "GET /public", &http_id, &RouteAuth::None).await.unwrap();
-    gw.create_route(&api.id, "GET /reports", &lambda_id, &jwt).await.unwrap();
-    let duplicate = gw.create_route(&api.id, "GET /public", &http_id, &RouteAuth::None).await.unwrap_err();
-    assert_eq!(duplicate.kind, ErrorKind::Conflict, "route keys are unique per API: {duplicate}");
+    let private = gw
+        .create_route(&api.id, "GET /private", &lambda_id, &RouteAuth::Iam)
+        .await
+        .unwrap();
+    gw.create_route(&api.id, "GET /public", &http_id, &RouteAuth::None)
+        .await
+        .unwrap();
+    gw.create_route(&api.id, "GET /reports", &lambda_id, &jwt)
+        .await
+        .unwrap();
+    let duplicate = gw
+        .create_route(&api.id, "GET /public", &http_id, &RouteAuth::None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        duplicate.kind,
+        ErrorKind::Conflict,
+        "route keys are unique per API: {duplicate}"
+    );
     let routes = gw.list_routes(&api.id).await.unwrap();
     let auth_of = |key: &str| routes.iter().find(|r| r.key == key).map(|r| r.auth.clone());
     assert_eq!(auth_of("GET /private"), Some(RouteAuth::Iam));
@@ -96,7 +116,9 @@ async fn http_api_integrations_authorizer_routes_and_stage() {
     assert!(routes.iter().all(|r| r.integration_id.is_some()));
 
     // Flipping a route from AWS_IAM to NONE takes, because the type is sent explicitly.
-    gw.update_route(&api.id, &private, &http_id, &RouteAuth::None).await.unwrap();
+    gw.update_route(&api.id, &private, &http_id, &RouteAuth::None)
+        .await
+        .unwrap();
     let routes = gw.list_routes(&api.id).await.unwrap();
     let flipped = routes.iter().find(|r| r.id == private).unwrap();
     assert_eq!(flipped.auth, RouteAuth::None);
@@ -104,8 +126,14 @@ async fn http_api_integrations_authorizer_routes_and_stage() {
 
     // The $default stage, auto-deployed.
     assert_eq!(gw.get_stage(&api.id, DEFAULT_STAGE).await.unwrap(), None);
-    gw.create_stage(&api.id, DEFAULT_STAGE, &owner).await.unwrap();
-    let stage = gw.get_stage(&api.id, DEFAULT_STAGE).await.unwrap().expect("the stage");
+    gw.create_stage(&api.id, DEFAULT_STAGE, &owner)
+        .await
+        .unwrap();
+    let stage = gw
+        .get_stage(&api.id, DEFAULT_STAGE)
+        .await
+        .unwrap()
+        .expect("the stage");
     assert!(stage.auto_deploy);
 
     // Delete, innermost first; reads then come back empty.
@@ -135,11 +163,19 @@ async fn oidc_provider_client_ids_added_and_removed() {
         .unwrap();
     assert_eq!(
         arn,
-        format!("arn:aws:iam::{}:oidc-provider/myorg.us.auth0.com", account.id)
+        format!(
+            "arn:aws:iam::{}:oidc-provider/myorg.us.auth0.com",
+            account.id
+        )
     );
     aws.iam.add_client_id(&arn, "client-b").await.unwrap();
     aws.iam.add_client_id(&arn, "client-b").await.unwrap(); // idempotent, as in IAM
-    let provider = aws.iam.get_oidc_provider(&arn).await.unwrap().expect("the provider");
+    let provider = aws
+        .iam
+        .get_oidc_provider(&arn)
+        .await
+        .unwrap()
+        .expect("the provider");
     assert_eq!(provider.url, "myorg.us.auth0.com");
     assert_eq!(provider.client_ids, vec!["client-a", "client-b"]);
     assert_eq!(provider.tags, ours);
@@ -148,8 +184,14 @@ async fn oidc_provider_client_ids_added_and_removed() {
     let provider = aws.iam.get_oidc_provider(&arn).await.unwrap().unwrap();
     assert_eq!(provider.client_ids, vec!["client-b"]);
 
-    aws.iam.tag_oidc_provider(&arn, &tags(&[("k", "v")])).await.unwrap();
-    aws.iam.untag_oidc_provider(&arn, &["authedapi.dev/cluster".into()]).await.unwrap();
+    aws.iam
+        .tag_oidc_provider(&arn, &tags(&[("k", "v")]))
+        .await
+        .unwrap();
+    aws.iam
+        .untag_oidc_provider(&arn, &["authedapi.dev/cluster".into()])
+        .await
+        .unwrap();
     let provider = aws.iam.get_oidc_provider(&arn).await.unwrap().unwrap();
     assert_eq!(provider.tags, tags(&[("k", "v")]));
 
@@ -170,7 +212,10 @@ async fn oidc_provider_client_ids_added_and_removed() {
 #[tokio::test]
 async fn identity_pool_with_tags_and_roles() {
     let (aws, account, _) = clients().await;
-    let provider = format!("arn:aws:iam::{}:oidc-provider/myorg.us.auth0.com", account.id);
+    let provider = format!(
+        "arn:aws:iam::{}:oidc-provider/myorg.us.auth0.com",
+        account.id
+    );
     let wanted = IdentityPool {
         id: String::new(),
         name: "dev_api_auth_auth0".into(),
@@ -180,10 +225,24 @@ async fn identity_pool_with_tags_and_roles() {
     };
     let pool = aws.cognito.create_identity_pool(&wanted).await.unwrap();
     assert!(pool.id.starts_with("us-east-1:"), "{}", pool.id);
-    let read = aws.cognito.describe_identity_pool(&pool.id).await.unwrap().expect("the pool");
-    assert_eq!(IdentityPool { id: String::new(), ..read.clone() }, wanted);
+    let read = aws
+        .cognito
+        .describe_identity_pool(&pool.id)
+        .await
+        .unwrap()
+        .expect("the pool");
     assert_eq!(
-        aws.cognito.find_identity_pools_by_name("dev_api_auth_auth0").await.unwrap(),
+        IdentityPool {
+            id: String::new(),
+            ..read.clone()
+        },
+        wanted
+    );
+    assert_eq!(
+        aws.cognito
+            .find_identity_pools_by_name("dev_api_auth_auth0")
+            .await
+            .unwrap(),
         vec![pool.id.clone()]
     );
 
@@ -194,10 +253,16 @@ async fn identity_pool_with_tags_and_roles() {
         ..read.clone()
     };
     aws.cognito.update_identity_pool(&replaced).await.unwrap();
-    assert_eq!(aws.cognito.describe_identity_pool(&pool.id).await.unwrap(), Some(replaced));
+    assert_eq!(
+        aws.cognito.describe_identity_pool(&pool.id).await.unwrap(),
+        Some(replaced)
+    );
 
     // Roles.
-    assert_eq!(aws.cognito.get_roles(&pool.id).await.unwrap(), PoolRoles::default());
+    assert_eq!(
+        aws.cognito.get_roles(&pool.id).await.unwrap(),
+        PoolRoles::default()
+    );
     let roles = PoolRoles {
         authenticated: Some(format!("arn:aws:iam::{}:role/dev-auth", account.id)),
         unauthenticated: None,
@@ -207,16 +272,25 @@ async fn identity_pool_with_tags_and_roles() {
 
     // Tags by ARN.
     let arn = Cognito::pool_arn("aws", "us-east-1", &account.id, &pool.id);
-    aws.cognito.tag(&arn, &tags(&[("extra", "1")])).await.unwrap();
+    aws.cognito
+        .tag(&arn, &tags(&[("extra", "1")]))
+        .await
+        .unwrap();
     assert_eq!(
         aws.cognito.list_tags(&arn).await.unwrap(),
         tags(&[("authedapi.dev/uid", "u-1"), ("extra", "1")])
     );
     aws.cognito.untag(&arn, &["extra".into()]).await.unwrap();
-    assert_eq!(aws.cognito.list_tags(&arn).await.unwrap(), tags(&[("authedapi.dev/uid", "u-1")]));
+    assert_eq!(
+        aws.cognito.list_tags(&arn).await.unwrap(),
+        tags(&[("authedapi.dev/uid", "u-1")])
+    );
 
     aws.cognito.delete_identity_pool(&pool.id).await.unwrap();
-    assert_eq!(aws.cognito.describe_identity_pool(&pool.id).await.unwrap(), None);
+    assert_eq!(
+        aws.cognito.describe_identity_pool(&pool.id).await.unwrap(),
+        None
+    );
     let gone = aws.cognito.get_roles(&pool.id).await.unwrap_err();
     assert_eq!(gone.kind, ErrorKind::NotFound, "{gone}");
 }
@@ -237,17 +311,40 @@ async fn role_with_trust_policy_and_inline_policy() {
         }]
     });
     let owner = tags(&[("authedapi.dev/uid", "u-1")]);
-    let role = aws.iam.create_role("dev-auth", &trust, "test", &owner).await.unwrap();
-    assert_eq!(role.arn, format!("arn:aws:iam::{}:role/dev-auth", account.id));
-    let read = aws.iam.get_role("dev-auth").await.unwrap().expect("the role");
+    let role = aws
+        .iam
+        .create_role("dev-auth", &trust, "test", &owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        role.arn,
+        format!("arn:aws:iam::{}:role/dev-auth", account.id)
+    );
+    let read = aws
+        .iam
+        .get_role("dev-auth")
+        .await
+        .unwrap()
+        .expect("the role");
     assert_eq!(read.trust_policy, trust, "decoded from IAM's URL encoding");
     assert_eq!(read.tags, owner);
 
     let mut changed = trust.clone();
     changed["Statement"][0]["Condition"]["StringEquals"]["cognito-identity.amazonaws.com:aud"] =
         json!("us-east-1:other");
-    aws.iam.update_trust_policy("dev-auth", &changed).await.unwrap();
-    assert_eq!(aws.iam.get_role("dev-auth").await.unwrap().unwrap().trust_policy, changed);
+    aws.iam
+        .update_trust_policy("dev-auth", &changed)
+        .await
+        .unwrap();
+    assert_eq!(
+        aws.iam
+            .get_role("dev-auth")
+            .await
+            .unwrap()
+            .unwrap()
+            .trust_policy,
+        changed
+    );
 
     let invoke = json!({
         "Version": "2012-10-17",
@@ -257,13 +354,34 @@ async fn role_with_trust_policy_and_inline_policy() {
             "Resource": [format!("arn:aws:execute-api:us-east-1:{}:abc123/$default/GET/private", account.id)]
         }]
     });
-    assert_eq!(aws.iam.get_role_policy("dev-auth", "invoke").await.unwrap(), None);
-    aws.iam.put_role_policy("dev-auth", "invoke", &invoke).await.unwrap();
-    assert_eq!(aws.iam.get_role_policy("dev-auth", "invoke").await.unwrap(), Some(invoke));
-    assert_eq!(aws.iam.list_role_policies("dev-auth").await.unwrap(), vec!["invoke"]);
+    assert_eq!(
+        aws.iam.get_role_policy("dev-auth", "invoke").await.unwrap(),
+        None
+    );
+    aws.iam
+        .put_role_policy("dev-auth", "invoke", &invoke)
+        .await
+        .unwrap();
+    assert_eq!(
+        aws.iam.get_role_policy("dev-auth", "invoke").await.unwrap(),
+        Some(invoke)
+    );
+    assert_eq!(
+        aws.iam.list_role_policies("dev-auth").await.unwrap(),
+        vec!["invoke"]
+    );
 
-    aws.iam.delete_role_policy("dev-auth", "invoke").await.unwrap();
-    assert!(aws.iam.list_role_policies("dev-auth").await.unwrap().is_empty());
+    aws.iam
+        .delete_role_policy("dev-auth", "invoke")
+        .await
+        .unwrap();
+    assert!(
+        aws.iam
+            .list_role_policies("dev-auth")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     aws.iam.delete_role("dev-auth").await.unwrap();
     assert_eq!(aws.iam.get_role("dev-auth").await.unwrap(), None);
 }
@@ -272,21 +390,43 @@ async fn role_with_trust_policy_and_inline_policy() {
 async fn lambda_permission_for_one_api() {
     let (aws, account, config) = clients().await;
     let function = common::create_function(&config, "public").await;
-    assert_eq!(aws.lambda.permissions(&function).await.unwrap(), Some(vec![]));
+    assert_eq!(
+        aws.lambda.permissions(&function).await.unwrap(),
+        Some(vec![])
+    );
 
-    let source = format!("arn:aws:execute-api:us-east-1:{}:abc123/*/*/public", account.id);
-    aws.lambda.add_permission(&function, "authedapi-1", &source).await.unwrap();
+    let source = format!(
+        "arn:aws:execute-api:us-east-1:{}:abc123/*/*/public",
+        account.id
+    );
+    aws.lambda
+        .add_permission(&function, "authedapi-1", &source)
+        .await
+        .unwrap();
     let permissions = aws.lambda.permissions(&function).await.unwrap().unwrap();
     assert_eq!(permissions.len(), 1);
     assert_eq!(permissions[0].sid, "authedapi-1");
-    assert_eq!(permissions[0].principal.as_deref(), Some("apigateway.amazonaws.com"));
+    assert_eq!(
+        permissions[0].principal.as_deref(),
+        Some("apigateway.amazonaws.com")
+    );
     assert_eq!(permissions[0].source_arn.as_deref(), Some(source.as_str()));
 
-    let again = aws.lambda.add_permission(&function, "authedapi-1", &source).await.unwrap_err();
+    let again = aws
+        .lambda
+        .add_permission(&function, "authedapi-1", &source)
+        .await
+        .unwrap_err();
     assert_eq!(again.kind, ErrorKind::Conflict, "{again}");
 
-    aws.lambda.remove_permission(&function, "authedapi-1").await.unwrap();
-    assert_eq!(aws.lambda.permissions(&function).await.unwrap(), Some(vec![]));
+    aws.lambda
+        .remove_permission(&function, "authedapi-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        aws.lambda.permissions(&function).await.unwrap(),
+        Some(vec![])
+    );
 
     let missing = format!("arn:aws:lambda:us-east-1:{}:function:missing", account.id);
     assert_eq!(aws.lambda.permissions(&missing).await.unwrap(), None);

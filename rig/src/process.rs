@@ -1,9 +1,10 @@
 //! Child processes that die with their parent.
 //!
-//! Each server runs under a tiny `sh` supervisor whose stdin is a pipe from us. The
-//! supervisor waits for that pipe to close, which happens when we drop the handle or when
-//! our process exits for any reason (the kernel closes the pipe, even on SIGKILL), then
-//! stops the server and removes its scratch directory. No signal handling, no unsafe code.
+//! Each server runs under a tiny `sh` supervisor whose stdin is a pipe from us. When that
+//! pipe closes, which happens when we drop the handle or when our process exits for any
+//! reason (the kernel closes the pipe, even on SIGKILL), the supervisor stops the server.
+//! When the server exits, the supervisor exits with its code and removes its scratch
+//! directory. No signal handling, no unsafe code.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -12,13 +13,19 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 const SUPERVISOR: &str = r#"
 cleanup=$1; shift
-"$@" &
+exec 3<&0
+"$@" 3<&- &
 server=$!
-cat >/dev/null
-kill -TERM "$server" 2>/dev/null
-wait "$server" 2>/dev/null
+# The lifeline: when our stdin closes, stop the server, forcibly if it lingers (an API
+# server whose etcd is gone can hang in shutdown). A background job's stdin is /dev/null
+# unless redirected, hence fd 3.
+( cat <&3 >/dev/null; kill -TERM "$server" 2>/dev/null; sleep 5; kill -KILL "$server" 2>/dev/null ) &
+lifeline=$!
+wait "$server"
+code=$?
+kill "$lifeline" 2>/dev/null
 [ -n "$cleanup" ] && rm -rf "$cleanup"
-exit 0
+exit $code
 "#;
 
 /// A supervised server process; dropping it stops the server.
@@ -39,6 +46,18 @@ impl Supervised {
         log: &Path,
         cleanup: Option<&Path>,
     ) -> anyhow::Result<Self> {
+        Self::spawn_with_env(name, program, args, &[], log, cleanup)
+    }
+
+    /// Like [`Supervised::spawn`], with extra environment variables for the server.
+    pub fn spawn_with_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log: &Path,
+        cleanup: Option<&Path>,
+    ) -> anyhow::Result<Self> {
         let out = File::create(log)?;
         let mut supervisor = Command::new("sh")
             .arg("-c")
@@ -51,6 +70,7 @@ impl Supervised {
             )
             .arg(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(out.try_clone()?)
             .stderr(out)

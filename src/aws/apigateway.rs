@@ -7,6 +7,7 @@ use aws_sdk_apigatewayv2::Client;
 use aws_sdk_apigatewayv2::types::{
     AuthorizationType, AuthorizerType, IntegrationType, JwtConfiguration, ProtocolType,
 };
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
 use super::error::{AwsError, AwsResult};
 
@@ -114,9 +115,13 @@ fn route_target(integration_id: &str) -> String {
 }
 
 impl ApiGateway {
-    pub fn new(config: &aws_types::SdkConfig) -> Self {
+    pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+        let mut builder = aws_sdk_apigatewayv2::config::Builder::from(config);
+        for interceptor in interceptors {
+            builder.push_interceptor(interceptor.clone());
+        }
         Self {
-            client: Client::new(config),
+            client: Client::from_conf(builder.build()),
         }
     }
 

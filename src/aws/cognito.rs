@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_cognitoidentity::Client;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
 use super::apigateway::not_found_is_none;
 use super::error::{AwsError, AwsResult};
@@ -69,9 +70,13 @@ fn pool_of(
 }
 
 impl Cognito {
-    pub fn new(config: &aws_types::SdkConfig) -> Self {
+    pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+        let mut builder = aws_sdk_cognitoidentity::config::Builder::from(config);
+        for interceptor in interceptors {
+            builder.push_interceptor(interceptor.clone());
+        }
         Self {
-            client: Client::new(config),
+            client: Client::from_conf(builder.build()),
         }
     }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_iam::Client;
 use aws_sdk_iam::types::Tag;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use serde_json::Value;
 
 use super::apigateway::not_found_is_none;
@@ -83,9 +84,13 @@ fn invalid_policy(operation: &'static str, message: String) -> AwsError {
 }
 
 impl Iam {
-    pub fn new(config: &aws_types::SdkConfig) -> Self {
+    pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+        let mut builder = aws_sdk_iam::config::Builder::from(config);
+        for interceptor in interceptors {
+            builder.push_interceptor(interceptor.clone());
+        }
         Self {
-            client: Client::new(config),
+            client: Client::from_conf(builder.build()),
         }
     }
 

@@ -2,6 +2,7 @@
 //! The function is the user's; only statements whose id we chose are ever touched.
 
 use aws_sdk_lambda::Client;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use serde_json::Value;
 
 use super::apigateway::not_found_is_none;
@@ -26,9 +27,13 @@ pub struct Lambda {
 }
 
 impl Lambda {
-    pub fn new(config: &aws_types::SdkConfig) -> Self {
+    pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+        let mut builder = aws_sdk_lambda::config::Builder::from(config);
+        for interceptor in interceptors {
+            builder.push_interceptor(interceptor.clone());
+        }
         Self {
-            client: Client::new(config),
+            client: Client::from_conf(builder.build()),
         }
     }
 

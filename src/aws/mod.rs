@@ -9,6 +9,7 @@ pub mod iam;
 pub mod lambda;
 pub mod sts;
 
+pub use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 pub use error::{AwsError, AwsResult, ErrorKind};
 
 /// A client for every service the operator uses, sharing one SDK configuration.
@@ -22,13 +23,15 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
-    pub fn new(config: &aws_types::SdkConfig) -> Self {
+    /// Clients for every service; each request passes through `interceptors` (metrics,
+    /// test hooks).
+    pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
         Self {
-            apigateway: apigateway::ApiGateway::new(config),
-            cognito: cognito::Cognito::new(config),
-            iam: iam::Iam::new(config),
-            lambda: lambda::Lambda::new(config),
-            sts: sts::Sts::new(config),
+            apigateway: apigateway::ApiGateway::new(config, interceptors),
+            cognito: cognito::Cognito::new(config, interceptors),
+            iam: iam::Iam::new(config, interceptors),
+            lambda: lambda::Lambda::new(config, interceptors),
+            sts: sts::Sts::new(config, interceptors),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! STS: who the operator is (the account every ARN is built with).
 
 use aws_sdk_sts::Client;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
 use super::error::{AwsError, AwsResult};
 
@@ -18,9 +19,13 @@ pub struct Sts {
 }
 
 impl Sts {
-    pub fn new(config: &aws_types::SdkConfig) -> Self {
+    pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+        let mut builder = aws_sdk_sts::config::Builder::from(config);
+        for interceptor in interceptors {
+            builder.push_interceptor(interceptor.clone());
+        }
         Self {
-            client: Client::new(config),
+            client: Client::from_conf(builder.build()),
         }
     }
 

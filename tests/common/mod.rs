@@ -87,3 +87,267 @@ fn minimal_zip() -> Vec<u8> {
     zip.extend_from_slice(&[0; 18]);
     zip
 }
+
+use std::time::Instant;
+
+use authedapi::api::AuthedApi;
+use authedapi_rig::Account;
+use authedapi_rig::process::Supervised;
+use kube::ResourceExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The operator binary, run as a separate process against the shared rig, watching one
+/// namespace with one AWS account.
+pub struct Operator {
+    process: Supervised,
+    pub metrics_addr: String,
+}
+
+impl Operator {
+    /// Start `authedapi controller` for `namespace`, acting in `account`.
+    pub fn start(
+        namespace: &str,
+        account: &Account,
+        extra_args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Self {
+        let control_plane = authedapi_rig::shared::control_plane();
+        let port = authedapi_rig::free_port().expect("a free port");
+        let metrics_addr = format!("127.0.0.1:{port}");
+        let log = control_plane
+            .dir()
+            .join(format!("operator-{namespace}-{port}.log"));
+        let mut args = vec![
+            "controller".to_owned(),
+            "--namespace".to_owned(),
+            namespace.to_owned(),
+            "--metrics-addr".to_owned(),
+            metrics_addr.clone(),
+            "--cluster-id".to_owned(),
+            "test".to_owned(),
+        ];
+        args.extend(extra_args.iter().map(|a| a.to_string()));
+        // The supervisor passes its environment on: set it for the child process.
+        let mut env: Vec<(String, String)> = account
+            .env()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        env.push((
+            "KUBECONFIG".into(),
+            control_plane.kubeconfig.display().to_string(),
+        ));
+        env.push(("AUTHEDAPI_LOG_LEVEL".into(), "info,authedapi=debug".into()));
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let process = Supervised::spawn_with_env(
+            "authedapi",
+            std::path::Path::new(env!("CARGO_BIN_EXE_authedapi")),
+            &args,
+            &env,
+            &log,
+            None,
+        )
+        .expect("the operator starts");
+        Self {
+            process,
+            metrics_addr,
+        }
+    }
+
+    /// The operator's log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.process.log_tail(lines)
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        self.process.exited()
+    }
+
+    /// Wait up to `timeout` for the process to exit by itself.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.process.exited() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    /// Stop the operator.
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    /// The /metrics text (retrying while the server starts).
+    pub async fn metrics(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match http_get(&self.metrics_addr, "/metrics").await {
+                Ok(body) => return body,
+                Err(e) if Instant::now() > deadline => {
+                    panic!("no metrics from the operator: {e}\n{}", self.log_tail(30))
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// AWS requests the operator made so far, all or only of `kind` ("read"/"write").
+    pub async fn aws_requests(&self, kind: Option<&str>) -> u64 {
+        sum_metric(
+            &self.metrics().await,
+            "authedapi_aws_requests_total",
+            kind.map(|k| ("kind", k)),
+        )
+    }
+}
+
+/// Sum the samples of `metric` whose labels include `label` (when given).
+pub fn sum_metric(text: &str, metric: &str, label: Option<(&str, &str)>) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(metric))
+        .filter(|l| label.is_none_or(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// A bare HTTP/1.0 GET, enough for the metrics endpoint.
+pub async fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    Ok(response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default())
+}
+
+/// Wait until `name` is Ready for its current generation; panics with the status and the
+/// operator's log when it is not within `timeout`.
+pub async fn wait_ready(
+    api: &Api<AuthedApi>,
+    name: &str,
+    operator: &Operator,
+    timeout: Duration,
+) -> AuthedApi {
+    wait_for(api, name, operator, timeout, "Ready", |o| {
+        let generation = o.metadata.generation.unwrap_or_default();
+        authedapi::status::is_ready(
+            o.status
+                .as_ref()
+                .map(|s| s.conditions.as_slice())
+                .unwrap_or_default(),
+            generation,
+        )
+    })
+    .await
+}
+
+/// Wait until `check` holds for `name`.
+pub async fn wait_for(
+    api: &Api<AuthedApi>,
+    name: &str,
+    operator: &Operator,
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&AuthedApi) -> bool,
+) -> AuthedApi {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let current = api.get_opt(name).await.expect("reading the object");
+        if let Some(obj) = &current {
+            if check(obj) {
+                return obj.clone();
+            }
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "{name} not {what} within {timeout:?}; status: {:#?}\n--- operator log ---\n{}",
+                current.and_then(|o| o.status),
+                operator.log_tail(40)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Wait until `name` is gone (its finalizer done).
+pub async fn wait_gone(api: &Api<AuthedApi>, name: &str, operator: &Operator, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while api
+        .get_opt(name)
+        .await
+        .expect("reading the object")
+        .is_some()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{name} still exists after {timeout:?}\n--- operator log ---\n{}",
+            operator.log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Server-side apply `object` (JSON) into `api`.
+pub async fn apply(api: &Api<AuthedApi>, object: &serde_json::Value) -> AuthedApi {
+    let name = object["metadata"]["name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
+    api.patch(
+        &name,
+        &PatchParams::apply(TEST_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("applying {name}: {e}"))
+}
+
+/// The seed example moved into `account`: its function ARNs point there, and the two
+/// functions exist in the emulator.
+pub async fn seed_in(
+    account: &Account,
+    config: &aws_types::SdkConfig,
+    name: &str,
+) -> serde_json::Value {
+    let mut object = example();
+    object["metadata"]["name"] = serde_json::json!(name);
+    let text = object.to_string().replace("123456789012", &account.id);
+    let object: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for route in object["spec"]["routes"].as_array().unwrap() {
+        if let Some(arn) = route["target"]["lambda"]["functionArn"].as_str() {
+            let function = arn.rsplit(':').next().unwrap();
+            ensure_function(config, function).await;
+        }
+    }
+    object
+}
+
+/// Create the function unless it exists.
+pub async fn ensure_function(config: &aws_types::SdkConfig, name: &str) -> String {
+    let lambda = aws_sdk_lambda::Client::new(config);
+    if let Ok(out) = lambda.get_function().function_name(name).send().await {
+        return out
+            .configuration()
+            .and_then(|c| c.function_arn())
+            .unwrap()
+            .to_owned();
+    }
+    create_function(config, name).await
+}
+
+/// The uid of an object, for tag checks.
+pub fn uid(obj: &AuthedApi) -> String {
+    obj.uid().expect("a uid")
+}

@@ -1,0 +1,164 @@
+//! `authedapi controller`: the kube-rs Controller on AuthedApi, with its metrics server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+
+use crate::api::AuthedApi;
+use crate::aws::SharedInterceptor;
+use crate::metrics::{self, CountAwsRequests, CrashAfter, Metrics};
+use crate::reconcile::context::AwsProvider;
+use crate::reconcile::{self, Context};
+
+/// Settings of the controller (flags, with environment fallbacks).
+#[derive(clap::Args, Clone, Debug)]
+pub struct ControllerArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "AUTHEDAPI_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// How often every object is compared with AWS and drift corrected, e.g. 10m, 30s, 1h.
+    #[arg(long, env = "AUTHEDAPI_RESYNC", default_value = "10m", value_parser = parse_duration)]
+    pub resync: Duration,
+
+    /// How many objects are reconciled at once.
+    #[arg(long, env = "AUTHEDAPI_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: u16,
+
+    /// Where /metrics, /healthz and /readyz are served.
+    #[arg(long, env = "AUTHEDAPI_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+
+    /// Names this cluster in the `authedapi.dev/cluster` tag, so operators of several
+    /// clusters sharing one AWS account keep apart.
+    #[arg(long, env = "AUTHEDAPI_CLUSTER_ID", default_value = "default")]
+    pub cluster_id: String,
+}
+
+/// "90s", "10m", "1h", "1h30m" or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(format!("{text:?}: use a number with s, m or h, e.g. 10m")),
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?}: a unit needs a number before it"))?;
+        total += n * unit;
+        number.clear();
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(format!(
+            "{text:?}: use a positive duration with s, m or h, e.g. 10m"
+        ));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// Run the controller until SIGTERM/SIGINT.
+pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
+    let client = kube::Client::try_default().await?;
+    let api: Api<AuthedApi> = match &args.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+
+    let metrics = Arc::new(Metrics::default());
+    let mut interceptors = vec![SharedInterceptor::new(CountAwsRequests::new(
+        metrics.clone(),
+    ))];
+    if let Some(crash) = CrashAfter::from_env() {
+        interceptors.push(SharedInterceptor::new(crash));
+    }
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let aws = AwsProvider::new(sdk, interceptors);
+
+    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(ControllerConfig::default().concurrency(args.concurrency));
+    let store = controller.store();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "authedapi".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        },
+    );
+    let ctx = Arc::new(Context::new(
+        client,
+        aws,
+        args.cluster_id.clone(),
+        args.resync,
+        recorder,
+        metrics.clone(),
+        store.clone(),
+    ));
+
+    let server = tokio::spawn(metrics::serve(args.metrics_addr, metrics.clone()));
+    let ready = {
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            if store.wait_until_ready().await.is_ok() {
+                metrics.set_ready();
+                tracing::info!("cache filled: ready");
+            }
+        })
+    };
+    tracing::info!(
+        namespace = args.namespace.as_deref().unwrap_or("(all)"),
+        resync = ?args.resync,
+        concurrency = args.concurrency,
+        cluster_id = %args.cluster_id,
+        "starting the AuthedApi controller"
+    );
+    controller
+        .shutdown_on_signal()
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((object, _)) => tracing::debug!(%object, "reconciled"),
+                Err(e) => tracing::debug!("reconcile: {e}"),
+            }
+        })
+        .await;
+    ready.abort();
+    server.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("10x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5m3").is_err());
+    }
+}

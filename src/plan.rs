@@ -1,0 +1,747 @@
+//! The desired AWS state of one AuthedApi, as a pure function of its spec and identity.
+//!
+//! No I/O here: names, tags, policies, the route table and the JWT settings are computed
+//! from (spec, namespace, name, uid, account, region, cluster id), so every rule is unit
+//! tested alone. Values AWS assigns (API id, pool id) are parameters of the methods that
+//! need them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::api::{AuthedApiSpec, Authorization, Route};
+use crate::aws::apigateway::{DEFAULT_STAGE, IntegrationTarget, RouteAuth};
+
+/// Tag keys every taggable resource carries.
+pub const TAG_OWNER: &str = "authedapi.dev/owner";
+pub const TAG_UID: &str = "authedapi.dev/uid";
+pub const TAG_STAGE: &str = "authedapi.dev/stage";
+pub const TAG_CLUSTER: &str = "authedapi.dev/cluster";
+/// On a shared OIDC provider: set when authedapi created it (so it may delete it).
+pub const TAG_MANAGED_BY: &str = "authedapi.dev/managed-by";
+pub const MANAGED_BY: &str = "authedapi";
+
+/// The inline policy on the authenticated role.
+pub const INVOKE_POLICY_NAME: &str = "authedapi-invoke";
+/// The JWT authorizer's name inside the API.
+pub const JWT_AUTHORIZER_NAME: &str = "auth0";
+/// Payload format of Lambda proxy integrations (the HTTP API default, as in SST).
+pub const LAMBDA_PAYLOAD_FORMAT: &str = "2.0";
+
+/// AWS name limits.
+const API_NAME_MAX: usize = 128;
+const POOL_NAME_MAX: usize = 128;
+const ROLE_NAME_MAX: usize = 64;
+const HASH_LEN: usize = 8;
+
+/// Who the object is and where its resources go.
+#[derive(Clone, Debug)]
+pub struct Identity<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub uid: &'a str,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub cluster_id: &'a str,
+}
+
+/// A spec the API server accepted but AWS would not.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct PlanError(pub String);
+
+/// One route as it should exist.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedRoute {
+    pub key: String,
+    pub target: IntegrationTarget,
+    pub authorization: Authorization,
+    pub scopes: Vec<String>,
+}
+
+/// The JWT authorizer, when any route uses `jwt`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JwtPlan {
+    pub name: String,
+    /// `https://<domain>/`, with the trailing slash Auth0 puts in its tokens.
+    pub issuer: String,
+    pub audience: Vec<String>,
+}
+
+/// The shared OIDC provider for the Auth0 domain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OidcPlan {
+    /// The normalised domain, e.g. myorg.us.auth0.com
+    pub domain: String,
+    /// https://<domain>, as IAM's CreateOpenIDConnectProvider takes it.
+    pub url: String,
+    pub arn: String,
+    pub client_id: String,
+    /// Tags put on a provider we create.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The desired AWS state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub partition: String,
+    pub region: String,
+    pub account: String,
+    /// Short hash of namespace/name/stage: part of every name, so names never collide.
+    pub hash: String,
+    pub api_name: String,
+    pub identity_pool_name: String,
+    pub role_name: String,
+    pub tags: BTreeMap<String, String>,
+    pub integrations: BTreeSet<IntegrationTarget>,
+    pub routes: Vec<PlannedRoute>,
+    pub jwt: Option<JwtPlan>,
+    pub oidc: OidcPlan,
+    /// Functions the API must be allowed to invoke.
+    pub lambda_functions: BTreeSet<String>,
+    /// Statement id of our permission on each of those functions.
+    pub permission_sid: String,
+}
+
+/// Compute the desired AWS state.
+pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError> {
+    let partition = partition_of(who.region).to_owned();
+    let hash = short_hash(&format!("{}/{}/{}", who.namespace, who.name, spec.stage));
+    let base = format!("{}-{}-{}", spec.stage, who.namespace, who.name);
+
+    let mut routes = Vec::with_capacity(spec.routes.len());
+    let mut integrations = BTreeSet::new();
+    let mut lambda_functions = BTreeSet::new();
+    for route in &spec.routes {
+        check_route_key(&route.route)?;
+        let target = integration_target(route, &partition)?;
+        if let IntegrationTarget::Lambda { function_arn, .. } = &target {
+            lambda_functions.insert(function_arn.clone());
+        }
+        integrations.insert(target.clone());
+        routes.push(PlannedRoute {
+            key: route.route.clone(),
+            target,
+            authorization: spec.authorization_of(route),
+            scopes: route.scopes.clone().unwrap_or_default(),
+        });
+    }
+
+    let domain = normalize_domain(&spec.auth0.domain);
+    let jwt = routes
+        .iter()
+        .any(|r| r.authorization == Authorization::Jwt)
+        .then(|| JwtPlan {
+            name: JWT_AUTHORIZER_NAME.to_owned(),
+            issuer: format!("https://{domain}/"),
+            audience: spec
+                .auth0
+                .audience
+                .clone()
+                .unwrap_or_else(|| vec![spec.auth0.client_id.clone()]),
+        });
+
+    let tags = BTreeMap::from([
+        (
+            TAG_OWNER.to_owned(),
+            format!("{}/{}", who.namespace, who.name),
+        ),
+        (TAG_UID.to_owned(), who.uid.to_owned()),
+        (TAG_STAGE.to_owned(), spec.stage.clone()),
+        (TAG_CLUSTER.to_owned(), who.cluster_id.to_owned()),
+    ]);
+    let oidc = OidcPlan {
+        url: format!("https://{domain}"),
+        arn: format!(
+            "arn:{partition}:iam::{}:oidc-provider/{domain}",
+            who.account
+        ),
+        client_id: spec.auth0.client_id.clone(),
+        tags: BTreeMap::from([
+            (TAG_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
+            (TAG_CLUSTER.to_owned(), who.cluster_id.to_owned()),
+        ]),
+        domain,
+    };
+
+    Ok(Plan {
+        api_name: with_hash(&base, '-', &hash, API_NAME_MAX),
+        identity_pool_name: with_hash(&pool_safe(&base), '_', &hash, POOL_NAME_MAX),
+        role_name: with_hash(&base, '-', &hash, ROLE_NAME_MAX),
+        permission_sid: format!("authedapi-{hash}"),
+        partition,
+        region: who.region.to_owned(),
+        account: who.account.to_owned(),
+        hash,
+        tags,
+        integrations,
+        routes,
+        jwt,
+        oidc,
+        lambda_functions,
+    })
+}
+
+impl Plan {
+    /// The URL clients call.
+    pub fn endpoint(&self, api_id: &str) -> String {
+        let suffix = if self.partition == "aws-cn" {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        format!("https://{api_id}.execute-api.{}.{suffix}", self.region)
+    }
+
+    /// The execute-api ARN of one route on the `$default` stage: path parameters and
+    /// `ANY` become `*`; the `$default` route is every method and path.
+    pub fn route_arn(&self, api_id: &str, route_key: &str) -> String {
+        let (method, path) = match route_key.split_once(' ') {
+            Some((method, path)) => (
+                if method == "ANY" { "*" } else { method },
+                wildcard_params(path),
+            ),
+            None => ("*", "/*".to_owned()),
+        };
+        format!(
+            "arn:{}:execute-api:{}:{}:{api_id}/{DEFAULT_STAGE}/{method}{path}",
+            self.partition, self.region, self.account
+        )
+    }
+
+    /// The ARNs of exactly the routes that use IAM authorization, sorted.
+    pub fn invoke_arns(&self, api_id: &str) -> Vec<String> {
+        let arns: BTreeSet<String> = self
+            .routes
+            .iter()
+            .filter(|r| r.authorization == Authorization::Iam)
+            .map(|r| self.route_arn(api_id, &r.key))
+            .collect();
+        arns.into_iter().collect()
+    }
+
+    /// The authenticated role's inline policy, or None when no route uses IAM.
+    pub fn invoke_policy(&self, api_id: &str) -> Option<Value> {
+        let arns = self.invoke_arns(api_id);
+        (!arns.is_empty()).then(|| {
+            json!({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Action": "execute-api:Invoke",
+                    "Resource": arns,
+                }]
+            })
+        })
+    }
+
+    /// Trust policy of the authenticated role: only identities of this pool that logged in.
+    pub fn trust_policy(&self, identity_pool_id: &str) -> Value {
+        json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {"cognito-identity.amazonaws.com:aud": identity_pool_id},
+                    "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "authenticated"}
+                }
+            }]
+        })
+    }
+
+    /// The ARN of the role this plan names.
+    pub fn role_arn(&self) -> String {
+        format!(
+            "arn:{}:iam::{}:role/{}",
+            self.partition, self.account, self.role_name
+        )
+    }
+
+    /// What a Lambda permission's SourceArn allows: any route of this API.
+    pub fn permission_source_arn(&self, api_id: &str) -> String {
+        format!(
+            "arn:{}:execute-api:{}:{}:{api_id}/*",
+            self.partition, self.region, self.account
+        )
+    }
+
+    /// How API Gateway should authorize `route`, given the JWT authorizer's id.
+    pub fn route_auth(&self, route: &PlannedRoute, authorizer_id: Option<&str>) -> RouteAuth {
+        match route.authorization {
+            Authorization::None => RouteAuth::None,
+            Authorization::Iam => RouteAuth::Iam,
+            Authorization::Jwt => RouteAuth::Jwt {
+                authorizer_id: authorizer_id.unwrap_or_default().to_owned(),
+                scopes: route.scopes.clone(),
+            },
+        }
+    }
+}
+
+/// The partition an ARN in `region` lives in.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else {
+        "aws"
+    }
+}
+
+/// "https://MyOrg.us.auth0.com/" -> "myorg.us.auth0.com"
+pub fn normalize_domain(domain: &str) -> String {
+    let domain = domain.trim();
+    let domain = domain.strip_prefix("https://").unwrap_or(domain);
+    domain.trim_end_matches('/').to_ascii_lowercase()
+}
+
+fn short_hash(input: &str) -> String {
+    let digest = Sha256::digest(input.as_bytes());
+    digest
+        .iter()
+        .take(HASH_LEN / 2)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `base` cut to fit `max` with `sep` + `hash` appended. The hash is always there: stage,
+/// namespace and name may all contain '-', so the readable part alone can collide.
+fn with_hash(base: &str, sep: char, hash: &str, max: usize) -> String {
+    let room = max - hash.len() - 1;
+    let cut: String = base.chars().take(room).collect();
+    let cut = cut.trim_end_matches(['-', '_', '.']);
+    format!("{cut}{sep}{hash}")
+}
+
+/// Identity pool names allow only word characters and spaces.
+fn pool_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// "/items/{id}/{proxy+}" -> "/items/*/*"
+fn wildcard_params(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment.starts_with('{') && segment.ends_with('}') {
+                "*"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// What the CRD pattern cannot say about a route key: parameter syntax, and a greedy
+/// `{proxy+}` only as the last segment.
+fn check_route_key(key: &str) -> Result<(), PlanError> {
+    let Some((_, path)) = key.split_once(' ') else {
+        return Ok(()); // "$default"
+    };
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let opens = segment.matches('{').count();
+        let closes = segment.matches('}').count();
+        if opens == 0 && closes == 0 {
+            continue;
+        }
+        let param = segment
+            .strip_prefix('{')
+            .and_then(|s| s.strip_suffix('}'))
+            .filter(|_| opens == 1 && closes == 1);
+        let Some(param) = param else {
+            return Err(PlanError(format!(
+                "route {key:?}: a path parameter must be a whole segment, like /{{id}}"
+            )));
+        };
+        let name = param.strip_suffix('+').unwrap_or(param);
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(PlanError(format!(
+                "route {key:?}: bad path parameter {{{param}}}"
+            )));
+        }
+        if param.ends_with('+') && i + 1 != segments.len() {
+            return Err(PlanError(format!(
+                "route {key:?}: a greedy parameter {{{param}}} must be the last segment"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn integration_target(route: &Route, partition: &str) -> Result<IntegrationTarget, PlanError> {
+    match (&route.target.lambda, &route.target.http) {
+        (Some(lambda), None) => {
+            let arn_partition = lambda.function_arn.split(':').nth(1).unwrap_or_default();
+            if arn_partition != partition {
+                return Err(PlanError(format!(
+                    "route {:?}: function {} is in partition {arn_partition}, the API in {partition}",
+                    route.route, lambda.function_arn
+                )));
+            }
+            Ok(IntegrationTarget::Lambda {
+                function_arn: lambda.function_arn.clone(),
+                payload_format_version: LAMBDA_PAYLOAD_FORMAT.to_owned(),
+            })
+        }
+        (None, Some(http)) => Ok(IntegrationTarget::Http {
+            url: http.url.clone(),
+            method: "ANY".to_owned(),
+        }),
+        _ => Err(PlanError(format!(
+            "route {:?}: exactly one target kind must be set",
+            route.route
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Auth0, DeletionPolicy, HttpTarget, LambdaTarget, Target};
+
+    const ACCOUNT: &str = "123456789012";
+
+    fn lambda(name: &str) -> Target {
+        Target {
+            lambda: Some(LambdaTarget {
+                function_arn: format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"),
+            }),
+            http: None,
+        }
+    }
+
+    fn http(url: &str) -> Target {
+        Target {
+            lambda: None,
+            http: Some(HttpTarget { url: url.into() }),
+        }
+    }
+
+    fn route(key: &str, authorization: Option<Authorization>, target: Target) -> Route {
+        Route {
+            route: key.into(),
+            authorization,
+            scopes: None,
+            target,
+        }
+    }
+
+    /// The seed: GET /private (iam by default), GET /public (none).
+    fn seed() -> AuthedApiSpec {
+        AuthedApiSpec {
+            stage: "dev".into(),
+            region: Some("us-east-1".into()),
+            auth0: Auth0 {
+                domain: "https://myorg.us.auth0.com".into(),
+                client_id: "UsGRQJJz5sDfPQDs6bhQ9Oc3hNISuVif".into(),
+                audience: None,
+            },
+            default_authorization: Authorization::Iam,
+            routes: vec![
+                route("GET /private", None, lambda("private")),
+                route("GET /public", Some(Authorization::None), lambda("public")),
+            ],
+            deletion_policy: DeletionPolicy::Delete,
+        }
+    }
+
+    fn who<'a>(namespace: &'a str, name: &'a str, region: &'a str) -> Identity<'a> {
+        Identity {
+            namespace,
+            name,
+            uid: "uid-1",
+            account: ACCOUNT,
+            region,
+            cluster_id: "test",
+        }
+    }
+
+    fn seed_plan() -> Plan {
+        plan(&seed(), &who("default", "api-auth-auth0", "us-east-1")).unwrap()
+    }
+
+    #[test]
+    fn names_are_stage_prefixed_and_carry_the_hash() {
+        let p = seed_plan();
+        assert_eq!(p.hash.len(), 8);
+        assert_eq!(p.api_name, format!("dev-default-api-auth-auth0-{}", p.hash));
+        assert_eq!(
+            p.role_name,
+            format!("dev-default-api-auth-auth0-{}", p.hash)
+        );
+        assert_eq!(
+            p.identity_pool_name,
+            format!("dev_default_api_auth_auth0_{}", p.hash)
+        );
+        assert_eq!(p.permission_sid, format!("authedapi-{}", p.hash));
+    }
+
+    #[test]
+    fn long_names_are_cut_to_the_aws_limits_and_stay_unique() {
+        let long = "a".repeat(253);
+        let one = plan(
+            &seed(),
+            &who("team-with-a-long-namespace-name", &long, "us-east-1"),
+        )
+        .unwrap();
+        let two = plan(
+            &seed(),
+            &who(
+                "team-with-a-long-namespace-name",
+                &format!("{long}b"),
+                "us-east-1",
+            ),
+        )
+        .unwrap();
+        assert_eq!(one.role_name.len(), 64);
+        assert!(one.api_name.len() <= 128);
+        assert!(one.identity_pool_name.len() <= 128);
+        assert_ne!(one.role_name, two.role_name);
+        assert!(
+            one.role_name
+                .starts_with("dev-team-with-a-long-namespace-name-aaa")
+        );
+    }
+
+    #[test]
+    fn ambiguous_dashes_do_not_collide() {
+        // stage "dev-x" in namespace "a" and stage "dev" in namespace "x-a" read the same.
+        let mut spec = seed();
+        spec.stage = "dev-x".into();
+        let one = plan(&spec, &who("a", "n", "us-east-1")).unwrap();
+        let two = plan(&seed(), &who("x-a", "n", "us-east-1")).unwrap();
+        assert_ne!(one.api_name, two.api_name);
+        assert_ne!(one.role_name, two.role_name);
+        assert_ne!(one.identity_pool_name, two.identity_pool_name);
+    }
+
+    #[test]
+    fn two_stages_of_one_spec_share_no_name() {
+        let dev = seed_plan();
+        let mut spec = seed();
+        spec.stage = "prod".into();
+        let prod = plan(&spec, &who("default", "api-auth-auth0", "us-east-1")).unwrap();
+        assert!(prod.api_name.starts_with("prod-"));
+        assert_ne!(dev.api_name, prod.api_name);
+        assert_ne!(dev.role_name, prod.role_name);
+        assert_ne!(dev.identity_pool_name, prod.identity_pool_name);
+        assert_ne!(dev.permission_sid, prod.permission_sid);
+        assert_eq!(dev.oidc, prod.oidc, "the OIDC provider is shared");
+    }
+
+    #[test]
+    fn tags_name_owner_uid_stage_and_cluster() {
+        let p = seed_plan();
+        assert_eq!(p.tags[TAG_OWNER], "default/api-auth-auth0");
+        assert_eq!(p.tags[TAG_UID], "uid-1");
+        assert_eq!(p.tags[TAG_STAGE], "dev");
+        assert_eq!(p.tags[TAG_CLUSTER], "test");
+        assert_eq!(p.oidc.tags[TAG_MANAGED_BY], MANAGED_BY);
+    }
+
+    #[test]
+    fn trust_policy_allows_only_authenticated_identities_of_the_pool() {
+        let trust = seed_plan().trust_policy("us-east-1:pool");
+        let statement = &trust["Statement"][0];
+        assert_eq!(
+            statement["Principal"]["Federated"],
+            "cognito-identity.amazonaws.com"
+        );
+        assert_eq!(statement["Action"], "sts:AssumeRoleWithWebIdentity");
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["cognito-identity.amazonaws.com:aud"],
+            "us-east-1:pool"
+        );
+        assert_eq!(
+            statement["Condition"]["ForAnyValue:StringLike"]["cognito-identity.amazonaws.com:amr"],
+            "authenticated"
+        );
+    }
+
+    #[test]
+    fn invoke_policy_lists_exactly_the_iam_routes() {
+        let p = seed_plan();
+        assert_eq!(
+            p.invoke_arns("abc123"),
+            vec![format!(
+                "arn:aws:execute-api:us-east-1:{ACCOUNT}:abc123/$default/GET/private"
+            )]
+        );
+        let policy = p.invoke_policy("abc123").unwrap();
+        assert_eq!(policy["Statement"][0]["Action"], "execute-api:Invoke");
+        assert_eq!(
+            policy["Statement"][0]["Resource"].as_array().unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
+    fn no_iam_routes_means_no_invoke_policy() {
+        let mut spec = seed();
+        spec.default_authorization = Authorization::None;
+        let p = plan(&spec, &who("default", "x", "us-east-1")).unwrap();
+        assert_eq!(p.invoke_policy("abc"), None);
+    }
+
+    #[test]
+    fn route_arns_use_wildcards_for_parameters_any_and_default() {
+        let p = seed_plan();
+        let arn = |key: &str| p.route_arn("id", key);
+        let prefix = format!("arn:aws:execute-api:us-east-1:{ACCOUNT}:id/$default");
+        assert_eq!(arn("GET /items/{id}"), format!("{prefix}/GET/items/*"));
+        assert_eq!(arn("ANY /files/{proxy+}"), format!("{prefix}/*/files/*"));
+        assert_eq!(arn("POST /"), format!("{prefix}/POST/"));
+        assert_eq!(arn("$default"), format!("{prefix}/*/*"));
+    }
+
+    #[test]
+    fn partition_comes_from_the_region() {
+        assert_eq!(partition_of("us-east-1"), "aws");
+        assert_eq!(partition_of("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
+        let mut spec = seed();
+        spec.routes = vec![route("GET /x", None, http("https://example.com"))];
+        let p = plan(&spec, &who("default", "x", "cn-north-1")).unwrap();
+        assert!(
+            p.route_arn("id", "GET /x")
+                .starts_with("arn:aws-cn:execute-api:cn-north-1:")
+        );
+        assert!(p.oidc.arn.starts_with("arn:aws-cn:iam::"));
+        assert_eq!(
+            p.endpoint("id"),
+            "https://id.execute-api.cn-north-1.amazonaws.com.cn"
+        );
+        assert!(p.role_arn().starts_with("arn:aws-cn:iam::"));
+    }
+
+    #[test]
+    fn a_lambda_in_another_partition_is_refused() {
+        let p = plan(&seed(), &who("default", "x", "cn-north-1"));
+        assert!(p.unwrap_err().0.contains("partition"));
+    }
+
+    #[test]
+    fn endpoint_is_the_execute_api_url() {
+        assert_eq!(
+            seed_plan().endpoint("abc123"),
+            "https://abc123.execute-api.us-east-1.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn jwt_authorizer_only_when_a_route_uses_it_with_the_trailing_slash_issuer() {
+        assert_eq!(seed_plan().jwt, None);
+        let mut spec = seed();
+        spec.routes[0].authorization = Some(Authorization::Jwt);
+        spec.auth0.domain = "MyOrg.us.auth0.com/".into();
+        let p = plan(&spec, &who("default", "x", "us-east-1")).unwrap();
+        let jwt = p.jwt.unwrap();
+        assert_eq!(jwt.issuer, "https://myorg.us.auth0.com/");
+        assert_eq!(jwt.audience, vec!["UsGRQJJz5sDfPQDs6bhQ9Oc3hNISuVif"]);
+        spec.auth0.audience = Some(vec!["https://api.example.com".into()]);
+        let p = plan(&spec, &who("default", "x", "us-east-1")).unwrap();
+        assert_eq!(p.jwt.unwrap().audience, vec!["https://api.example.com"]);
+    }
+
+    #[test]
+    fn oidc_provider_is_one_per_domain() {
+        let p = seed_plan();
+        assert_eq!(p.oidc.domain, "myorg.us.auth0.com");
+        assert_eq!(p.oidc.url, "https://myorg.us.auth0.com");
+        assert_eq!(
+            p.oidc.arn,
+            format!("arn:aws:iam::{ACCOUNT}:oidc-provider/myorg.us.auth0.com")
+        );
+        for spelling in [
+            "myorg.us.auth0.com",
+            "https://myorg.us.auth0.com/",
+            "MYORG.us.auth0.com",
+        ] {
+            assert_eq!(normalize_domain(spelling), "myorg.us.auth0.com");
+        }
+    }
+
+    #[test]
+    fn route_table_and_integrations() {
+        let mut spec = seed();
+        spec.routes
+            .push(route("POST /private", None, lambda("private")));
+        spec.routes.push(route(
+            "GET /docs",
+            Some(Authorization::None),
+            http("https://example.com/docs"),
+        ));
+        let p = plan(&spec, &who("default", "x", "us-east-1")).unwrap();
+        assert_eq!(p.routes.len(), 4);
+        assert_eq!(
+            p.integrations.len(),
+            3,
+            "one integration per distinct target"
+        );
+        assert_eq!(p.lambda_functions.len(), 2);
+        assert_eq!(p.routes[1].authorization, Authorization::None);
+        assert_eq!(p.routes[2].authorization, Authorization::Iam);
+        assert!(matches!(
+            &p.routes[0].target,
+            IntegrationTarget::Lambda { payload_format_version, .. } if payload_format_version == "2.0"
+        ));
+        assert!(
+            matches!(&p.routes[3].target, IntegrationTarget::Http { method, .. } if method == "ANY")
+        );
+    }
+
+    #[test]
+    fn route_auth_for_each_kind() {
+        let mut spec = seed();
+        spec.routes[0].authorization = Some(Authorization::Jwt);
+        spec.routes[0].scopes = Some(vec!["read".into()]);
+        let p = plan(&spec, &who("default", "x", "us-east-1")).unwrap();
+        assert_eq!(
+            p.route_auth(&p.routes[0], Some("authz")),
+            RouteAuth::Jwt {
+                authorizer_id: "authz".into(),
+                scopes: vec!["read".into()]
+            }
+        );
+        assert_eq!(p.route_auth(&p.routes[1], Some("authz")), RouteAuth::None);
+    }
+
+    #[test]
+    fn bad_path_parameters_are_refused() {
+        for key in [
+            "GET /files/{proxy+}/more",
+            "GET /a{b}",
+            "GET /{}",
+            "GET /{a b}",
+        ] {
+            let mut spec = seed();
+            spec.routes[0].route = key.into();
+            let err = plan(&spec, &who("default", "x", "us-east-1")).unwrap_err();
+            assert!(err.0.contains(key), "{key}: {err}");
+        }
+        let mut spec = seed();
+        spec.routes[0].route = "GET /files/{id}/{proxy+}".into();
+        assert!(plan(&spec, &who("default", "x", "us-east-1")).is_ok());
+    }
+}

@@ -1,0 +1,191 @@
+//! What every reconcile shares: clients, settings, the object cache, events, and the small
+//! per-object memory (last full sync, failure count) that keeps steady state free of AWS
+//! calls and failures backing off.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::{Region, SdkConfig};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::Store;
+use tokio::sync::OnceCell;
+
+use super::reference;
+use crate::api::AuthedApi;
+use crate::aws::{AwsClients, AwsError, SharedInterceptor};
+use crate::metrics::Metrics;
+
+/// AWS clients per region, and the account they act in.
+pub struct AwsProvider {
+    base: SdkConfig,
+    interceptors: Vec<SharedInterceptor>,
+    clients: Mutex<HashMap<String, AwsClients>>,
+    account: OnceCell<String>,
+}
+
+impl AwsProvider {
+    pub fn new(base: SdkConfig, interceptors: Vec<SharedInterceptor>) -> Self {
+        Self {
+            base,
+            interceptors,
+            clients: Mutex::new(HashMap::new()),
+            account: OnceCell::new(),
+        }
+    }
+
+    /// The operator's own region (AWS_REGION, profile, IMDS), if it has one.
+    pub fn default_region(&self) -> Option<String> {
+        self.base.region().map(|r| r.to_string())
+    }
+
+    /// Clients for `region`, built once.
+    pub fn clients(&self, region: &str) -> AwsClients {
+        let mut clients = self.clients.lock().expect("clients lock");
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let config = self
+                    .base
+                    .to_builder()
+                    .region(Region::new(region.to_owned()))
+                    .build();
+                AwsClients::new(&config, &self.interceptors)
+            })
+            .clone()
+    }
+
+    /// The account id, asked of STS once.
+    pub async fn account(&self) -> Result<String, AwsError> {
+        self.account
+            .get_or_try_init(|| async {
+                let region = self.default_region().unwrap_or_else(|| "us-east-1".into());
+                Ok(self.clients(&region).sts.caller_identity().await?.account)
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Per-object memory.
+#[derive(Clone, Copy, Debug)]
+struct Synced {
+    generation: i64,
+    at: Instant,
+}
+
+/// Shared by every reconcile.
+pub struct Context {
+    pub client: kube::Client,
+    pub aws: AwsProvider,
+    pub cluster_id: String,
+    pub resync: Duration,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// Every AuthedApi the controller watches (to know who else uses an OIDC client id).
+    pub store: Store<AuthedApi>,
+    synced: Mutex<HashMap<String, Synced>>,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: kube::Client,
+        aws: AwsProvider,
+        cluster_id: String,
+        resync: Duration,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        store: Store<AuthedApi>,
+    ) -> Self {
+        Self {
+            client,
+            aws,
+            cluster_id,
+            resync,
+            recorder,
+            metrics,
+            store,
+            synced: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Time left until `uid` is due for a drift check, or None when it is due now (or was
+    /// never synced by this process, or its generation moved).
+    pub fn time_to_resync(&self, uid: &str, generation: i64) -> Option<Duration> {
+        let synced = self.synced.lock().expect("synced lock");
+        let last = synced.get(uid)?;
+        if last.generation != generation {
+            return None;
+        }
+        self.resync
+            .checked_sub(last.at.elapsed())
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Remember a full, successful sync; forget past failures.
+    pub fn mark_synced(&self, uid: &str, generation: i64) {
+        self.synced.lock().expect("synced lock").insert(
+            uid.to_owned(),
+            Synced {
+                generation,
+                at: Instant::now(),
+            },
+        );
+        self.failures.lock().expect("failures lock").remove(uid);
+    }
+
+    /// Count a failure; returns how many in a row.
+    pub fn failed(&self, uid: &str) -> u32 {
+        let mut failures = self.failures.lock().expect("failures lock");
+        let count = failures.entry(uid.to_owned()).or_default();
+        *count += 1;
+        *count
+    }
+
+    /// Drop what we remember of a deleted object.
+    pub fn forget(&self, uid: &str) {
+        self.synced.lock().expect("synced lock").remove(uid);
+        self.failures.lock().expect("failures lock").remove(uid);
+    }
+
+    /// The resync period with up to 10% jitter, so objects do not resync in lockstep.
+    pub fn jittered_resync(&self) -> Duration {
+        self.resync + self.resync.mul_f64(rand::random::<f64>() * 0.1)
+    }
+
+    /// Publish an event about `obj`; a failure to publish is logged, never fatal.
+    pub async fn publish(
+        &self,
+        obj: &AuthedApi,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(truncate(note, 1024)),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &reference(obj)).await {
+            tracing::debug!("could not publish event {reason}: {e}");
+        }
+    }
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max - 3;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
+}

@@ -1,0 +1,373 @@
+//! The HTTP API and everything inside it: integrations, the JWT authorizer, routes and the
+//! `$default` stage. Inside an API that is ours, every child is ours too, so children are
+//! reconciled as sets: create what is missing, update what differs, delete the rest.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{Error, Step};
+use crate::api::RouteStatus;
+use crate::aws::apigateway::{
+    ApiGateway, DEFAULT_STAGE, HttpApi, Integration, IntegrationTarget, JwtAuthorizer, RouteAuth,
+};
+
+/// Make the API match the plan; returns its id.
+pub async fn ensure(step: &mut Step<'_>) -> Result<String, Error> {
+    let gw = &step.aws.apigateway;
+    let api = find_or_create_api(step).await?;
+    let api_id = api.id.clone();
+    if !step
+        .plan
+        .tags
+        .iter()
+        .all(|(k, v)| api.tags.get(k) == Some(v))
+    {
+        let arn = ApiGateway::api_arn(&step.plan.region, &step.plan.partition, &api_id);
+        gw.tag_api(&arn, &step.plan.tags).await?;
+    }
+
+    // Observe the children once; the steps below work from these lists.
+    let existing_integrations = gw.list_integrations(&api_id).await?;
+    let existing_authorizers = gw.list_authorizers(&api_id).await?;
+    let integrations = ensure_integrations(step, &api_id, &existing_integrations).await?;
+    let authorizer_id = ensure_authorizer(step, &api_id, &existing_authorizers).await?;
+    ensure_routes(step, &api_id, &integrations, authorizer_id.as_deref()).await?;
+    let unused_integrations = existing_integrations
+        .iter()
+        .map(|i| i.id.as_str())
+        .filter(|id| !integrations.values().any(|wanted| wanted == id));
+    let unused_authorizers = existing_authorizers
+        .iter()
+        .map(|a| a.id.as_str())
+        .filter(|id| Some(*id) != authorizer_id.as_deref());
+    delete_unused(step, &api_id, unused_integrations, unused_authorizers).await?;
+    ensure_stage(step, &api_id).await?;
+    Ok(api_id)
+}
+
+/// The API by the id in status; else ours by name; else a new one, its id saved at once.
+async fn find_or_create_api(step: &mut Step<'_>) -> Result<HttpApi, Error> {
+    let gw = &step.aws.apigateway;
+    if let Some(id) = step.writer.status.api_id.clone() {
+        match gw.get_api(&id).await? {
+            Some(api) if step.is_ours(&api.tags) => return Ok(api),
+            Some(_) => {
+                return Err(Error::NameConflict(format!(
+                    "the HTTP API {id} in status is not tagged as this object's ({}={})",
+                    crate::plan::TAG_UID,
+                    step.uid()
+                )));
+            }
+            // Deleted behind our back: look for ours by name, else create it again.
+            None => {}
+        }
+    }
+    let same_name = gw.find_apis_by_name(&step.plan.api_name).await?;
+    if let Some(api) = same_name.iter().find(|a| step.is_ours(&a.tags)) {
+        let api = api.clone();
+        remember_api(step, &api).await?;
+        return Ok(api);
+    }
+    if let Some(other) = same_name.first() {
+        return Err(Error::NameConflict(format!(
+            "an HTTP API named {} ({}) exists and is not this object's: it was left alone; \
+             delete or rename it, or rename this object",
+            step.plan.api_name, other.id
+        )));
+    }
+    let api = gw.create_api(&step.plan.api_name, &step.plan.tags).await?;
+    remember_api(step, &api).await?;
+    step.event(
+        "Created",
+        "CreateApi",
+        format!("Created HTTP API {} ({})", api.name, api.id),
+    )
+    .await;
+    Ok(api)
+}
+
+/// Save the API id and endpoint to status before anything else is created in it.
+async fn remember_api(step: &mut Step<'_>, api: &HttpApi) -> Result<(), Error> {
+    let endpoint = if api.endpoint.is_empty() {
+        step.plan.endpoint(&api.id)
+    } else {
+        api.endpoint.clone()
+    };
+    let status = &mut step.writer.status;
+    if status.api_id.as_deref() != Some(&api.id)
+        || status.api_endpoint.as_deref() != Some(&endpoint)
+    {
+        status.api_id = Some(api.id.clone());
+        status.api_endpoint = Some(endpoint);
+        step.writer.save().await?;
+    }
+    Ok(())
+}
+
+/// One integration per distinct target; returns target -> integration id.
+async fn ensure_integrations(
+    step: &mut Step<'_>,
+    api_id: &str,
+    existing: &[Integration],
+) -> Result<BTreeMap<IntegrationTarget, String>, Error> {
+    let gw = &step.aws.apigateway;
+    let mut by_target = BTreeMap::new();
+    for integration in existing {
+        if let Some(target) = &integration.target {
+            by_target
+                .entry(target.clone())
+                .or_insert(integration.id.clone());
+        }
+    }
+    let mut wanted = BTreeMap::new();
+    for target in &step.plan.integrations {
+        let id = match by_target.get(target) {
+            Some(id) => id.clone(),
+            None => {
+                let id = gw.create_integration(api_id, target).await?;
+                step.event(
+                    "Created",
+                    "CreateIntegration",
+                    format!("Created integration {id} to {}", describe(target)),
+                )
+                .await;
+                id
+            }
+        };
+        wanted.insert(target.clone(), id);
+    }
+    Ok(wanted)
+}
+
+/// The JWT authorizer when a route needs it; returns its id.
+async fn ensure_authorizer(
+    step: &mut Step<'_>,
+    api_id: &str,
+    existing: &[JwtAuthorizer],
+) -> Result<Option<String>, Error> {
+    let Some(jwt) = &step.plan.jwt else {
+        return Ok(None);
+    };
+    let gw = &step.aws.apigateway;
+    match existing.iter().find(|a| a.name == jwt.name) {
+        Some(a) if a.issuer == jwt.issuer && sorted(&a.audience) == sorted(&jwt.audience) => {
+            Ok(Some(a.id.clone()))
+        }
+        Some(a) => {
+            gw.update_jwt_authorizer(api_id, &a.id, &jwt.issuer, &jwt.audience)
+                .await?;
+            step.event(
+                "Updated",
+                "UpdateAuthorizer",
+                format!("Updated JWT authorizer {}: issuer {}", a.id, jwt.issuer),
+            )
+            .await;
+            Ok(Some(a.id.clone()))
+        }
+        None => {
+            let id = gw
+                .create_jwt_authorizer(api_id, &jwt.name, &jwt.issuer, &jwt.audience)
+                .await?;
+            step.event(
+                "Created",
+                "CreateAuthorizer",
+                format!("Created JWT authorizer {id}: issuer {}", jwt.issuer),
+            )
+            .await;
+            Ok(Some(id))
+        }
+    }
+}
+
+/// Routes as planned: authorization type always explicit, NONE included.
+async fn ensure_routes(
+    step: &mut Step<'_>,
+    api_id: &str,
+    integrations: &BTreeMap<IntegrationTarget, String>,
+    authorizer_id: Option<&str>,
+) -> Result<(), Error> {
+    let gw = &step.aws.apigateway;
+    let existing = gw.list_routes(api_id).await?;
+    let by_key: HashMap<&str, _> = existing.iter().map(|r| (r.key.as_str(), r)).collect();
+    let mut statuses = Vec::with_capacity(step.plan.routes.len());
+    for route in &step.plan.routes {
+        let integration_id = &integrations[&route.target];
+        let auth = step.plan.route_auth(route, authorizer_id);
+        let id = match by_key.get(route.key.as_str()) {
+            Some(current)
+                if current.integration_id.as_deref() == Some(integration_id)
+                    && same_auth(&current.auth, &auth) =>
+            {
+                current.id.clone()
+            }
+            Some(current) => {
+                gw.update_route(api_id, &current.id, integration_id, &auth)
+                    .await?;
+                step.event(
+                    "Updated",
+                    "UpdateRoute",
+                    format!("Updated route {} ({})", route.key, auth_name(&auth)),
+                )
+                .await;
+                current.id.clone()
+            }
+            None => {
+                let id = gw
+                    .create_route(api_id, &route.key, integration_id, &auth)
+                    .await?;
+                step.event(
+                    "Created",
+                    "CreateRoute",
+                    format!("Created route {} ({})", route.key, auth_name(&auth)),
+                )
+                .await;
+                id
+            }
+        };
+        statuses.push(RouteStatus {
+            route: route.key.clone(),
+            authorization: route.authorization,
+            route_id: Some(id),
+        });
+    }
+    for route in existing
+        .iter()
+        .filter(|r| !step.plan.routes.iter().any(|p| p.key == r.key))
+    {
+        gw.delete_route(api_id, &route.id).await?;
+        step.event(
+            "Deleted",
+            "DeleteRoute",
+            format!("Deleted route {}", route.key),
+        )
+        .await;
+    }
+    step.writer.status.routes = statuses;
+    Ok(())
+}
+
+/// Integrations and authorizers no route uses any more (including duplicates).
+async fn delete_unused(
+    step: &mut Step<'_>,
+    api_id: &str,
+    integrations: impl Iterator<Item = &str>,
+    authorizers: impl Iterator<Item = &str>,
+) -> Result<(), Error> {
+    let gw = &step.aws.apigateway;
+    for id in integrations {
+        gw.delete_integration(api_id, id).await?;
+        step.event(
+            "Deleted",
+            "DeleteIntegration",
+            format!("Deleted unused integration {id}"),
+        )
+        .await;
+    }
+    for id in authorizers {
+        gw.delete_authorizer(api_id, id).await?;
+        step.event(
+            "Deleted",
+            "DeleteAuthorizer",
+            format!("Deleted unused authorizer {id}"),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// The `$default` stage with auto-deploy, so every change goes live.
+async fn ensure_stage(step: &mut Step<'_>, api_id: &str) -> Result<(), Error> {
+    let gw = &step.aws.apigateway;
+    match gw.get_stage(api_id, DEFAULT_STAGE).await? {
+        Some(stage) if stage.auto_deploy => {}
+        Some(_) => {
+            gw.enable_auto_deploy(api_id, DEFAULT_STAGE).await?;
+            step.event(
+                "Updated",
+                "UpdateStage",
+                "Turned auto-deploy back on for the $default stage".into(),
+            )
+            .await;
+        }
+        None => {
+            gw.create_stage(api_id, DEFAULT_STAGE, &step.plan.tags)
+                .await?;
+            step.event(
+                "Created",
+                "CreateStage",
+                "Created the $default stage (auto-deploy)".into(),
+            )
+            .await;
+        }
+    }
+    Ok(())
+}
+
+/// Delete the API (with everything in it) if it is ours.
+pub async fn delete(step: &mut Step<'_>) -> Result<(), Error> {
+    let gw = &step.aws.apigateway;
+    let mut ours = Vec::new();
+    if let Some(id) = &step.writer.status.api_id {
+        if let Some(api) = gw.get_api(id).await? {
+            if step.is_ours(&api.tags) {
+                ours.push(api);
+            }
+        }
+    }
+    // Also any API of ours whose id never reached status (a crash right after create).
+    for api in gw.find_apis_by_name(&step.plan.api_name).await? {
+        if step.is_ours(&api.tags) && !ours.iter().any(|a| a.id == api.id) {
+            ours.push(api);
+        }
+    }
+    for api in ours {
+        match gw.delete_api(&api.id).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        step.event(
+            "Deleted",
+            "DeleteApi",
+            format!("Deleted HTTP API {} ({})", api.name, api.id),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+fn same_auth(current: &RouteAuth, wanted: &RouteAuth) -> bool {
+    match (current, wanted) {
+        (
+            RouteAuth::Jwt {
+                authorizer_id: a,
+                scopes: s,
+            },
+            RouteAuth::Jwt {
+                authorizer_id: b,
+                scopes: t,
+            },
+        ) => a == b && sorted(s) == sorted(t),
+        _ => current == wanted,
+    }
+}
+
+fn sorted(items: &[String]) -> Vec<&String> {
+    let mut items: Vec<&String> = items.iter().collect();
+    items.sort();
+    items
+}
+
+fn auth_name(auth: &RouteAuth) -> &'static str {
+    match auth {
+        RouteAuth::None => "NONE",
+        RouteAuth::Iam => "AWS_IAM",
+        RouteAuth::Jwt { .. } => "JWT",
+    }
+}
+
+fn describe(target: &IntegrationTarget) -> String {
+    match target {
+        IntegrationTarget::Lambda { function_arn, .. } => format!("Lambda {function_arn}"),
+        IntegrationTarget::Http { url, .. } => format!("URL {url}"),
+    }
+}

@@ -1,0 +1,417 @@
+//! Who may call the private routes: the shared OIDC provider for the Auth0 domain, the
+//! Cognito identity pool federating it, the role its authenticated identities assume,
+//! that role's invoke policy, and the pool's role attachment.
+
+use kube::ResourceExt;
+
+use super::{Error, Step};
+use crate::aws::cognito::{IdentityPool, PoolRoles};
+use crate::aws::{AwsError, ErrorKind};
+use crate::plan::{self, INVOKE_POLICY_NAME, MANAGED_BY, TAG_MANAGED_BY};
+use crate::policy;
+
+/// The provider ARN and client id this object registered last time (from status).
+pub fn registered_oidc(step: &Step<'_>) -> Option<(String, String)> {
+    let status = &step.writer.status;
+    Some((
+        status.oidc_provider_arn.clone()?,
+        status.oidc_client_id.clone()?,
+    ))
+}
+
+/// The provider for the Auth0 domain exists and trusts our client id. It is shared by
+/// every AuthedApi on that domain: created (tagged as ours) only when absent.
+pub async fn ensure_oidc_provider(step: &mut Step<'_>) -> Result<(), Error> {
+    let iam = &step.aws.iam;
+    let oidc = &step.plan.oidc;
+    match iam.get_oidc_provider(&oidc.arn).await? {
+        Some(provider) if provider.client_ids.contains(&oidc.client_id) => {}
+        Some(_) => {
+            iam.add_client_id(&oidc.arn, &oidc.client_id).await?;
+            step.event(
+                "Updated",
+                "AddClientIDToOpenIDConnectProvider",
+                format!(
+                    "Added client id {} to OIDC provider {}",
+                    oidc.client_id, oidc.url
+                ),
+            )
+            .await;
+        }
+        None => match iam
+            .create_oidc_provider(&oidc.url, std::slice::from_ref(&oidc.client_id), &oidc.tags)
+            .await
+        {
+            Ok(_) => {
+                step.event(
+                    "Created",
+                    "CreateOpenIDConnectProvider",
+                    format!("Created OIDC provider {}", oidc.url),
+                )
+                .await;
+            }
+            // Another AuthedApi on this domain created it a moment ago.
+            Err(e) if e.kind == ErrorKind::Conflict => {
+                iam.add_client_id(&oidc.arn, &oidc.client_id).await?;
+            }
+            Err(e) => return Err(e.into()),
+        },
+    }
+    let status = &mut step.writer.status;
+    status.oidc_provider_arn = Some(oidc.arn.clone());
+    status.oidc_client_id = Some(oidc.client_id.clone());
+    Ok(())
+}
+
+/// Whether any other AuthedApi this operator watches, not being deleted, uses the client
+/// id on the provider.
+fn used_by_others(step: &Step<'_>, arn: &str, client_id: &str) -> bool {
+    let uid = step.uid();
+    step.ctx.store.state().iter().any(|other| {
+        if other.metadata.uid.as_deref() == Some(uid) || other.metadata.deletion_timestamp.is_some()
+        {
+            return false;
+        }
+        let by_status = other.status.as_ref().is_some_and(|s| {
+            s.oidc_provider_arn.as_deref() == Some(arn)
+                && s.oidc_client_id.as_deref() == Some(client_id)
+        });
+        let by_spec = other.spec.auth0.client_id == client_id
+            && arn.ends_with(&format!(
+                ":oidc-provider/{}",
+                plan::normalize_domain(&other.spec.auth0.domain)
+            ));
+        by_status || by_spec
+    })
+}
+
+/// Let go of a provider/client id pair: remove the client id unless another AuthedApi
+/// still uses it, then delete the provider if authedapi created it and no client id is
+/// left on it. A provider someone else created is never deleted.
+pub async fn release_oidc(step: &Step<'_>, arn: &str, client_id: &str) -> Result<(), Error> {
+    let iam = &step.aws.iam;
+    if used_by_others(step, arn, client_id) {
+        return Ok(());
+    }
+    let Some(provider) = iam.get_oidc_provider(arn).await? else {
+        return Ok(());
+    };
+    if provider.client_ids.iter().any(|c| c == client_id) {
+        match iam.remove_client_id(arn, client_id).await {
+            Ok(()) => {
+                step.event(
+                    "Updated",
+                    "RemoveClientIDFromOpenIDConnectProvider",
+                    format!(
+                        "Removed client id {client_id} from OIDC provider {}",
+                        provider.url
+                    ),
+                )
+                .await;
+            }
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let remaining = provider
+        .client_ids
+        .iter()
+        .filter(|c| *c != client_id)
+        .count();
+    let created_by_us = provider.tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY);
+    if remaining == 0 && created_by_us {
+        match iam.delete_oidc_provider(arn).await {
+            Ok(()) => {
+                step.event(
+                    "Deleted",
+                    "DeleteOpenIDConnectProvider",
+                    format!("Deleted OIDC provider {} (no client id left)", provider.url),
+                )
+                .await;
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The pool as planned, for create and update (UpdateIdentityPool replaces all of it).
+fn wanted_pool(step: &Step<'_>, id: &str) -> IdentityPool {
+    IdentityPool {
+        id: id.to_owned(),
+        name: step.plan.identity_pool_name.clone(),
+        allow_unauthenticated: false,
+        oidc_provider_arns: vec![step.plan.oidc.arn.clone()],
+        tags: step.plan.tags.clone(),
+    }
+}
+
+/// Our identity pool: by status id; else ours by name; else a new one, saved at once.
+pub async fn ensure_identity_pool(step: &mut Step<'_>) -> Result<String, Error> {
+    let cognito = &step.aws.cognito;
+    let current = match find_pool(step).await? {
+        Some(pool) => pool,
+        None => {
+            let pool = cognito.create_identity_pool(&wanted_pool(step, "")).await?;
+            step.writer.status.identity_pool_id = Some(pool.id.clone());
+            step.writer.save().await?;
+            step.event(
+                "Created",
+                "CreateIdentityPool",
+                format!("Created identity pool {} ({})", pool.name, pool.id),
+            )
+            .await;
+            return Ok(pool.id);
+        }
+    };
+    if step.writer.status.identity_pool_id.as_deref() != Some(&current.id) {
+        step.writer.status.identity_pool_id = Some(current.id.clone());
+        step.writer.save().await?;
+    }
+    let wanted = wanted_pool(step, &current.id);
+    let tags_match = wanted
+        .tags
+        .iter()
+        .all(|(k, v)| current.tags.get(k) == Some(v));
+    let mut current_arns = current.oidc_provider_arns.clone();
+    current_arns.sort();
+    if current.name != wanted.name
+        || current.allow_unauthenticated
+        || current_arns != wanted.oidc_provider_arns
+        || !tags_match
+    {
+        // Keep tags others added; ours win.
+        let mut merged = wanted.clone();
+        merged.tags = current.tags.clone();
+        merged.tags.extend(wanted.tags.clone());
+        cognito.update_identity_pool(&merged).await?;
+        step.event(
+            "Updated",
+            "UpdateIdentityPool",
+            format!("Updated identity pool {}", current.id),
+        )
+        .await;
+    }
+    Ok(current.id)
+}
+
+/// Our pool if it exists: by the id in status, else by name and uid tag. A same-named
+/// pool that is not ours stalls the object.
+async fn find_pool(step: &Step<'_>) -> Result<Option<IdentityPool>, Error> {
+    let cognito = &step.aws.cognito;
+    if let Some(id) = &step.writer.status.identity_pool_id {
+        match cognito.describe_identity_pool(id).await? {
+            Some(pool) if step.is_ours(&pool.tags) => return Ok(Some(pool)),
+            Some(_) => {
+                return Err(Error::NameConflict(format!(
+                    "the identity pool {id} in status is not tagged as this object's"
+                )));
+            }
+            None => {}
+        }
+    }
+    let mut foreign = None;
+    for id in cognito
+        .find_identity_pools_by_name(&step.plan.identity_pool_name)
+        .await?
+    {
+        match cognito.describe_identity_pool(&id).await? {
+            Some(pool) if step.is_ours(&pool.tags) => return Ok(Some(pool)),
+            Some(pool) => foreign = Some(pool.id),
+            None => {}
+        }
+    }
+    match foreign {
+        Some(id) => Err(Error::NameConflict(format!(
+            "an identity pool named {} ({id}) exists and is not this object's: it was left alone",
+            step.plan.identity_pool_name
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// The authenticated role: trust only this pool's authenticated identities. Returns its
+/// ARN and whether it was created just now.
+pub async fn ensure_role(step: &mut Step<'_>, pool_id: &str) -> Result<(String, bool), Error> {
+    let iam = &step.aws.iam;
+    let trust = step.plan.trust_policy(pool_id);
+    let (arn, created) = match iam.get_role(&step.plan.role_name).await? {
+        None => {
+            let description = format!(
+                "Authenticated identities of identity pool {pool_id} (AuthedApi {}/{})",
+                step.obj.namespace().unwrap_or_default(),
+                step.obj.name_any()
+            );
+            let role = iam
+                .create_role(&step.plan.role_name, &trust, &description, &step.plan.tags)
+                .await?;
+            step.event(
+                "Created",
+                "CreateRole",
+                format!("Created IAM role {}", role.name),
+            )
+            .await;
+            (role.arn, true)
+        }
+        Some(role) if !step.is_ours(&role.tags) => {
+            return Err(Error::NameConflict(format!(
+                "IAM role {} exists and is not tagged as this object's ({}={}): it was left alone; \
+                 delete or rename it, or rename this object",
+                role.name,
+                plan::TAG_UID,
+                step.uid()
+            )));
+        }
+        Some(role) => {
+            if !policy::equivalent(&role.trust_policy, &trust) {
+                iam.update_trust_policy(&role.name, &trust).await?;
+                step.event(
+                    "Updated",
+                    "UpdateAssumeRolePolicy",
+                    format!("Restored the trust policy of IAM role {}", role.name),
+                )
+                .await;
+            }
+            if !step
+                .plan
+                .tags
+                .iter()
+                .all(|(k, v)| role.tags.get(k) == Some(v))
+            {
+                iam.tag_role(&role.name, &step.plan.tags).await?;
+            }
+            (role.arn, false)
+        }
+    };
+    step.writer.status.authenticated_role_arn = Some(arn.clone());
+    Ok((arn, created))
+}
+
+/// The role may invoke exactly the IAM routes; with none, it has no policy.
+pub async fn ensure_invoke_policy(step: &mut Step<'_>, api_id: &str) -> Result<(), Error> {
+    let iam = &step.aws.iam;
+    let role = &step.plan.role_name;
+    let wanted = step.plan.invoke_policy(api_id);
+    let current = iam.get_role_policy(role, INVOKE_POLICY_NAME).await?;
+    match (&wanted, &current) {
+        (Some(w), Some(c)) if policy::equivalent(w, c) => {}
+        (Some(w), _) => {
+            iam.put_role_policy(role, INVOKE_POLICY_NAME, w).await?;
+            let verb = if current.is_some() {
+                "Updated"
+            } else {
+                "Created"
+            };
+            step.event(
+                verb,
+                "PutRolePolicy",
+                format!(
+                    "{verb} policy {INVOKE_POLICY_NAME} on {role}: invoke {} route(s)",
+                    step.plan.invoke_arns(api_id).len()
+                ),
+            )
+            .await;
+        }
+        (None, Some(_)) => {
+            iam.delete_role_policy(role, INVOKE_POLICY_NAME).await?;
+            step.event(
+                "Deleted",
+                "DeleteRolePolicy",
+                format!("Deleted policy {INVOKE_POLICY_NAME} on {role}: no route uses IAM"),
+            )
+            .await;
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+/// The pool hands out the role to authenticated identities, and nothing to others.
+pub async fn ensure_pool_roles(
+    step: &mut Step<'_>,
+    pool_id: &str,
+    role_arn: &str,
+    role_just_created: bool,
+) -> Result<(), Error> {
+    let cognito = &step.aws.cognito;
+    let wanted = PoolRoles {
+        authenticated: Some(role_arn.to_owned()),
+        unauthenticated: None,
+    };
+    if cognito.get_roles(pool_id).await? == wanted {
+        return Ok(());
+    }
+    match cognito.set_roles(pool_id, &wanted).await {
+        Ok(()) => {}
+        // IAM is eventually consistent: a role created seconds ago may not be visible to
+        // Cognito yet. Retry as progress, not as a failure of the spec.
+        Err(e) if role_just_created && e.kind == ErrorKind::Invalid => {
+            return Err(AwsError {
+                kind: ErrorKind::Transient,
+                message: format!("waiting for the new IAM role to propagate: {}", e.message),
+                ..e
+            }
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    step.event(
+        "Updated",
+        "SetIdentityPoolRoles",
+        format!("Set the authenticated role of identity pool {pool_id} to {role_arn}"),
+    )
+    .await;
+    Ok(())
+}
+
+/// Delete the identity pool if it is ours.
+pub async fn delete_identity_pool(step: &mut Step<'_>) -> Result<(), Error> {
+    let pool = match find_pool(step).await {
+        Ok(pool) => pool,
+        // Not ours: nothing of ours to delete.
+        Err(Error::NameConflict(_)) => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(pool) = pool {
+        match step.aws.cognito.delete_identity_pool(&pool.id).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        step.event(
+            "Deleted",
+            "DeleteIdentityPool",
+            format!("Deleted identity pool {} ({})", pool.name, pool.id),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Delete the role (its inline policies first) if it is ours.
+pub async fn delete_role(step: &mut Step<'_>) -> Result<(), Error> {
+    let iam = &step.aws.iam;
+    let name = &step.plan.role_name;
+    let Some(role) = iam.get_role(name).await? else {
+        return Ok(());
+    };
+    if !step.is_ours(&role.tags) {
+        return Ok(());
+    }
+    for policy_name in iam.list_role_policies(name).await? {
+        match iam.delete_role_policy(name, &policy_name).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match iam.delete_role(name).await {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    step.event("Deleted", "DeleteRole", format!("Deleted IAM role {name}"))
+        .await;
+    Ok(())
+}
