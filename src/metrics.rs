@@ -57,9 +57,8 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("authedapi");
         let reconciles = Family::<ResultLabels, Counter>::default();
         let reconcile_errors = Family::<ReasonLabels, Counter>::default();
-        let reconcile_duration = Histogram::new(
-            [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0].into_iter(),
-        );
+        let reconcile_duration =
+            Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]);
         let aws_requests = Family::<AwsLabels, Counter>::default();
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
         registry.register(

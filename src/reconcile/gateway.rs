@@ -306,12 +306,11 @@ async fn ensure_stage(step: &mut Step<'_>, api_id: &str) -> Result<(), Error> {
 pub async fn delete(step: &mut Step<'_>) -> Result<(), Error> {
     let gw = &step.aws.apigateway;
     let mut ours = Vec::new();
-    if let Some(id) = &step.writer.status.api_id {
-        if let Some(api) = gw.get_api(id).await? {
-            if step.is_ours(&api.tags) {
-                ours.push(api);
-            }
-        }
+    if let Some(id) = &step.writer.status.api_id
+        && let Some(api) = gw.get_api(id).await?
+        && step.is_ours(&api.tags)
+    {
+        ours.push(api);
     }
     // Also any API of ours whose id never reached status (a crash right after create).
     for api in gw.find_apis_by_name(&step.plan.api_name).await? {

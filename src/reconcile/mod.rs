@@ -179,10 +179,10 @@ async fn apply(obj: &AuthedApi, ctx: &Context, api: Api<AuthedApi>) -> Result<Ac
 
     // Steady state: nothing changed since the last full sync, and it is not yet time to
     // look for drift. No AWS call at all.
-    if status::is_ready(conditions, generation) {
-        if let Some(wait) = ctx.time_to_resync(&uid, generation) {
-            return Ok(Action::requeue(wait));
-        }
+    if status::is_ready(conditions, generation)
+        && let Some(wait) = ctx.time_to_resync(&uid, generation)
+    {
+        return Ok(Action::requeue(wait));
     }
 
     let mut writer = StatusWriter::new(obj, api);
@@ -310,10 +310,10 @@ async fn sync(obj: &AuthedApi, ctx: &Context, writer: &mut StatusWriter) -> Resu
     identity::ensure_invoke_policy(&mut step, &api_id).await?;
     identity::ensure_pool_roles(&mut step, &pool_id, &role_arn, role_created).await?;
     // The pool no longer points at a provider/client id the spec moved away from.
-    if let Some((arn, client_id)) = previous_oidc {
-        if arn != plan.oidc.arn || client_id != plan.oidc.client_id {
-            identity::release_oidc(&step, &arn, &client_id).await?;
-        }
+    if let Some((arn, client_id)) = previous_oidc
+        && (arn != plan.oidc.arn || client_id != plan.oidc.client_id)
+    {
+        identity::release_oidc(&step, &arn, &client_id).await?;
     }
     Ok(())
 }

@@ -265,10 +265,10 @@ pub async fn wait_for(
     let deadline = Instant::now() + timeout;
     loop {
         let current = api.get_opt(name).await.expect("reading the object");
-        if let Some(obj) = &current {
-            if check(obj) {
-                return obj.clone();
-            }
+        if let Some(obj) = &current
+            && check(obj)
+        {
+            return obj.clone();
         }
         if Instant::now() > deadline {
             panic!(
