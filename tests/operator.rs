@@ -189,3 +189,540 @@ async fn seed_example_becomes_ready_with_the_seed_resources() {
         time_to_ready.as_secs_f64()
     );
 }
+
+/// Apply `object`, wait for Ready, return it.
+async fn apply_ready(s: &Setup, object: &Value) -> AuthedApi {
+    let name = object["metadata"]["name"].as_str().unwrap();
+    apply(&s.api, object).await;
+    s.ready(name).await
+}
+
+fn api_id(obj: &AuthedApi) -> String {
+    obj.status
+        .as_ref()
+        .and_then(|s| s.api_id.clone())
+        .expect("apiId")
+}
+
+fn role_name(obj: &AuthedApi) -> String {
+    let arn = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.authenticated_role_arn.clone())
+        .expect("role");
+    arn.rsplit('/').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn spec_edits_converge_and_kubectl_wait_works() {
+    let s = setup("op-edit", &[]).await;
+    let seed = s.seed("edited").await;
+    let first = apply_ready(&s, &seed).await;
+    assert_eq!(first.status.as_ref().unwrap().observed_generation, Some(1));
+    let id = api_id(&first);
+
+    // Flip GET /private from iam to none and point it at a URL; drop GET /public; add
+    // POST /items (iam, by default).
+    let private_fn = seed["spec"]["routes"][0]["target"]["lambda"]["functionArn"].clone();
+    let public_fn = seed["spec"]["routes"][1]["target"]["lambda"]["functionArn"].clone();
+    let mut edited = seed.clone();
+    edited["spec"]["routes"] = json!([
+        {"route": "GET /private", "authorization": "none",
+         "target": {"http": {"url": "https://example.com/private"}}},
+        {"route": "POST /items", "target": {"lambda": {"functionArn": private_fn}}},
+    ]);
+    apply(&s.api, &edited).await;
+
+    // kubectl wait sees the new generation through to Ready.
+    let out = shared::control_plane()
+        .kubectl()
+        .unwrap()
+        .args([
+            "wait",
+            "--for=condition=Ready",
+            "--timeout=60s",
+            "-n",
+            &s.namespace,
+            "authedapi/edited",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = s.ready("edited").await;
+    assert_eq!(second.status.as_ref().unwrap().observed_generation, Some(2));
+    assert_eq!(api_id(&second), id, "the same API, updated in place");
+
+    let routes = s.aws.apigateway.list_routes(&id).await.unwrap();
+    let mut keys: Vec<_> = routes
+        .iter()
+        .map(|r| (r.key.clone(), r.auth.clone()))
+        .collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        keys,
+        vec![
+            ("GET /private".to_owned(), RouteAuth::None),
+            ("POST /items".to_owned(), RouteAuth::Iam)
+        ]
+    );
+    let integrations = s.aws.apigateway.list_integrations(&id).await.unwrap();
+    assert_eq!(
+        integrations.len(),
+        2,
+        "the unused integration is gone: {integrations:?}"
+    );
+    let private_route = routes.iter().find(|r| r.key == "GET /private").unwrap();
+    let private_integration = integrations
+        .iter()
+        .find(|i| Some(&i.id) == private_route.integration_id.as_ref())
+        .unwrap();
+    assert!(format!("{:?}", private_integration.target).contains("https://example.com/private"));
+
+    let policy = s
+        .aws
+        .iam
+        .get_role_policy(&role_name(&second), "authedapi-invoke")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        policy["Statement"][0]["Resource"],
+        json!([s.arn(&format!("{id}/$default/POST/items"))])
+    );
+
+    // The public function is no longer a target: its permission is gone; the private
+    // function's stays.
+    let public = s
+        .aws
+        .lambda
+        .permissions(public_fn.as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(public.is_empty(), "{public:?}");
+    let private = s
+        .aws
+        .lambda
+        .permissions(private_fn.as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(private.len(), 1);
+
+    // Every route public: the role keeps no invoke policy at all.
+    let mut open = edited.clone();
+    open["spec"]["defaultAuthorization"] = json!("none");
+    let third = apply_ready(&s, &open).await;
+    assert_eq!(third.status.as_ref().unwrap().observed_generation, Some(3));
+    assert_eq!(
+        s.aws
+            .iam
+            .get_role_policy(&role_name(&third), "authedapi-invoke")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_jwt_route_gets_a_jwt_authorizer() {
+    let s = setup("op-jwt", &[]).await;
+    let mut object = s.seed("jwt").await;
+    object["spec"]["routes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "route": "GET /reports", "authorization": "jwt", "scopes": ["read:reports"],
+            "target": {"http": {"url": "https://example.com/reports"}}
+        }));
+    let obj = apply_ready(&s, &object).await;
+    let id = api_id(&obj);
+    let authorizers = s.aws.apigateway.list_authorizers(&id).await.unwrap();
+    assert_eq!(authorizers.len(), 1);
+    assert_eq!(authorizers[0].issuer, "https://myorg.us.auth0.com/");
+    assert_eq!(
+        authorizers[0].audience,
+        vec!["UsGRQJJz5sDfPQDs6bhQ9Oc3hNISuVif"]
+    );
+    let routes = s.aws.apigateway.list_routes(&id).await.unwrap();
+    let reports = routes.iter().find(|r| r.key == "GET /reports").unwrap();
+    assert_eq!(
+        reports.auth,
+        RouteAuth::Jwt {
+            authorizer_id: authorizers[0].id.clone(),
+            scopes: vec!["read:reports".into()]
+        }
+    );
+    // The JWT route is not in the IAM policy.
+    let policy = s
+        .aws
+        .iam
+        .get_role_policy(&role_name(&obj), "authedapi-invoke")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        policy["Statement"][0]["Resource"],
+        json!([s.arn(&format!("{id}/$default/GET/private"))])
+    );
+
+    // No JWT route left: the authorizer goes too.
+    let routes = object["spec"]["routes"].as_array_mut().unwrap();
+    routes.pop();
+    let obj = apply_ready(&s, &object).await;
+    assert!(
+        s.aws
+            .apigateway
+            .list_authorizers(&api_id(&obj))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn dev_and_prod_of_one_api_share_nothing_but_the_provider() {
+    let s = setup("op-stages", &[]).await;
+    let mut objects = Vec::new();
+    for doc in common::example_documents("authedapi-stages.yaml") {
+        objects.push(common::moved_into(&s.account, &s.config, doc).await);
+    }
+    assert_eq!(objects.len(), 2);
+    for object in &objects {
+        apply(&s.api, object).await;
+    }
+    let dev = s.ready("api-auth-auth0-dev").await;
+    let prod = s.ready("api-auth-auth0-prod").await;
+    let (dev_status, prod_status) = (dev.status.clone().unwrap(), prod.status.clone().unwrap());
+    assert_ne!(dev_status.api_id, prod_status.api_id);
+    assert_ne!(dev_status.identity_pool_id, prod_status.identity_pool_id);
+    assert_ne!(
+        dev_status.authenticated_role_arn,
+        prod_status.authenticated_role_arn
+    );
+    assert_eq!(dev_status.oidc_provider_arn, prod_status.oidc_provider_arn);
+    assert!(role_name(&dev).starts_with("dev-"));
+    assert!(role_name(&prod).starts_with("prod-"));
+
+    let apis = s.aws.apigateway.list_apis().await.unwrap();
+    assert_eq!(apis.len(), 2);
+    let names: BTreeSet<_> = apis
+        .iter()
+        .map(|a| a.name.split('-').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, BTreeSet::from(["dev".to_owned(), "prod".to_owned()]));
+    let pools = s.aws.cognito.list_identity_pools().await.unwrap();
+    assert_eq!(pools.len(), 2);
+    assert!(
+        pools.iter().any(|(_, n)| n.starts_with("dev_"))
+            && pools.iter().any(|(_, n)| n.starts_with("prod_"))
+    );
+}
+
+async fn delete(s: &Setup, name: &str) {
+    s.api.delete(name, &DeleteParams::default()).await.unwrap();
+    wait_gone(&s.api, name, &s.operator, READY_TIMEOUT).await;
+}
+
+/// `object` with another name and Auth0 client id.
+fn with_client(object: &Value, name: &str, client_id: &str, domain: &str) -> Value {
+    let mut object = object.clone();
+    object["metadata"]["name"] = json!(name);
+    object["spec"]["auth0"]["clientId"] = json!(client_id);
+    object["spec"]["auth0"]["domain"] = json!(domain);
+    object
+}
+
+#[tokio::test]
+async fn one_oidc_provider_per_domain_shared_and_released() {
+    let s = setup("op-oidc", &[]).await;
+    let seed = s.seed("base").await;
+    let a = apply_ready(&s, &with_client(&seed, "a", "client-a", "shared.auth0.com")).await;
+    let b = apply_ready(&s, &with_client(&seed, "b", "client-b", "shared.auth0.com")).await;
+    let arn = a.status.clone().unwrap().oidc_provider_arn.unwrap();
+    assert_eq!(
+        Some(&arn),
+        b.status.as_ref().unwrap().oidc_provider_arn.as_ref()
+    );
+    let provider = s.aws.iam.get_oidc_provider(&arn).await.unwrap().unwrap();
+    assert_eq!(provider.client_ids, vec!["client-a", "client-b"]);
+
+    delete(&s, "a").await;
+    let provider = s
+        .aws
+        .iam
+        .get_oidc_provider(&arn)
+        .await
+        .unwrap()
+        .expect("still used by b");
+    assert_eq!(provider.client_ids, vec!["client-b"]);
+
+    delete(&s, "b").await;
+    assert_eq!(
+        s.aws.iam.get_oidc_provider(&arn).await.unwrap(),
+        None,
+        "created by us, unused: gone"
+    );
+}
+
+#[tokio::test]
+async fn an_oidc_provider_we_did_not_create_is_used_but_never_deleted() {
+    let s = setup("op-oidc-foreign", &[]).await;
+    let arn = s
+        .aws
+        .iam
+        .create_oidc_provider(
+            "https://foreign.auth0.com",
+            &["someone-else".into()],
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    let seed = s.seed("base").await;
+    apply_ready(
+        &s,
+        &with_client(&seed, "a", "client-a", "https://foreign.auth0.com/"),
+    )
+    .await;
+    apply_ready(
+        &s,
+        &with_client(&seed, "b", "client-b", "foreign.auth0.com"),
+    )
+    .await;
+    let provider = s.aws.iam.get_oidc_provider(&arn).await.unwrap().unwrap();
+    assert_eq!(
+        provider.client_ids,
+        vec!["someone-else", "client-a", "client-b"]
+    );
+    assert!(
+        provider.tags.is_empty(),
+        "a foreign provider is not re-tagged"
+    );
+
+    delete(&s, "a").await;
+    delete(&s, "b").await;
+    let provider = s
+        .aws
+        .iam
+        .get_oidc_provider(&arn)
+        .await
+        .unwrap()
+        .expect("never deleted");
+    assert_eq!(provider.client_ids, vec!["someone-else"]);
+}
+
+/// Every resource the seed creates in the account, counted from the emulator.
+async fn count_resources(s: &Setup, role: &str) -> (usize, usize, bool, usize) {
+    let apis = s.aws.apigateway.list_apis().await.unwrap().len();
+    let pools = s.aws.cognito.list_identity_pools().await.unwrap().len();
+    let role_exists = s.aws.iam.get_role(role).await.unwrap().is_some();
+    let mut permissions = 0;
+    for function in ["api-auth-auth0-dev-private", "api-auth-auth0-dev-public"] {
+        let arn = format!(
+            "arn:aws:lambda:us-east-1:{}:function:{function}",
+            s.account.id
+        );
+        permissions += s.aws.lambda.permissions(&arn).await.unwrap().unwrap().len();
+    }
+    (apis, pools, role_exists, permissions)
+}
+
+#[tokio::test]
+async fn delete_removes_every_aws_resource() {
+    let s = setup("op-delete", &[]).await;
+    let obj = apply_ready(&s, &s.seed("gone").await).await;
+    let role = role_name(&obj);
+    let provider = obj.status.clone().unwrap().oidc_provider_arn.unwrap();
+    assert_eq!(count_resources(&s, &role).await, (1, 1, true, 2));
+
+    delete(&s, "gone").await;
+    assert_eq!(count_resources(&s, &role).await, (0, 0, false, 0));
+    assert_eq!(s.aws.iam.get_oidc_provider(&provider).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn retain_keeps_every_aws_resource() {
+    let s = setup("op-retain", &[]).await;
+    let mut object = s.seed("kept").await;
+    object["spec"]["deletionPolicy"] = json!("Retain");
+    let obj = apply_ready(&s, &object).await;
+    let role = role_name(&obj);
+    let provider = obj.status.clone().unwrap().oidc_provider_arn.unwrap();
+
+    delete(&s, "kept").await;
+    assert_eq!(count_resources(&s, &role).await, (1, 1, true, 2));
+    assert!(
+        s.aws
+            .iam
+            .get_oidc_provider(&provider)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_foreign_role_with_our_name_stalls_the_object_and_is_left_alone() {
+    let s = setup("op-conflict", &[]).await;
+    let object = s.seed("conflict").await;
+    let spec: authedapi::api::AuthedApiSpec =
+        serde_json::from_value(object["spec"].clone()).unwrap();
+    let planned = authedapi::plan::plan(
+        &spec,
+        &authedapi::plan::Identity {
+            namespace: &s.namespace,
+            name: "conflict",
+            uid: "not-known-yet",
+            account: &s.account.id,
+            region: "us-east-1",
+            cluster_id: "test",
+        },
+    )
+    .unwrap();
+    let foreign_trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    s.aws
+        .iam
+        .create_role(
+            &planned.role_name,
+            &foreign_trust,
+            "someone else's",
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+
+    apply(&s.api, &object).await;
+    let stalled = common::wait_for(
+        &s.api,
+        "conflict",
+        &s.operator,
+        READY_TIMEOUT,
+        "Stalled",
+        |o| {
+            o.status.as_ref().is_some_and(|st| {
+                st.conditions.iter().any(|c| {
+                    c.type_ == "Stalled" && c.status == "True" && c.reason == "NameConflict"
+                })
+            })
+        },
+    )
+    .await;
+    let ready = stalled
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.status, "False");
+    assert!(
+        ready.message.contains(&planned.role_name),
+        "{}",
+        ready.message
+    );
+
+    let role = s
+        .aws
+        .iam
+        .get_role(&planned.role_name)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(role.trust_policy, foreign_trust, "trust untouched");
+    assert!(role.tags.is_empty(), "not tagged");
+    assert!(
+        s.aws
+            .iam
+            .list_role_policies(&planned.role_name)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Deleting the object leaves the foreign role alone too.
+    delete(&s, "conflict").await;
+    assert!(
+        s.aws
+            .iam
+            .get_role(&planned.role_name)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_crash_right_after_create_api_leaves_exactly_one_api() {
+    let client = shared::client().await;
+    install_crd(&client).await.unwrap();
+    let ns = TestNamespace::create(&client, "op-crash").await.unwrap();
+    let account = shared::account();
+    let config = account.sdk_config().await;
+    let aws = AwsClients::new(&config, &[]);
+    let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
+
+    let mut crashing = Operator::start(
+        &ns.name,
+        &account,
+        &[],
+        &[("AUTHEDAPI_TEST_CRASH_AFTER", "CreateApi")],
+    );
+    apply(&api, &seed_in(&account, &config, "crash").await).await;
+    assert!(
+        crashing.wait_exit(READY_TIMEOUT).await,
+        "the operator did not crash after CreateApi:\n{}",
+        crashing.log_tail(30)
+    );
+    let apis = aws.apigateway.list_apis().await.unwrap();
+    assert_eq!(apis.len(), 1, "CreateApi went through");
+    let obj = api.get("crash").await.unwrap();
+    assert_eq!(
+        obj.status.and_then(|s| s.api_id),
+        None,
+        "the crash came before the status write"
+    );
+
+    let operator = Operator::start(&ns.name, &account, &[], &[]);
+    let obj = wait_ready(&api, "crash", &operator, READY_TIMEOUT).await;
+    let apis = aws.apigateway.list_apis().await.unwrap();
+    assert_eq!(apis.len(), 1, "adopted, not duplicated: {apis:?}");
+    assert_eq!(Some(apis[0].id.clone()), obj.status.unwrap().api_id);
+}
+
+#[tokio::test]
+async fn steady_state_resync_sends_no_aws_writes() {
+    let s = setup("op-steady", &["--resync", "4s"]).await;
+    apply_ready(&s, &s.seed("steady").await).await;
+    // Let the reconcile triggered by our own status write pass.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let writes = s.operator.aws_requests(Some("write")).await;
+    let reads = s.operator.aws_requests(Some("read")).await;
+
+    // Inside the resync period an unchanged object costs no AWS call at all.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(s.operator.aws_requests(None).await, writes + reads);
+
+    // A resync observes everything again, and writes nothing.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.operator.aws_requests(Some("read")).await == reads {
+        assert!(
+            Instant::now() < deadline,
+            "no resync within 20s:\n{}",
+            s.operator.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let reads_per_resync = s.operator.aws_requests(Some("read")).await - reads;
+    assert_eq!(
+        s.operator.aws_requests(Some("write")).await,
+        writes,
+        "a resync wrote to AWS"
+    );
+    eprintln!("[measure] seed: {reads_per_resync} AWS reads and 0 writes per no-change resync");
+}

@@ -167,8 +167,8 @@ impl ApiGateway {
         }
     }
 
-    /// Every API named `name` (names are not unique in API Gateway).
-    pub async fn find_apis_by_name(&self, name: &str) -> AwsResult<Vec<HttpApi>> {
+    /// Every HTTP API in the account and region.
+    pub async fn list_apis(&self) -> AwsResult<Vec<HttpApi>> {
         let mut found = Vec::new();
         let mut token = None;
         loop {
@@ -180,22 +180,24 @@ impl ApiGateway {
                 .send()
                 .await
                 .map_err(err("GetApis"))?;
-            found.extend(
-                out.items()
-                    .iter()
-                    .filter(|a| a.name() == Some(name))
-                    .map(|a| HttpApi {
-                        id: a.api_id().unwrap_or_default().to_owned(),
-                        name: name.to_owned(),
-                        endpoint: a.api_endpoint().unwrap_or_default().to_owned(),
-                        tags: tags_of(a.tags()),
-                    }),
-            );
+            found.extend(out.items().iter().map(|a| HttpApi {
+                id: a.api_id().unwrap_or_default().to_owned(),
+                name: a.name().unwrap_or_default().to_owned(),
+                endpoint: a.api_endpoint().unwrap_or_default().to_owned(),
+                tags: tags_of(a.tags()),
+            }));
             token = out.next_token().map(str::to_owned);
             if token.is_none() {
                 return Ok(found);
             }
         }
+    }
+
+    /// Every API named `name` (names are not unique in API Gateway).
+    pub async fn find_apis_by_name(&self, name: &str) -> AwsResult<Vec<HttpApi>> {
+        let mut apis = self.list_apis().await?;
+        apis.retain(|a| a.name == name);
+        Ok(apis)
     }
 
     pub async fn delete_api(&self, id: &str) -> AwsResult<()> {

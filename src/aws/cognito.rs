@@ -126,8 +126,8 @@ impl Cognito {
         }
     }
 
-    /// Ids of every pool named `name` (names are not unique in Cognito).
-    pub async fn find_identity_pools_by_name(&self, name: &str) -> AwsResult<Vec<String>> {
+    /// (id, name) of every identity pool in the account and region.
+    pub async fn list_identity_pools(&self) -> AwsResult<Vec<(String, String)>> {
         let mut found = Vec::new();
         let mut token = None;
         loop {
@@ -139,17 +139,28 @@ impl Cognito {
                 .send()
                 .await
                 .map_err(err("ListIdentityPools"))?;
-            found.extend(
-                out.identity_pools()
-                    .iter()
-                    .filter(|p| p.identity_pool_name() == Some(name))
-                    .filter_map(|p| p.identity_pool_id().map(str::to_owned)),
-            );
+            found.extend(out.identity_pools().iter().filter_map(|p| {
+                Some((
+                    p.identity_pool_id()?.to_owned(),
+                    p.identity_pool_name().unwrap_or_default().to_owned(),
+                ))
+            }));
             token = out.next_token().map(str::to_owned);
             if token.is_none() {
                 return Ok(found);
             }
         }
+    }
+
+    /// Ids of every pool named `name` (names are not unique in Cognito).
+    pub async fn find_identity_pools_by_name(&self, name: &str) -> AwsResult<Vec<String>> {
+        Ok(self
+            .list_identity_pools()
+            .await?
+            .into_iter()
+            .filter(|(_, n)| n == name)
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// Replace the pool with `pool`: UpdateIdentityPool sets every field, so all are sent.

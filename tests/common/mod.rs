@@ -323,6 +323,23 @@ pub async fn seed_in(
 ) -> serde_json::Value {
     let mut object = example();
     object["metadata"]["name"] = serde_json::json!(name);
+    moved_into(account, config, object).await
+}
+
+/// Every document of an example file under `examples/`.
+pub fn example_documents(file: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(repo().join("examples").join(file)).expect("the example");
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("a YAML document"))
+        .collect()
+}
+
+/// `object` with its function ARNs moved into `account`, the functions created there.
+pub async fn moved_into(
+    account: &Account,
+    config: &aws_types::SdkConfig,
+    object: serde_json::Value,
+) -> serde_json::Value {
     let text = object.to_string().replace("123456789012", &account.id);
     let object: serde_json::Value = serde_json::from_str(&text).unwrap();
     for route in object["spec"]["routes"].as_array().unwrap() {
