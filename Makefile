@@ -1,17 +1,25 @@
 # The two commands a newcomer needs are `make demo` and `make test` (see README.md).
 # Everything else here is what those two are made of.
 
-.PHONY: test tools lint crds
+.PHONY: demo test tools build lint unit crds
 
 # Build the rig's tools (pinned kube-apiserver, etcd, kubectl, helm, moto) once.
 tools:
 	hack/tools.sh
 
-# Every test, against the real rig: formatting, lints, unit and integration tests.
-test: tools
-	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+build:
+	cargo build --workspace --bins
+
+# The operator's main job, locally: control plane + AWS emulator + operator + the
+# example; prints its status, then keeps running for kubectl until Ctrl-C.
+demo: tools build
+	target/debug/authedapi-local $(ARGS)
+
+# Every test, against the real rig: formatting, lints, unit and integration tests, and
+# the demo run end to end.
+test: tools lint
 	cargo test --workspace
+	$(MAKE) --no-print-directory demo ARGS=--exit
 
 lint:
 	cargo fmt --all -- --check
@@ -19,4 +27,4 @@ lint:
 
 # Regenerate crds/ from the Rust types.
 crds:
-	cargo run -q -- crd > crds/authedapi.dev_authedapis.yaml
+	cargo run -q --bin authedapi -- crd > crds/authedapi.dev_authedapis.yaml

@@ -9,6 +9,7 @@
 pub mod certs;
 pub mod control_plane;
 pub mod emulator;
+pub mod functions;
 pub mod process;
 pub mod shared;
 

@@ -169,7 +169,7 @@ impl Context {
             type_,
             reason: reason.to_owned(),
             note: Some(truncate(note, 1024)),
-            action: action.to_owned(),
+            action: truncate(action.to_owned(), 128),
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, &reference(obj)).await {

@@ -126,7 +126,7 @@ async fn ensure_integrations(
                 let id = gw.create_integration(api_id, target).await?;
                 step.event(
                     "Created",
-                    "CreateIntegration",
+                    &format!("CreateIntegration {id}"),
                     format!("Created integration {id} to {}", describe(target)),
                 )
                 .await;
@@ -204,7 +204,7 @@ async fn ensure_routes(
                     .await?;
                 step.event(
                     "Updated",
-                    "UpdateRoute",
+                    &format!("UpdateRoute {}", route.key),
                     format!("Updated route {} ({})", route.key, auth_name(&auth)),
                 )
                 .await;
@@ -216,7 +216,7 @@ async fn ensure_routes(
                     .await?;
                 step.event(
                     "Created",
-                    "CreateRoute",
+                    &format!("CreateRoute {}", route.key),
                     format!("Created route {} ({})", route.key, auth_name(&auth)),
                 )
                 .await;
@@ -236,7 +236,7 @@ async fn ensure_routes(
         gw.delete_route(api_id, &route.id).await?;
         step.event(
             "Deleted",
-            "DeleteRoute",
+            &format!("DeleteRoute {}", route.key),
             format!("Deleted route {}", route.key),
         )
         .await;
@@ -257,7 +257,7 @@ async fn delete_unused(
         gw.delete_integration(api_id, id).await?;
         step.event(
             "Deleted",
-            "DeleteIntegration",
+            &format!("DeleteIntegration {id}"),
             format!("Deleted unused integration {id}"),
         )
         .await;
@@ -266,7 +266,7 @@ async fn delete_unused(
         gw.delete_authorizer(api_id, id).await?;
         step.event(
             "Deleted",
-            "DeleteAuthorizer",
+            &format!("DeleteAuthorizer {id}"),
             format!("Deleted unused authorizer {id}"),
         )
         .await;
@@ -326,7 +326,7 @@ pub async fn delete(step: &mut Step<'_>) -> Result<(), Error> {
         }
         step.event(
             "Deleted",
-            "DeleteApi",
+            &format!("DeleteApi {}", api.id),
             format!("Deleted HTTP API {} ({})", api.name, api.id),
         )
         .await;

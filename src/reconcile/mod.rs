@@ -130,6 +130,8 @@ pub struct Step<'a> {
 
 impl Step<'_> {
     /// Announce a change made in AWS (Normal event; failures to publish are logged).
+    /// `action` names the call and, where there are several of a kind, which one: the
+    /// event recorder folds events with the same reason and action into one.
     pub async fn event(&self, reason: &str, action: &str, note: String) {
         self.ctx
             .publish(self.obj, EventType::Normal, reason, action, note)

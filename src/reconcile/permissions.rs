@@ -64,7 +64,7 @@ pub async fn ensure(step: &mut Step<'_>, api_id: &str) -> Result<(), Error> {
         }
         step.event(
             "Created",
-            "AddPermission",
+            &format!("AddPermission {function}"),
             format!("Allowed the API to invoke {function}"),
         )
         .await;
@@ -74,7 +74,7 @@ pub async fn ensure(step: &mut Step<'_>, api_id: &str) -> Result<(), Error> {
         remove(step, function, &sid).await?;
         step.event(
             "Deleted",
-            "RemovePermission",
+            &format!("RemovePermission {function}"),
             format!("Removed the API's permission on {function}"),
         )
         .await;
