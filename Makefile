@@ -3,6 +3,8 @@
 
 .PHONY: demo test tools build lint unit crds
 
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+
 # Build the rig's tools (pinned kube-apiserver, etcd, kubectl, helm, moto) once.
 tools:
 	hack/tools.sh
@@ -13,7 +15,7 @@ build:
 # The operator's main job, locally: control plane + AWS emulator + operator + the
 # example; prints its status, then keeps running for kubectl until Ctrl-C.
 demo: tools build
-	target/debug/authedapi-local $(ARGS)
+	$(TARGET_DIR)/debug/authedapi-local --operator $(TARGET_DIR)/debug/authedapi $(ARGS)
 
 # Every test, against the real rig: formatting, lints, unit and integration tests, and
 # the demo run end to end.
