@@ -13,6 +13,7 @@ use kube::runtime::watcher;
 
 use crate::api::AuthedApi;
 use crate::aws::SharedInterceptor;
+use crate::leader;
 use crate::metrics::{self, CountAwsRequests, CrashAfter, Metrics};
 use crate::reconcile::context::AwsProvider;
 use crate::reconcile::{self, Context};
@@ -40,6 +41,18 @@ pub struct ControllerArgs {
     /// clusters sharing one AWS account keep apart.
     #[arg(long, env = "AUTHEDAPI_CLUSTER_ID", default_value = "default")]
     pub cluster_id: String,
+
+    /// Run only while holding the `authedapi-leader` Lease (for more than one replica).
+    #[arg(long, env = "AUTHEDAPI_LEADER_ELECT")]
+    pub leader_elect: bool,
+
+    /// How long a leader's lease lasts without renewal; a standby takes over after it.
+    #[arg(long, env = "AUTHEDAPI_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
+    /// Namespace of the Lease (default: the pod's namespace, POD_NAMESPACE).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
 }
 
 /// "90s", "10m", "1h", "1h30m" or plain seconds.
@@ -114,6 +127,24 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     ));
 
     let server = tokio::spawn(metrics::serve(args.metrics_addr, metrics.clone()));
+    let leadership = if args.leader_elect {
+        // A standby is healthy and ready; it just does not reconcile.
+        metrics.set_ready();
+        let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+            format!("authedapi-{}-{}", std::process::id(), rand::random::<u32>())
+        });
+        Some(
+            leader::acquire(
+                ctx.client.clone(),
+                &args.lease_namespace,
+                &identity,
+                args.lease_duration,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let ready = {
         let metrics = metrics.clone();
         tokio::spawn(async move {
@@ -130,8 +161,11 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         cluster_id = %args.cluster_id,
         "starting the AuthedApi controller"
     );
+    let mut controller = controller.shutdown_on_signal();
+    if let Some(leadership) = &leadership {
+        controller = controller.graceful_shutdown_on(leadership.lost());
+    }
     controller
-        .shutdown_on_signal()
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {
             match result {
@@ -142,6 +176,13 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         .await;
     ready.abort();
     server.abort();
+    if let Some(leadership) = leadership {
+        if !leadership.is_held() {
+            // Another replica may be reconciling now: stop, and start again as a standby.
+            anyhow::bail!("lost the leader lease; exiting");
+        }
+        leadership.release().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

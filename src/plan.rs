@@ -22,6 +22,9 @@ pub const TAG_CLUSTER: &str = "authedapi.dev/cluster";
 pub const TAG_MANAGED_BY: &str = "authedapi.dev/managed-by";
 pub const MANAGED_BY: &str = "authedapi";
 
+/// IAM path of every role authedapi creates: the operator's own policy may create, change
+/// and pass only roles under it.
+pub const ROLE_PATH: &str = "/authedapi/";
 /// The inline policy on the authenticated role.
 pub const INVOKE_POLICY_NAME: &str = "authedapi-invoke";
 /// The JWT authorizer's name inside the API.

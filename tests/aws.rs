@@ -264,7 +264,10 @@ async fn identity_pool_with_tags_and_roles() {
         PoolRoles::default()
     );
     let roles = PoolRoles {
-        authenticated: Some(format!("arn:aws:iam::{}:role/dev-auth", account.id)),
+        authenticated: Some(format!(
+            "arn:aws:iam::{}:role/authedapi/dev-auth",
+            account.id
+        )),
         unauthenticated: None,
     };
     aws.cognito.set_roles(&pool.id, &roles).await.unwrap();
@@ -313,12 +316,12 @@ async fn role_with_trust_policy_and_inline_policy() {
     let owner = tags(&[("authedapi.dev/uid", "u-1")]);
     let role = aws
         .iam
-        .create_role("dev-auth", &trust, "test", &owner)
+        .create_role("/authedapi/", "dev-auth", &trust, "test", &owner)
         .await
         .unwrap();
     assert_eq!(
         role.arn,
-        format!("arn:aws:iam::{}:role/dev-auth", account.id)
+        format!("arn:aws:iam::{}:role/authedapi/dev-auth", account.id)
     );
     let read = aws
         .iam

@@ -588,6 +588,7 @@ async fn a_foreign_role_with_our_name_stalls_the_object_and_is_left_alone() {
     s.aws
         .iam
         .create_role(
+            "/",
             &planned.role_name,
             &foreign_trust,
             "someone else's",

@@ -119,8 +119,10 @@ impl Iam {
         }))
     }
 
+    /// Create a role under `path` (e.g. "/authedapi/", so policies can scope to it).
     pub async fn create_role(
         &self,
+        path: &str,
         name: &str,
         trust_policy: &Value,
         description: &str,
@@ -129,6 +131,7 @@ impl Iam {
         let out = self
             .client
             .create_role()
+            .path(path)
             .role_name(name)
             .assume_role_policy_document(trust_policy.to_string())
             .description(description)

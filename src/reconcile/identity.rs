@@ -244,7 +244,13 @@ pub async fn ensure_role(step: &mut Step<'_>, pool_id: &str) -> Result<(String, 
                 step.obj.name_any()
             );
             let role = iam
-                .create_role(&step.plan.role_name, &trust, &description, &step.plan.tags)
+                .create_role(
+                    plan::ROLE_PATH,
+                    &step.plan.role_name,
+                    &trust,
+                    &description,
+                    &step.plan.tags,
+                )
                 .await?;
             step.event(
                 "Created",
