@@ -19,7 +19,8 @@ server=$!
 # The lifeline: when our stdin closes, stop the server, forcibly if it lingers (an API
 # server whose etcd is gone can hang in shutdown). A background job's stdin is /dev/null
 # unless redirected, hence fd 3.
-( cat <&3 >/dev/null; kill -TERM "$server" 2>/dev/null; sleep 5; kill -KILL "$server" 2>/dev/null ) &
+# A line written to it names the signal to send first (e.g. KILL to simulate a crash).
+( read -r sig <&3; kill -"${sig:-TERM}" "$server" 2>/dev/null; sleep 5; kill -KILL "$server" 2>/dev/null ) &
 lifeline=$!
 wait "$server"
 code=$?
@@ -104,9 +105,18 @@ impl Supervised {
         &self.log
     }
 
-    /// Stop the server and wait until it is gone.
+    /// Stop the server (SIGTERM, then SIGKILL after 5s) and wait until it is gone.
     pub fn stop(&mut self) {
         self.lifeline.take();
+        let _ = self.supervisor.wait();
+    }
+
+    /// Kill the server with SIGKILL, as a crash would, and wait until it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut lifeline) = self.lifeline.take() {
+            use std::io::Write;
+            let _ = lifeline.write_all(b"KILL\n");
+        }
         let _ = self.supervisor.wait();
     }
 

@@ -180,9 +180,19 @@ impl Operator {
         false
     }
 
-    /// Stop the operator.
+    /// Stop the operator (SIGTERM: it shuts down gracefully).
     pub fn stop(&mut self) {
         self.process.stop();
+    }
+
+    /// Kill the operator with SIGKILL, as a crash or a lost node would.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// Reconciles the operator finished so far.
+    pub async fn reconciles(&self) -> u64 {
+        sum_metric(&self.metrics().await, "authedapi_reconciles_total", None)
     }
 
     /// The /metrics text (retrying while the server starts).
