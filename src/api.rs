@@ -257,6 +257,13 @@ pub struct AuthedApiStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 
+    /// AWS creates under way whose result is not recorded yet ("HttpApi", "IdentityPool").
+    /// API and pool names are not unique in AWS: after a crash between such a create and
+    /// the status write, the operator looks the resource up by name and uid tag instead of
+    /// creating a second one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_creates: Vec<String>,
+
     /// The routes as they exist in AWS.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteStatus>,

@@ -44,7 +44,12 @@ pub async fn ensure(step: &mut Step<'_>) -> Result<String, Error> {
     Ok(api_id)
 }
 
-/// The API by the id in status; else ours by name; else a new one, its id saved at once.
+/// Marks a CreateApi whose outcome may not be in status yet.
+pub const PENDING_API: &str = "HttpApi";
+
+/// The API by the id in status; else, if a create may have happened unrecorded, ours by
+/// name and uid tag; else a new one. The create is marked pending before it is sent and
+/// its id saved right after, so a crash never leaves an API we would not find again.
 async fn find_or_create_api(step: &mut Step<'_>) -> Result<HttpApi, Error> {
     let gw = &step.aws.apigateway;
     if let Some(id) = step.writer.status.api_id.clone() {
@@ -57,23 +62,17 @@ async fn find_or_create_api(step: &mut Step<'_>) -> Result<HttpApi, Error> {
                     step.uid()
                 )));
             }
-            // Deleted behind our back: look for ours by name, else create it again.
+            // Deleted behind our back: create it again.
             None => {}
         }
     }
-    let same_name = gw.find_apis_by_name(&step.plan.api_name).await?;
-    if let Some(api) = same_name.iter().find(|a| step.is_ours(&a.tags)) {
-        let api = api.clone();
+    if step.writer.is_pending(PENDING_API)
+        && let Some(api) = find_ours_by_name(step).await?.into_iter().next()
+    {
         remember_api(step, &api).await?;
         return Ok(api);
     }
-    if let Some(other) = same_name.first() {
-        return Err(Error::NameConflict(format!(
-            "an HTTP API named {} ({}) exists and is not this object's: it was left alone; \
-             delete or rename it, or rename this object",
-            step.plan.api_name, other.id
-        )));
-    }
+    step.writer.mark_pending(PENDING_API).await?;
     let api = gw.create_api(&step.plan.api_name, &step.plan.tags).await?;
     remember_api(step, &api).await?;
     step.event(
@@ -85,6 +84,18 @@ async fn find_or_create_api(step: &mut Step<'_>) -> Result<HttpApi, Error> {
     Ok(api)
 }
 
+/// APIs with our name and our uid tag. (Names are not unique in API Gateway; one with
+/// our name but not our tag is someone else's and is ignored.)
+async fn find_ours_by_name(step: &Step<'_>) -> Result<Vec<HttpApi>, Error> {
+    let mut apis = step
+        .aws
+        .apigateway
+        .find_apis_by_name(&step.plan.api_name)
+        .await?;
+    apis.retain(|a| step.is_ours(&a.tags));
+    Ok(apis)
+}
+
 /// Save the API id and endpoint to status before anything else is created in it.
 async fn remember_api(step: &mut Step<'_>, api: &HttpApi) -> Result<(), Error> {
     let endpoint = if api.endpoint.is_empty() {
@@ -92,8 +103,11 @@ async fn remember_api(step: &mut Step<'_>, api: &HttpApi) -> Result<(), Error> {
     } else {
         api.endpoint.clone()
     };
+    let pending = step.writer.is_pending(PENDING_API);
+    step.writer.clear_pending(PENDING_API);
     let status = &mut step.writer.status;
-    if status.api_id.as_deref() != Some(&api.id)
+    if pending
+        || status.api_id.as_deref() != Some(&api.id)
         || status.api_endpoint.as_deref() != Some(&endpoint)
     {
         status.api_id = Some(api.id.clone());
@@ -313,9 +327,11 @@ pub async fn delete(step: &mut Step<'_>) -> Result<(), Error> {
         ours.push(api);
     }
     // Also any API of ours whose id never reached status (a crash right after create).
-    for api in gw.find_apis_by_name(&step.plan.api_name).await? {
-        if step.is_ours(&api.tags) && !ours.iter().any(|a| a.id == api.id) {
-            ours.push(api);
+    if step.writer.is_pending(PENDING_API) {
+        for api in find_ours_by_name(step).await? {
+            if !ours.iter().any(|a| a.id == api.id) {
+                ours.push(api);
+            }
         }
     }
     for api in ours {

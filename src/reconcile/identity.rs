@@ -147,14 +147,20 @@ fn wanted_pool(step: &Step<'_>, id: &str) -> IdentityPool {
     }
 }
 
-/// Our identity pool: by status id; else ours by name; else a new one, saved at once.
+/// Marks a CreateIdentityPool whose outcome may not be in status yet.
+pub const PENDING_POOL: &str = "IdentityPool";
+
+/// Our identity pool: by status id; else, if a create may have happened unrecorded, ours
+/// by name and uid tag; else a new one (marked pending before, saved right after).
 pub async fn ensure_identity_pool(step: &mut Step<'_>) -> Result<String, Error> {
     let cognito = &step.aws.cognito;
     let current = match find_pool(step).await? {
         Some(pool) => pool,
         None => {
+            step.writer.mark_pending(PENDING_POOL).await?;
             let pool = cognito.create_identity_pool(&wanted_pool(step, "")).await?;
             step.writer.status.identity_pool_id = Some(pool.id.clone());
+            step.writer.clear_pending(PENDING_POOL);
             step.writer.save().await?;
             step.event(
                 "Created",
@@ -165,8 +171,11 @@ pub async fn ensure_identity_pool(step: &mut Step<'_>) -> Result<String, Error> 
             return Ok(pool.id);
         }
     };
-    if step.writer.status.identity_pool_id.as_deref() != Some(&current.id) {
+    if step.writer.status.identity_pool_id.as_deref() != Some(&current.id)
+        || step.writer.is_pending(PENDING_POOL)
+    {
         step.writer.status.identity_pool_id = Some(current.id.clone());
+        step.writer.clear_pending(PENDING_POOL);
         step.writer.save().await?;
     }
     let wanted = wanted_pool(step, &current.id);
@@ -196,8 +205,9 @@ pub async fn ensure_identity_pool(step: &mut Step<'_>) -> Result<String, Error> 
     Ok(current.id)
 }
 
-/// Our pool if it exists: by the id in status, else by name and uid tag. A same-named
-/// pool that is not ours stalls the object.
+/// Our pool if it exists: by the id in status, else (when a create may have gone
+/// unrecorded) by name and uid tag. Pool names are not unique in Cognito: a same-named pool
+/// without our tag is someone else's and is ignored.
 async fn find_pool(step: &Step<'_>) -> Result<Option<IdentityPool>, Error> {
     let cognito = &step.aws.cognito;
     if let Some(id) = &step.writer.status.identity_pool_id {
@@ -211,24 +221,20 @@ async fn find_pool(step: &Step<'_>) -> Result<Option<IdentityPool>, Error> {
             None => {}
         }
     }
-    let mut foreign = None;
+    if !step.writer.is_pending(PENDING_POOL) {
+        return Ok(None);
+    }
     for id in cognito
         .find_identity_pools_by_name(&step.plan.identity_pool_name)
         .await?
     {
-        match cognito.describe_identity_pool(&id).await? {
-            Some(pool) if step.is_ours(&pool.tags) => return Ok(Some(pool)),
-            Some(pool) => foreign = Some(pool.id),
-            None => {}
+        if let Some(pool) = cognito.describe_identity_pool(&id).await?
+            && step.is_ours(&pool.tags)
+        {
+            return Ok(Some(pool));
         }
     }
-    match foreign {
-        Some(id) => Err(Error::NameConflict(format!(
-            "an identity pool named {} ({id}) exists and is not this object's: it was left alone",
-            step.plan.identity_pool_name
-        ))),
-        None => Ok(None),
-    }
+    Ok(None)
 }
 
 /// The authenticated role: trust only this pool's authenticated identities. Returns its

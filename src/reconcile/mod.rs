@@ -101,6 +101,25 @@ impl StatusWriter {
         }
     }
 
+    /// Record that a create of `kind` is about to be sent (see `pendingCreates`).
+    pub async fn mark_pending(&mut self, kind: &str) -> Result<(), kube::Error> {
+        if !self.status.pending_creates.iter().any(|k| k == kind) {
+            self.status.pending_creates.push(kind.to_owned());
+            self.save().await?;
+        }
+        Ok(())
+    }
+
+    /// Whether a create of `kind` may have happened without its id reaching status.
+    pub fn is_pending(&self, kind: &str) -> bool {
+        self.status.pending_creates.iter().any(|k| k == kind)
+    }
+
+    /// The create of `kind` is recorded (its id is in status); saved with the next save.
+    pub fn clear_pending(&mut self, kind: &str) {
+        self.status.pending_creates.retain(|k| k != kind);
+    }
+
     /// Write the status as it stands now.
     pub async fn save(&self) -> Result<(), kube::Error> {
         let patch = serde_json::json!({
