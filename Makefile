@@ -30,3 +30,10 @@ lint:
 # Regenerate crds/ from the Rust types.
 crds:
 	cargo run -q --bin authedapi -- crd > crds/authedapi.dev_authedapis.yaml
+
+.PHONY: deploy
+
+# Refresh the chart's copy of the CRD and render deploy/ (plain manifests) from the chart.
+deploy: tools
+	cp crds/authedapi.dev_authedapis.yaml charts/authedapi/crds/authedapi.dev_authedapis.yaml
+	hack/render-deploy.sh

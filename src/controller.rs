@@ -13,6 +13,7 @@ use kube::runtime::watcher;
 
 use crate::api::AuthedApi;
 use crate::aws::SharedInterceptor;
+use crate::aws::ratelimit::{Limit, Limits, parse_limit};
 use crate::leader;
 use crate::metrics::{self, CountAwsRequests, CrashAfter, Metrics};
 use crate::reconcile::context::AwsProvider;
@@ -41,6 +42,18 @@ pub struct ControllerArgs {
     /// clusters sharing one AWS account keep apart.
     #[arg(long, env = "AUTHEDAPI_CLUSTER_ID", default_value = "default")]
     pub cluster_id: String,
+
+    /// Client-side rate limit per AWS service, SERVICE=RATE[:BURST] (repeatable or
+    /// comma-separated), e.g. apigateway=10:40,iam=5. Services: apigateway,
+    /// cognito-identity, iam, lambda, sts.
+    #[arg(
+        long = "aws-rate-limit",
+        env = "AUTHEDAPI_AWS_RATE_LIMITS",
+        value_delimiter = ',',
+        default_value = "apigateway=10:40",
+        value_parser = parse_limit
+    )]
+    pub aws_rate_limits: Vec<(String, Limit)>,
 
     /// Run only while holding the `authedapi-leader` Lease (for more than one replica).
     #[arg(long, env = "AUTHEDAPI_LEADER_ELECT")]
@@ -104,7 +117,8 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         interceptors.push(SharedInterceptor::new(crash));
     }
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let aws = AwsProvider::new(sdk, interceptors);
+    let limits = Limits(args.aws_rate_limits.iter().cloned().collect());
+    let aws = AwsProvider::new(sdk, interceptors, limits);
 
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(ControllerConfig::default().concurrency(args.concurrency));

@@ -7,6 +7,7 @@ pub mod cognito;
 pub mod error;
 pub mod iam;
 pub mod lambda;
+pub mod ratelimit;
 pub mod sts;
 
 pub use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
@@ -26,12 +27,34 @@ impl AwsClients {
     /// Clients for every service; each request passes through `interceptors` (metrics,
     /// test hooks).
     pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+        Self::with_limits(config, interceptors, &ratelimit::Limits(Default::default()))
+    }
+
+    /// Clients whose requests also wait for `limits` (one token bucket per service).
+    pub fn with_limits(
+        config: &aws_types::SdkConfig,
+        interceptors: &[SharedInterceptor],
+        limits: &ratelimit::Limits,
+    ) -> Self {
+        let http = config
+            .http_client()
+            .unwrap_or_else(ratelimit::default_http_client);
+        let for_service = |service: &str| match limits.0.get(service) {
+            Some(limit) => config
+                .to_builder()
+                .http_client(ratelimit::RateLimitedClient::new(
+                    http.clone(),
+                    ratelimit::limiter(*limit),
+                ))
+                .build(),
+            None => config.clone(),
+        };
         Self {
-            apigateway: apigateway::ApiGateway::new(config, interceptors),
-            cognito: cognito::Cognito::new(config, interceptors),
-            iam: iam::Iam::new(config, interceptors),
-            lambda: lambda::Lambda::new(config, interceptors),
-            sts: sts::Sts::new(config, interceptors),
+            apigateway: apigateway::ApiGateway::new(&for_service("apigateway"), interceptors),
+            cognito: cognito::Cognito::new(&for_service("cognito-identity"), interceptors),
+            iam: iam::Iam::new(&for_service("iam"), interceptors),
+            lambda: lambda::Lambda::new(&for_service("lambda"), interceptors),
+            sts: sts::Sts::new(&for_service("sts"), interceptors),
         }
     }
 }

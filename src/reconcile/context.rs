@@ -13,6 +13,7 @@ use tokio::sync::OnceCell;
 
 use super::reference;
 use crate::api::AuthedApi;
+use crate::aws::ratelimit::Limits;
 use crate::aws::{AwsClients, AwsError, SharedInterceptor};
 use crate::metrics::Metrics;
 
@@ -20,15 +21,17 @@ use crate::metrics::Metrics;
 pub struct AwsProvider {
     base: SdkConfig,
     interceptors: Vec<SharedInterceptor>,
+    limits: Limits,
     clients: Mutex<HashMap<String, AwsClients>>,
     account: OnceCell<String>,
 }
 
 impl AwsProvider {
-    pub fn new(base: SdkConfig, interceptors: Vec<SharedInterceptor>) -> Self {
+    pub fn new(base: SdkConfig, interceptors: Vec<SharedInterceptor>, limits: Limits) -> Self {
         Self {
             base,
             interceptors,
+            limits,
             clients: Mutex::new(HashMap::new()),
             account: OnceCell::new(),
         }
@@ -50,7 +53,8 @@ impl AwsProvider {
                     .to_builder()
                     .region(Region::new(region.to_owned()))
                     .build();
-                AwsClients::new(&config, &self.interceptors)
+                // One token bucket per service and region, as AWS's quotas are.
+                AwsClients::with_limits(&config, &self.interceptors, &self.limits)
             })
             .clone()
     }

@@ -1,0 +1,70 @@
+{{/* The chart name, or nameOverride. */}}
+{{- define "authedapi.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The full name of every resource: <release>-<name>, or the release name when it
+already contains the chart name; fullnameOverride wins. */}}
+{{- define "authedapi.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* chart-version, for the helm.sh/chart label. */}}
+{{- define "authedapi.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every resource. */}}
+{{- define "authedapi.labels" -}}
+helm.sh/chart: {{ include "authedapi.chart" . }}
+{{ include "authedapi.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | replace "+" "_" | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: authedapi
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels that select the operator's pods. */}}
+{{- define "authedapi.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "authedapi.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The ServiceAccount the operator runs as. */}}
+{{- define "authedapi.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "authedapi.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when leader election is on: asked for, or more than one replica. */}}
+{{- define "authedapi.leaderElect" -}}
+{{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) }}true{{ end }}
+{{- end }}
+
+{{/* The RBAC rules the operator needs on AuthedApi objects and events, and nothing more. */}}
+{{- define "authedapi.rules" -}}
+- apiGroups: ["authedapi.dev"]
+  resources: ["authedapis"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["authedapi.dev"]
+  resources: ["authedapis/status"]
+  verbs: ["patch"]
+- apiGroups: ["authedapi.dev"]
+  resources: ["authedapis/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}

@@ -1,0 +1,832 @@
+//! The Helm chart (`charts/authedapi`) and the plain manifests rendered from it (`deploy/`):
+//! it lints, what it renders is accepted by a real kube-apiserver, it installs and
+//! uninstalls, its RBAC is exactly what the operator needs, and no copy is stale.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Once;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use authedapi_rig::shared::control_plane;
+use serde_json::Value;
+
+const CHART: &str = "charts/authedapi";
+const ALL_ON: &str = "charts/authedapi/ci/all-on-values.yaml";
+const CRD: &str = "crds/authedapi.dev_authedapis.yaml";
+
+/// The rules the operator needs on AuthedApi objects and events: (apiGroups, resources, verbs).
+const OPERATOR_RULES: &[(&str, &str, &[&str])] = &[
+    (
+        "authedapi.dev",
+        "authedapis",
+        &["get", "list", "watch", "patch"],
+    ),
+    ("authedapi.dev", "authedapis/status", &["patch"]),
+    ("authedapi.dev", "authedapis/finalizers", &["update"]),
+    ("events.k8s.io", "events", &["create", "patch"]),
+];
+
+/// The rule of the leader-election Role.
+const LEASE_RULES: &[(&str, &str, &[&str])] = &[(
+    "coordination.k8s.io",
+    "leases",
+    &["get", "create", "update", "patch"],
+)];
+
+/// A name no other test of this run uses.
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `helm` from the rig's tools, run in the repository, with its own (throwaway) homes.
+fn helm() -> Command {
+    let mut cmd = Command::new(authedapi_rig::tool("helm").expect("helm is built"));
+    let home = std::env::temp_dir().join("authedapi-chart-tests-helm");
+    cmd.current_dir(common::repo())
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    cmd
+}
+
+/// `kubectl` pointed at the shared control plane.
+fn kubectl() -> Command {
+    let mut cmd = control_plane().kubectl().expect("kubectl is built");
+    cmd.current_dir(common::repo());
+    cmd
+}
+
+/// Run `cmd` (with `stdin` when given); its stdout. Panics with its output when it fails.
+fn run(cmd: &mut Command, stdin: Option<&str>) -> String {
+    let (ok, stdout, stderr) = try_run(cmd, stdin);
+    assert!(ok, "{cmd:?} failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
+/// Run `cmd`: (success, stdout, stderr).
+fn try_run(cmd: &mut Command, stdin: Option<&str>) -> (bool, String, String) {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?} starts: {e}"));
+    let writer = stdin.map(|text| {
+        let mut pipe = child.stdin.take().expect("a stdin pipe");
+        let text = text.to_owned();
+        std::thread::spawn(move || pipe.write_all(text.as_bytes()))
+    });
+    let out = child.wait_with_output().expect("the command runs");
+    if let Some(writer) = writer {
+        writer
+            .join()
+            .expect("the stdin writer")
+            .expect("stdin is written");
+    }
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `helm template` of the chart as release `authedapi` in `namespace`, with extra args.
+fn render(namespace: &str, extra: &[&str]) -> String {
+    run(
+        helm()
+            .args(["template", "authedapi", CHART, "--namespace", namespace])
+            .args(extra),
+        None,
+    )
+}
+
+/// Every non-empty YAML document of `text`, as JSON.
+fn documents(text: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("a YAML document"))
+        .filter(|doc: &Value| !doc.is_null())
+        .collect()
+}
+
+/// The documents of `kind`.
+fn of_kind<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+/// The one document of `kind` named `name`.
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    let found: Vec<_> = of_kind(docs, kind)
+        .into_iter()
+        .filter(|d| d["metadata"]["name"] == name)
+        .collect();
+    assert_eq!(found.len(), 1, "one {kind} {name} in {docs:#?}");
+    found[0]
+}
+
+/// The sorted kinds of `docs`.
+fn kinds(docs: &[Value]) -> Vec<String> {
+    let mut kinds: Vec<String> = docs
+        .iter()
+        .map(|d| d["kind"].as_str().expect("a kind").to_owned())
+        .collect();
+    kinds.sort();
+    kinds
+}
+
+type Rule = (Vec<String>, Vec<String>, Vec<String>);
+
+/// The rules of a Role or ClusterRole as a set, each with its lists sorted. Panics on any
+/// field other than apiGroups, resources and verbs (resourceNames, nonResourceURLs).
+fn rules(role: &Value) -> BTreeSet<Rule> {
+    let list = |v: &Value| -> Vec<String> {
+        let mut items: Vec<String> = v
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|s| s.as_str().expect("a string").to_owned())
+            .collect();
+        items.sort();
+        items
+    };
+    role["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|rule| {
+            let keys: BTreeSet<&str> = rule
+                .as_object()
+                .expect("a rule")
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                keys,
+                BTreeSet::from(["apiGroups", "resources", "verbs"]),
+                "unexpected fields in {rule}"
+            );
+            (
+                list(&rule["apiGroups"]),
+                list(&rule["resources"]),
+                list(&rule["verbs"]),
+            )
+        })
+        .collect()
+}
+
+fn expected(rules: &[(&str, &str, &[&str])]) -> BTreeSet<Rule> {
+    rules
+        .iter()
+        .map(|(group, resource, verbs)| {
+            let mut verbs: Vec<String> = verbs.iter().map(|v| v.to_string()).collect();
+            verbs.sort();
+            (vec![group.to_string()], vec![resource.to_string()], verbs)
+        })
+        .collect()
+}
+
+/// The operator container of a rendered Deployment.
+fn container(deployment: &Value) -> &Value {
+    let containers = deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .expect("containers");
+    assert_eq!(containers.len(), 1, "one container");
+    &containers[0]
+}
+
+/// The container's environment: name → literal value ("fieldRef:<path>" for downward API).
+fn env(deployment: &Value) -> BTreeMap<String, String> {
+    container(deployment)["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|var| {
+            let name = var["name"].as_str().expect("a name").to_owned();
+            let value = match var["value"].as_str() {
+                Some(v) => v.to_owned(),
+                None => format!(
+                    "fieldRef:{}",
+                    var["valueFrom"]["fieldRef"]["fieldPath"]
+                        .as_str()
+                        .expect("a value or a fieldRef")
+                ),
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+fn create_namespace(name: &str) {
+    run(kubectl().args(["create", "namespace", name]), None);
+}
+
+/// A minimal ServiceMonitor CRD, so the API server can validate the chart's ServiceMonitor.
+const SERVICE_MONITOR_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: servicemonitors.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  names:
+    kind: ServiceMonitor
+    listKind: ServiceMonitorList
+    plural: servicemonitors
+    singular: servicemonitor
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+";
+
+fn install_service_monitor_crd() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        run(
+            kubectl().args(["apply", "--server-side", "-f", "-"]),
+            Some(SERVICE_MONITOR_CRD),
+        );
+        run(
+            kubectl().args([
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "crd/servicemonitors.monitoring.coreos.com",
+            ]),
+            None,
+        );
+    });
+}
+
+/// `kubectl apply --server-side --dry-run=server` of `manifests`; kubectl's output.
+fn server_dry_run(manifests: &str) -> String {
+    run(
+        kubectl().args([
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--field-manager=authedapi-chart-tests",
+            "-f",
+            "-",
+        ]),
+        Some(manifests),
+    )
+}
+
+fn assert_applied(output: &str, objects: &[&str]) {
+    for object in objects {
+        assert!(
+            output.contains(&format!("{object} serverside-applied (server dry run)")),
+            "{object} not applied:\n{output}"
+        );
+    }
+}
+
+#[test]
+fn helm_lint_passes() {
+    for extra in [&[][..], &["--strict"], &["--strict", "--values", ALL_ON]] {
+        let out = run(helm().args(["lint", CHART]).args(extra), None);
+        assert!(
+            out.contains("1 chart(s) linted, 0 chart(s) failed"),
+            "helm lint {extra:?}:\n{out}"
+        );
+        assert!(!out.contains("[ERROR]"), "{out}");
+        assert!(!out.contains("[WARNING]"), "{out}");
+    }
+}
+
+#[test]
+fn default_values_render_the_documented_settings() {
+    let docs = documents(&render("authedapi-system", &[]));
+    assert_eq!(
+        kinds(&docs),
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Deployment",
+            "Service",
+            "ServiceAccount"
+        ]
+    );
+    let deployment = find(&docs, "Deployment", "authedapi");
+    assert_eq!(deployment["metadata"]["namespace"], "authedapi-system");
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    // One replica without leader election: never two pods at once.
+    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "authedapi");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["runAsUser"], 65532);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    let c = container(deployment);
+    assert_eq!(c["image"], "ghcr.io/authedapi/authedapi:0.1.0");
+    assert_eq!(c["args"], serde_json::json!(["controller"]));
+    assert_eq!(c["ports"][0]["name"], "metrics");
+    assert_eq!(c["ports"][0]["containerPort"], 8080);
+    assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(c["livenessProbe"]["httpGet"]["port"], "metrics");
+    assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(c["readinessProbe"]["httpGet"]["port"], "metrics");
+    assert_eq!(
+        c["resources"],
+        serde_json::json!({"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}})
+    );
+    let sc = &c["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["runAsUser"], 65532);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    let expected_env: BTreeMap<String, String> = [
+        ("POD_NAME", "fieldRef:metadata.name"),
+        ("POD_NAMESPACE", "fieldRef:metadata.namespace"),
+        ("AUTHEDAPI_RESYNC", "10m"),
+        ("AUTHEDAPI_CONCURRENCY", "8"),
+        ("AUTHEDAPI_METRICS_ADDR", "0.0.0.0:8080"),
+        ("AUTHEDAPI_CLUSTER_ID", "default"),
+        ("AUTHEDAPI_LOG_FORMAT", "text"),
+        ("AUTHEDAPI_LOG_LEVEL", "info"),
+        ("AWS_REGION", "us-east-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(env(deployment), expected_env);
+
+    let service = find(&docs, "Service", "authedapi-metrics");
+    assert_eq!(service["spec"]["ports"][0]["name"], "metrics");
+    assert_eq!(service["spec"]["ports"][0]["port"], 8080);
+    assert_eq!(
+        service["spec"]["selector"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    let account = find(&docs, "ServiceAccount", "authedapi");
+    assert!(account["metadata"].get("annotations").is_none());
+}
+
+#[test]
+fn cluster_role_has_exactly_the_operator_rules() {
+    let docs = documents(&render("authedapi-system", &[]));
+    let roles = of_kind(&docs, "ClusterRole");
+    assert_eq!(roles.len(), 1, "one ClusterRole");
+    assert_eq!(rules(roles[0]), expected(OPERATOR_RULES));
+    assert!(of_kind(&docs, "Role").is_empty(), "no Role by default");
+
+    let binding = find(&docs, "ClusterRoleBinding", "authedapi");
+    assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
+    assert_eq!(binding["roleRef"]["name"], "authedapi");
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "authedapi", "namespace": "authedapi-system"}])
+    );
+}
+
+#[test]
+fn watch_namespace_uses_a_role_there() {
+    let docs = documents(&render(
+        "authedapi-system",
+        &["--set", "watchNamespace=apis"],
+    ));
+    assert!(of_kind(&docs, "ClusterRole").is_empty());
+    assert!(of_kind(&docs, "ClusterRoleBinding").is_empty());
+    let role = find(&docs, "Role", "authedapi");
+    assert_eq!(role["metadata"]["namespace"], "apis");
+    assert_eq!(rules(role), expected(OPERATOR_RULES));
+    let binding = find(&docs, "RoleBinding", "authedapi");
+    assert_eq!(binding["metadata"]["namespace"], "apis");
+    assert_eq!(binding["roleRef"]["kind"], "Role");
+    assert_eq!(binding["subjects"][0]["namespace"], "authedapi-system");
+    let deployment = find(&docs, "Deployment", "authedapi");
+    assert_eq!(env(deployment)["AUTHEDAPI_NAMESPACE"], "apis");
+}
+
+#[test]
+fn leader_election_is_on_with_replicas_or_when_asked() {
+    for (args, on) in [
+        (&[][..], false),
+        (&["--set", "replicas=2"][..], true),
+        (&["--set", "leaderElection.enabled=true"][..], true),
+    ] {
+        let docs = documents(&render("authedapi-system", args));
+        let deployment = find(&docs, "Deployment", "authedapi");
+        let env = env(deployment);
+        let roles = of_kind(&docs, "Role");
+        if on {
+            assert_eq!(
+                env.get("AUTHEDAPI_LEADER_ELECT").map(String::as_str),
+                Some("true"),
+                "{args:?}"
+            );
+            let role = find(&docs, "Role", "authedapi-leader-election");
+            assert_eq!(role["metadata"]["namespace"], "authedapi-system");
+            assert_eq!(rules(role), expected(LEASE_RULES));
+            let binding = find(&docs, "RoleBinding", "authedapi-leader-election");
+            assert_eq!(binding["metadata"]["namespace"], "authedapi-system");
+            assert_eq!(binding["roleRef"]["name"], "authedapi-leader-election");
+            assert_eq!(binding["subjects"][0]["name"], "authedapi");
+            // Several pods may run during a rollout: the lease keeps one reconciling.
+            assert!(deployment["spec"].get("strategy").is_none(), "{args:?}");
+        } else {
+            assert!(!env.contains_key("AUTHEDAPI_LEADER_ELECT"), "{args:?}");
+            assert!(roles.is_empty(), "no lease Role without leader election");
+        }
+    }
+}
+
+#[test]
+fn default_render_is_accepted_by_the_api_server() {
+    let namespace = unique("chart-default");
+    create_namespace(&namespace);
+    let rendered = render(&namespace, &["--include-crds"]);
+    let out = server_dry_run(&rendered);
+    assert_applied(
+        &out,
+        &[
+            "customresourcedefinition.apiextensions.k8s.io/authedapis.authedapi.dev",
+            "serviceaccount/authedapi",
+            "clusterrole.rbac.authorization.k8s.io/authedapi",
+            "clusterrolebinding.rbac.authorization.k8s.io/authedapi",
+            "service/authedapi-metrics",
+            "deployment.apps/authedapi",
+        ],
+    );
+    assert_eq!(out.lines().count(), 6, "{out}");
+}
+
+#[test]
+fn all_on_render_is_accepted_by_the_api_server() {
+    install_service_monitor_crd();
+    let namespace = unique("chart-all-on");
+    let watched = unique("chart-watched");
+    create_namespace(&namespace);
+    create_namespace(&watched);
+    let rendered = render(
+        &namespace,
+        &[
+            "--values",
+            ALL_ON,
+            "--set",
+            &format!("watchNamespace={watched}"),
+        ],
+    );
+    let docs = documents(&rendered);
+    assert_eq!(
+        kinds(&docs),
+        [
+            "Deployment",
+            "PodDisruptionBudget",
+            "Role",
+            "Role",
+            "RoleBinding",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount",
+            "ServiceMonitor"
+        ]
+    );
+    let deployment = find(&docs, "Deployment", "authedapi");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let env = env(deployment);
+    for (name, value) in [
+        ("AUTHEDAPI_NAMESPACE", watched.as_str()),
+        ("AUTHEDAPI_LEADER_ELECT", "true"),
+        ("AUTHEDAPI_RESYNC", "5m"),
+        ("AUTHEDAPI_CONCURRENCY", "4"),
+        ("AUTHEDAPI_CLUSTER_ID", "ci"),
+        ("AUTHEDAPI_LOG_FORMAT", "json"),
+        ("AUTHEDAPI_LOG_LEVEL", "info,authedapi=debug"),
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ENDPOINT_URL", "http://aws-emulator.test.svc:5000"),
+        ("AWS_STS_REGIONAL_ENDPOINTS", "regional"),
+    ] {
+        assert_eq!(env.get(name).map(String::as_str), Some(value), "{name}");
+    }
+    let pod = &deployment["spec"]["template"];
+    assert_eq!(
+        pod["metadata"]["annotations"]["example.com/owner"],
+        "platform"
+    );
+    assert_eq!(pod["metadata"]["labels"]["example.com/team"], "platform");
+    assert_eq!(pod["spec"]["nodeSelector"]["kubernetes.io/os"], "linux");
+    assert_eq!(pod["spec"]["tolerations"][0]["key"], "CriticalAddonsOnly");
+    assert!(pod["spec"]["affinity"]["podAntiAffinity"].is_object());
+    assert_eq!(
+        container(deployment)["image"],
+        "ghcr.io/authedapi/authedapi:0.1.0-test"
+    );
+    assert_eq!(
+        find(&docs, "ServiceAccount", "authedapi")["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::123456789012:role/authedapi"
+    );
+    assert_eq!(
+        find(&docs, "Role", "authedapi")["metadata"]["namespace"],
+        watched.as_str()
+    );
+    let monitor = find(&docs, "ServiceMonitor", "authedapi");
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
+    assert_eq!(
+        find(&docs, "PodDisruptionBudget", "authedapi")["spec"]["minAvailable"],
+        1
+    );
+
+    let out = server_dry_run(&rendered);
+    assert_applied(
+        &out,
+        &[
+            "serviceaccount/authedapi",
+            "role.rbac.authorization.k8s.io/authedapi",
+            "rolebinding.rbac.authorization.k8s.io/authedapi",
+            "role.rbac.authorization.k8s.io/authedapi-leader-election",
+            "rolebinding.rbac.authorization.k8s.io/authedapi-leader-election",
+            "service/authedapi-metrics",
+            "deployment.apps/authedapi",
+            "servicemonitor.monitoring.coreos.com/authedapi",
+            "poddisruptionbudget.policy/authedapi",
+        ],
+    );
+    assert_eq!(out.lines().count(), 9, "{out}");
+}
+
+/// `kubectl auth can-i VERB RESOURCE` as the ServiceAccount `account` of `namespace`, in
+/// `in_namespace`. RESOURCE may name a subresource: `authedapis.authedapi.dev/status`.
+fn can_i(namespace: &str, account: &str, verb: &str, resource: &str, in_namespace: &str) -> bool {
+    // kubectl reads `resource/x` as the object named x: a subresource is a flag of its own.
+    let (resource, subresource) = match resource.split_once('/') {
+        Some((resource, sub)) => (resource, Some(format!("--subresource={sub}"))),
+        None => (resource, None),
+    };
+    let (_, out, err) = try_run(
+        kubectl()
+            .args([
+                "auth",
+                "can-i",
+                verb,
+                resource,
+                "--namespace",
+                in_namespace,
+                &format!("--as=system:serviceaccount:{namespace}:{account}"),
+            ])
+            .args(subresource),
+        None,
+    );
+    match out.trim() {
+        "yes" => true,
+        "no" => false,
+        other => panic!("kubectl auth can-i {verb} {resource}: {other}\n{err}"),
+    }
+}
+
+/// The names of the objects that exist among `objects` (kind/name), in `namespace`.
+fn existing(namespace: &str, objects: &[String]) -> Vec<String> {
+    let out = run(
+        kubectl()
+            .args([
+                "get",
+                "--ignore-not-found",
+                "-o",
+                "name",
+                "--namespace",
+                namespace,
+            ])
+            .args(objects),
+        None,
+    );
+    let mut names: Vec<String> = out.lines().map(str::to_owned).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn helm_install_upgrade_and_uninstall() {
+    let plane = control_plane();
+    let kubeconfig = plane.kubeconfig.display().to_string();
+    let namespace = unique("chart-install");
+    let release = unique("it");
+    let name = format!("{release}-authedapi");
+    let helm_in = |args: &[&str]| {
+        run(
+            helm()
+                .args(args)
+                .args(["--kubeconfig", &kubeconfig, "--namespace", &namespace]),
+            None,
+        )
+    };
+
+    let out = helm_in(&["install", &release, CHART, "--create-namespace"]);
+    assert!(out.contains("STATUS: deployed"), "{out}");
+    let mut objects = vec![
+        format!("deployment.apps/{name}"),
+        format!("serviceaccount/{name}"),
+        format!("service/{name}-metrics"),
+        format!("clusterrole.rbac.authorization.k8s.io/{name}"),
+        format!("clusterrolebinding.rbac.authorization.k8s.io/{name}"),
+    ];
+    objects.sort();
+    assert_eq!(existing(&namespace, &objects), objects);
+    // Helm installs the CRD from the chart's crds/.
+    run(
+        kubectl().args(["get", "crd", "authedapis.authedapi.dev"]),
+        None,
+    );
+
+    // The bindings give the ServiceAccount what the operator needs, in any namespace, and
+    // nothing else.
+    let elsewhere = "default";
+    for (verb, resource) in [
+        ("list", "authedapis.authedapi.dev"),
+        ("watch", "authedapis.authedapi.dev"),
+        ("patch", "authedapis.authedapi.dev"),
+        ("patch", "authedapis.authedapi.dev/status"),
+        ("update", "authedapis.authedapi.dev/finalizers"),
+        ("create", "events.events.k8s.io"),
+    ] {
+        assert!(
+            can_i(&namespace, &name, verb, resource, elsewhere),
+            "cannot {verb} {resource}"
+        );
+    }
+    for (verb, resource) in [
+        ("delete", "authedapis.authedapi.dev"),
+        ("create", "authedapis.authedapi.dev"),
+        ("update", "authedapis.authedapi.dev/status"),
+        ("get", "secrets"),
+        ("create", "events"),
+        ("create", "leases.coordination.k8s.io"),
+    ] {
+        assert!(
+            !can_i(&namespace, &name, verb, resource, &namespace),
+            "may {verb} {resource}"
+        );
+    }
+
+    // Two replicas: leader election, and leases in the release namespace only.
+    let out = helm_in(&["upgrade", &release, CHART, "--set", "replicas=2"]);
+    assert!(out.contains("STATUS: deployed"), "{out}");
+    assert!(can_i(
+        &namespace,
+        &name,
+        "create",
+        "leases.coordination.k8s.io",
+        &namespace
+    ));
+    assert!(can_i(
+        &namespace,
+        &name,
+        "update",
+        "leases.coordination.k8s.io",
+        &namespace
+    ));
+    assert!(!can_i(
+        &namespace,
+        &name,
+        "create",
+        "leases.coordination.k8s.io",
+        elsewhere
+    ));
+    assert!(!can_i(
+        &namespace,
+        &name,
+        "delete",
+        "leases.coordination.k8s.io",
+        &namespace
+    ));
+    let replicas = run(
+        kubectl().args([
+            "get",
+            "deployment",
+            &name,
+            "--namespace",
+            &namespace,
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ]),
+        None,
+    );
+    assert_eq!(replicas, "2");
+
+    let out = helm_in(&["uninstall", &release]);
+    assert!(out.contains("uninstalled"), "{out}");
+    let mut all = objects.clone();
+    all.push(format!(
+        "role.rbac.authorization.k8s.io/{name}-leader-election"
+    ));
+    all.push(format!(
+        "rolebinding.rbac.authorization.k8s.io/{name}-leader-election"
+    ));
+    assert_eq!(existing(&namespace, &all), Vec::<String>::new());
+    // Helm never deletes what it installed from crds/: AuthedApi objects survive.
+    run(
+        kubectl().args(["get", "crd", "authedapis.authedapi.dev"]),
+        None,
+    );
+}
+
+#[test]
+fn chart_crd_is_a_copy_of_crds_dir() {
+    let source = std::fs::read(common::repo().join(CRD)).expect("crds/ holds the CRD");
+    let copy = std::fs::read(common::repo().join(CHART).join(CRD))
+        .expect("charts/authedapi/crds/ holds the CRD");
+    assert!(
+        source == copy,
+        "charts/authedapi/{CRD} differs from {CRD}: run `make deploy`"
+    );
+}
+
+/// The files directly in `dir` (not in subdirectories), by name.
+fn files(dir: &Path) -> BTreeMap<String, PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.is_file())
+        .map(|path| {
+            (
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                path,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn deploy_dir_is_rendered_from_the_chart() {
+    let out_dir = std::env::temp_dir().join(unique("authedapi-render-deploy"));
+    let helm = authedapi_rig::tool("helm").expect("helm is built");
+    run(
+        Command::new(common::repo().join("hack/render-deploy.sh"))
+            .arg(&out_dir)
+            .env("HELM", helm),
+        None,
+    );
+    let fresh = files(&out_dir);
+    assert_eq!(
+        fresh.keys().collect::<Vec<_>>(),
+        ["authedapi.yaml", "crd.yaml"]
+    );
+    for (file, path) in &fresh {
+        let want = std::fs::read(path).unwrap();
+        // deploy/ holds other files too (argocd/, the IAM policy): compare what the script writes.
+        let have = std::fs::read(common::repo().join("deploy").join(file))
+            .unwrap_or_else(|e| panic!("deploy/{file}: {e}: run `make deploy`"));
+        assert!(want == have, "deploy/{file} is stale: run `make deploy`");
+    }
+    std::fs::remove_dir_all(&out_dir).ok();
+
+    // What deploy/ holds: the CRD, then a namespace and the operator in it.
+    assert!(
+        std::fs::read(common::repo().join("deploy/crd.yaml")).unwrap()
+            == std::fs::read(common::repo().join(CRD)).unwrap()
+    );
+    let docs =
+        documents(&std::fs::read_to_string(common::repo().join("deploy/authedapi.yaml")).unwrap());
+    assert_eq!(docs[0]["kind"], "Namespace");
+    assert_eq!(docs[0]["metadata"]["name"], "authedapi-system");
+    for doc in &docs[1..] {
+        if !doc["kind"].as_str().unwrap().starts_with("Cluster") {
+            assert_eq!(doc["metadata"]["namespace"], "authedapi-system", "{doc}");
+        }
+    }
+}
+
+#[test]
+fn deploy_manifests_are_accepted_by_the_api_server() {
+    // The namespace is in the file itself: a dry run cannot create it, so make it real.
+    // (Another test binary's control plane is not this one: the name is free here.)
+    let text = std::fs::read_to_string(common::repo().join("deploy/authedapi.yaml")).unwrap();
+    let crd = std::fs::read_to_string(common::repo().join("deploy/crd.yaml")).unwrap();
+    let (ok, _, err) = try_run(
+        kubectl().args(["create", "namespace", "authedapi-system"]),
+        None,
+    );
+    assert!(ok || err.contains("AlreadyExists"), "{err}");
+    let out = server_dry_run(&format!("{crd}\n---\n{text}"));
+    assert_applied(
+        &out,
+        &[
+            "customresourcedefinition.apiextensions.k8s.io/authedapis.authedapi.dev",
+            "namespace/authedapi-system",
+            "deployment.apps/authedapi",
+            "clusterrole.rbac.authorization.k8s.io/authedapi",
+        ],
+    );
+}
