@@ -366,6 +366,7 @@ fn default_values_render_the_documented_settings() {
         ("AUTHEDAPI_CLUSTER_ID", "default"),
         ("AUTHEDAPI_LOG_FORMAT", "text"),
         ("AUTHEDAPI_LOG_LEVEL", "info"),
+        ("AUTHEDAPI_AWS_RATE_LIMITS", "apigateway=10:40"),
         ("AWS_REGION", "us-east-1"),
     ]
     .into_iter()
@@ -510,6 +511,8 @@ fn all_on_render_is_accepted_by_the_api_server() {
     for (name, value) in [
         ("AUTHEDAPI_NAMESPACE", watched.as_str()),
         ("AUTHEDAPI_LEADER_ELECT", "true"),
+        ("AUTHEDAPI_LEASE_DURATION", "20s"),
+        ("AUTHEDAPI_AWS_RATE_LIMITS", "apigateway=5:20,iam=5"),
         ("AUTHEDAPI_RESYNC", "5m"),
         ("AUTHEDAPI_CONCURRENCY", "4"),
         ("AUTHEDAPI_CLUSTER_ID", "ci"),
