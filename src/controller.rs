@@ -15,9 +15,10 @@ use crate::api::AuthedApi;
 use crate::aws::SharedInterceptor;
 use crate::aws::ratelimit::{Limit, Limits, parse_limit};
 use crate::leader;
-use crate::metrics::{self, CountAwsRequests, CrashAfter, Metrics};
+use crate::metrics::{self, CountAwsRequests, Metrics};
 use crate::reconcile::context::AwsProvider;
 use crate::reconcile::{self, Context};
+use crate::testhooks::CrashAfter;
 
 /// Settings of the controller (flags, with environment fallbacks).
 #[derive(clap::Args, Clone, Debug)]

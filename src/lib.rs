@@ -12,3 +12,4 @@ pub mod plan;
 pub mod policy;
 pub mod reconcile;
 pub mod status;
+pub mod testhooks;

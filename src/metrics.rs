@@ -189,53 +189,6 @@ impl Intercept for CountAwsRequests {
     }
 }
 
-/// Test hook: exit the process right after a successful call of the operation named in
-/// `AUTHEDAPI_TEST_CRASH_AFTER` (e.g. "CreateApi"), to prove that a crash between an AWS
-/// create and the status write neither leaks nor duplicates anything. Only installed when
-/// that variable is set.
-#[derive(Clone, Debug)]
-pub struct CrashAfter {
-    operation: String,
-}
-
-impl CrashAfter {
-    pub const ENV: &'static str = "AUTHEDAPI_TEST_CRASH_AFTER";
-
-    pub fn from_env() -> Option<Self> {
-        std::env::var(Self::ENV)
-            .ok()
-            .filter(|op| !op.is_empty())
-            .map(|operation| Self { operation })
-    }
-}
-
-impl Intercept for CrashAfter {
-    fn name(&self) -> &'static str {
-        "CrashAfter"
-    }
-
-    fn read_after_execution(
-        &self,
-        context: &FinalizerInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let succeeded = matches!(context.output_or_error(), Some(Ok(_)));
-        let matches = cfg
-            .load::<Metadata>()
-            .is_some_and(|m| m.name() == self.operation);
-        if succeeded && matches {
-            eprintln!(
-                "{}={}: exiting after the call, as asked",
-                Self::ENV,
-                self.operation
-            );
-            std::process::exit(86);
-        }
-        Ok(())
-    }
-}
-
 /// Serve `/metrics`, `/healthz` and `/readyz` on `addr` until the process ends.
 pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<()> {
     let app = Router::new()

@@ -9,6 +9,7 @@
 pub mod certs;
 pub mod control_plane;
 pub mod emulator;
+pub mod fault_proxy;
 pub mod functions;
 pub mod process;
 pub mod shared;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 
 pub use control_plane::ControlPlane;
 pub use emulator::{Account, Emulator};
+pub use fault_proxy::{Fault, FaultProxy, Rule};
 pub use shared::TestNamespace;
 
 /// The repository root (the workspace this crate lives in).

@@ -122,6 +122,7 @@ impl StatusWriter {
 
     /// Write the status as it stands now.
     pub async fn save(&self) -> Result<(), kube::Error> {
+        crate::testhooks::before_status_write();
         let patch = serde_json::json!({
             "apiVersion": "authedapi.dev/v1alpha1",
             "kind": "AuthedApi",
