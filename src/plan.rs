@@ -83,6 +83,22 @@ pub struct OidcPlan {
     pub client_id: String,
     /// Tags put on a provider we create.
     pub tags: BTreeMap<String, String>,
+    /// This cluster's claim on the client id: a tag (key, value = client id) on the
+    /// provider, so operators of several clusters sharing an account know who still
+    /// uses a client id before removing it.
+    pub claim: (String, String),
+}
+
+/// Prefix of the claim tags on a shared OIDC provider.
+pub const TAG_CLAIM_PREFIX: &str = "authedapi.dev/uses/";
+
+/// The claim tag key of `cluster_id` on `client_id`.
+pub fn claim_key(cluster_id: &str, client_id: &str) -> String {
+    format!(
+        "{TAG_CLAIM_PREFIX}{}/{}",
+        short_hash(cluster_id),
+        short_hash(client_id)
+    )
 }
 
 /// The desired AWS state.
@@ -165,6 +181,10 @@ pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError>
             (TAG_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
             (TAG_CLUSTER.to_owned(), who.cluster_id.to_owned()),
         ]),
+        claim: (
+            claim_key(who.cluster_id, &spec.auth0.client_id),
+            spec.auth0.client_id.clone(),
+        ),
         domain,
     };
 
@@ -551,6 +571,19 @@ mod tests {
         assert_ne!(dev.identity_pool_name, prod.identity_pool_name);
         assert_ne!(dev.permission_sid, prod.permission_sid);
         assert_eq!(dev.oidc, prod.oidc, "the OIDC provider is shared");
+    }
+
+    #[test]
+    fn the_provider_claim_names_cluster_and_client() {
+        let p = seed_plan();
+        assert!(p.oidc.claim.0.starts_with(TAG_CLAIM_PREFIX));
+        assert!(
+            p.oidc.claim.0.len() <= 128,
+            "IAM tag keys are at most 128 characters"
+        );
+        assert_eq!(p.oidc.claim.1, "UsGRQJJz5sDfPQDs6bhQ9Oc3hNISuVif");
+        assert_ne!(claim_key("one", "client"), claim_key("two", "client"));
+        assert_ne!(claim_key("one", "a"), claim_key("one", "b"));
     }
 
     #[test]

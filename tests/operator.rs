@@ -499,8 +499,12 @@ async fn an_oidc_provider_we_did_not_create_is_used_but_never_deleted() {
         vec!["someone-else", "client-a", "client-b"]
     );
     assert!(
-        provider.tags.is_empty(),
-        "a foreign provider is not re-tagged"
+        provider
+            .tags
+            .keys()
+            .all(|k| k.starts_with("authedapi.dev/uses/")),
+        "a foreign provider gets only our claims, not our ownership: {:?}",
+        provider.tags
     );
 
     delete(&s, "a").await;
@@ -513,6 +517,11 @@ async fn an_oidc_provider_we_did_not_create_is_used_but_never_deleted() {
         .unwrap()
         .expect("never deleted");
     assert_eq!(provider.client_ids, vec!["someone-else"]);
+    assert!(
+        provider.tags.is_empty(),
+        "our claims are gone: {:?}",
+        provider.tags
+    );
 }
 
 /// Every resource the seed creates in the account, counted from the emulator.

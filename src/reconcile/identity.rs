@@ -7,7 +7,9 @@ use kube::ResourceExt;
 use super::{Error, Step};
 use crate::aws::cognito::{IdentityPool, PoolRoles};
 use crate::aws::{AwsError, ErrorKind};
-use crate::plan::{self, INVOKE_POLICY_NAME, MANAGED_BY, TAG_MANAGED_BY};
+use std::collections::BTreeMap;
+
+use crate::plan::{self, INVOKE_POLICY_NAME, MANAGED_BY, TAG_CLAIM_PREFIX, TAG_MANAGED_BY};
 use crate::policy;
 
 /// The provider ARN and client id this object registered last time (from status).
@@ -19,14 +21,39 @@ pub fn registered_oidc(step: &Step<'_>) -> Option<(String, String)> {
     ))
 }
 
-/// The provider for the Auth0 domain exists and trusts our client id. It is shared by
-/// every AuthedApi on that domain: created (tagged as ours) only when absent.
+/// The provider for the Auth0 domain exists, trusts our client id, and carries this
+/// cluster's claim on it. It is shared by every AuthedApi on that domain: created (tagged
+/// as authedapi's) only when absent.
 pub async fn ensure_oidc_provider(step: &mut Step<'_>) -> Result<(), Error> {
     let iam = &step.aws.iam;
     let oidc = &step.plan.oidc;
-    match iam.get_oidc_provider(&oidc.arn).await? {
-        Some(provider) if provider.client_ids.contains(&oidc.client_id) => {}
-        Some(_) => {
+    let claim = BTreeMap::from([oidc.claim.clone()]);
+    let existing = match iam.get_oidc_provider(&oidc.arn).await? {
+        Some(provider) => Some(provider),
+        None => {
+            let mut tags = oidc.tags.clone();
+            tags.extend(claim.clone());
+            match iam
+                .create_oidc_provider(&oidc.url, std::slice::from_ref(&oidc.client_id), &tags)
+                .await
+            {
+                Ok(_) => {
+                    step.event(
+                        "Created",
+                        "CreateOpenIDConnectProvider",
+                        format!("Created OIDC provider {}", oidc.url),
+                    )
+                    .await;
+                    None
+                }
+                // Another AuthedApi on this domain created it a moment ago.
+                Err(e) if e.kind == ErrorKind::Conflict => iam.get_oidc_provider(&oidc.arn).await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    if let Some(provider) = existing {
+        if !provider.client_ids.contains(&oidc.client_id) {
             iam.add_client_id(&oidc.arn, &oidc.client_id).await?;
             step.event(
                 "Updated",
@@ -38,24 +65,9 @@ pub async fn ensure_oidc_provider(step: &mut Step<'_>) -> Result<(), Error> {
             )
             .await;
         }
-        None => match iam
-            .create_oidc_provider(&oidc.url, std::slice::from_ref(&oidc.client_id), &oidc.tags)
-            .await
-        {
-            Ok(_) => {
-                step.event(
-                    "Created",
-                    "CreateOpenIDConnectProvider",
-                    format!("Created OIDC provider {}", oidc.url),
-                )
-                .await;
-            }
-            // Another AuthedApi on this domain created it a moment ago.
-            Err(e) if e.kind == ErrorKind::Conflict => {
-                iam.add_client_id(&oidc.arn, &oidc.client_id).await?;
-            }
-            Err(e) => return Err(e.into()),
-        },
+        if provider.tags.get(&oidc.claim.0) != Some(&oidc.claim.1) {
+            iam.tag_oidc_provider(&oidc.arn, &claim).await?;
+        }
     }
     let status = &mut step.writer.status;
     status.oidc_provider_arn = Some(oidc.arn.clone());
@@ -85,9 +97,10 @@ fn used_by_others(step: &Step<'_>, arn: &str, client_id: &str) -> bool {
     })
 }
 
-/// Let go of a provider/client id pair: remove the client id unless another AuthedApi
-/// still uses it, then delete the provider if authedapi created it and no client id is
-/// left on it. A provider someone else created is never deleted.
+/// Let go of a provider/client id pair, unless another AuthedApi of this cluster still
+/// uses it: drop this cluster's claim; remove the client id when no cluster claims it any
+/// more; delete the provider if authedapi created it and no client id is left on it. A
+/// provider someone else created is never deleted.
 pub async fn release_oidc(step: &Step<'_>, arn: &str, client_id: &str) -> Result<(), Error> {
     let iam = &step.aws.iam;
     if used_by_others(step, arn, client_id) {
@@ -96,6 +109,23 @@ pub async fn release_oidc(step: &Step<'_>, arn: &str, client_id: &str) -> Result
     let Some(provider) = iam.get_oidc_provider(arn).await? else {
         return Ok(());
     };
+    let our_claim = plan::claim_key(&step.ctx.cluster_id, client_id);
+    if provider.tags.contains_key(&our_claim) {
+        match iam
+            .untag_oidc_provider(arn, std::slice::from_ref(&our_claim))
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let claimed_elsewhere = provider.tags.iter().any(|(key, value)| {
+        key.starts_with(TAG_CLAIM_PREFIX) && *key != our_claim && value == client_id
+    });
+    if claimed_elsewhere {
+        return Ok(());
+    }
     if provider.client_ids.iter().any(|c| c == client_id) {
         match iam.remove_client_id(arn, client_id).await {
             Ok(()) => {
