@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
 use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
@@ -55,6 +56,11 @@ pub struct ControllerArgs {
         value_parser = parse_limit
     )]
     pub aws_rate_limits: Vec<(String, Limit)>,
+
+    /// Attempts per AWS call before a reconcile gives up on it (throttling, 5xx and
+    /// network errors are retried with exponential backoff and jitter, from 100ms to 5s).
+    #[arg(long, env = "AUTHEDAPI_AWS_MAX_ATTEMPTS", default_value_t = 8)]
+    pub aws_max_attempts: u32,
 
     /// Run only while holding the `authedapi-leader` Lease (for more than one replica).
     #[arg(long, env = "AUTHEDAPI_LEADER_ELECT")]
@@ -117,7 +123,15 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     if let Some(crash) = CrashAfter::from_env() {
         interceptors.push(SharedInterceptor::new(crash));
     }
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(args.aws_max_attempts.max(1))
+                .with_initial_backoff(Duration::from_millis(100))
+                .with_max_backoff(Duration::from_secs(5)),
+        )
+        .load()
+        .await;
     let limits = Limits(args.aws_rate_limits.iter().cloned().collect());
     let aws = AwsProvider::new(sdk, interceptors, limits);
 

@@ -120,6 +120,7 @@ impl ApiGateway {
         for interceptor in interceptors {
             builder.push_interceptor(interceptor.clone());
         }
+        builder.set_retry_partition(Some(super::retry_partition("apigateway")));
         Self {
             client: Client::from_conf(builder.build()),
         }

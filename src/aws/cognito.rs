@@ -75,6 +75,7 @@ impl Cognito {
         for interceptor in interceptors {
             builder.push_interceptor(interceptor.clone());
         }
+        builder.set_retry_partition(Some(super::retry_partition("cognito-identity")));
         Self {
             client: Client::from_conf(builder.build()),
         }

@@ -89,6 +89,7 @@ impl Iam {
         for interceptor in interceptors {
             builder.push_interceptor(interceptor.clone());
         }
+        builder.set_retry_partition(Some(super::retry_partition("iam")));
         Self {
             client: Client::from_conf(builder.build()),
         }

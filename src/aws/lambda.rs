@@ -32,6 +32,7 @@ impl Lambda {
         for interceptor in interceptors {
             builder.push_interceptor(interceptor.clone());
         }
+        builder.set_retry_partition(Some(super::retry_partition("lambda")));
         Self {
             client: Client::from_conf(builder.build()),
         }

@@ -13,6 +13,22 @@ pub mod sts;
 pub use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 pub use error::{AwsError, AwsResult, ErrorKind};
 
+/// The SDK's retry quota for one service client. Retries of throttling errors cost no
+/// quota: the client-side rate limits and exponential backoff already pace them, and a
+/// sustained throttle must not turn into failed reconciles. Other retries (5xx, timeouts)
+/// cost quota as usual, which refills over time, so an outage is not amplified.
+pub fn retry_partition(service: &str) -> aws_smithy_runtime::client::retries::RetryPartition {
+    use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
+    RetryPartition::custom(format!("authedapi-{service}"))
+        .token_bucket(
+            TokenBucket::builder()
+                .throttling_retry_cost(0)
+                .refill_rate(10.0)
+                .build(),
+        )
+        .build()
+}
+
 /// A client for every service the operator uses, sharing one SDK configuration.
 #[derive(Clone)]
 pub struct AwsClients {

@@ -24,6 +24,7 @@ impl Sts {
         for interceptor in interceptors {
             builder.push_interceptor(interceptor.clone());
         }
+        builder.set_retry_partition(Some(super::retry_partition("sts")));
         Self {
             client: Client::from_conf(builder.build()),
         }

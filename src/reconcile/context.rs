@@ -78,6 +78,14 @@ struct Synced {
     at: Instant,
 }
 
+/// Failures in a row of one object, and when it may be retried.
+#[derive(Clone, Copy, Debug, Default)]
+struct Failures {
+    count: u32,
+    generation: i64,
+    retry_at: Option<Instant>,
+}
+
 /// Shared by every reconcile.
 pub struct Context {
     pub client: kube::Client,
@@ -89,7 +97,7 @@ pub struct Context {
     /// Every AuthedApi the controller watches (to know who else uses an OIDC client id).
     pub store: Store<AuthedApi>,
     synced: Mutex<HashMap<String, Synced>>,
-    failures: Mutex<HashMap<String, u32>>,
+    failures: Mutex<HashMap<String, Failures>>,
 }
 
 impl Context {
@@ -141,12 +149,35 @@ impl Context {
         self.failures.lock().expect("failures lock").remove(uid);
     }
 
-    /// Count a failure; returns how many in a row.
-    pub fn failed(&self, uid: &str) -> u32 {
+    /// Count a failure of `generation`; returns how many in a row.
+    pub fn failed(&self, uid: &str, generation: i64) -> u32 {
         let mut failures = self.failures.lock().expect("failures lock");
-        let count = failures.entry(uid.to_owned()).or_default();
-        *count += 1;
-        *count
+        let entry = failures.entry(uid.to_owned()).or_default();
+        entry.count += 1;
+        entry.generation = generation;
+        entry.count
+    }
+
+    /// Hold retries of `uid` until `delay` from now (the error policy's backoff).
+    pub fn back_off(&self, uid: &str, delay: Duration) {
+        if let Some(entry) = self.failures.lock().expect("failures lock").get_mut(uid) {
+            entry.retry_at = Some(Instant::now() + delay);
+        }
+    }
+
+    /// Time left in the backoff of `uid` at `generation`. Our own status writes trigger
+    /// reconciles too; without this they would retry a failing object at once, again
+    /// and again. A new generation (a spec change) is never held back.
+    pub fn backing_off(&self, uid: &str, generation: i64) -> Option<Duration> {
+        let failures = self.failures.lock().expect("failures lock");
+        let entry = failures.get(uid)?;
+        if entry.generation != generation {
+            return None;
+        }
+        entry
+            .retry_at?
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
     }
 
     /// Drop what we remember of a deleted object.

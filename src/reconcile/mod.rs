@@ -206,6 +206,11 @@ async fn apply(obj: &AuthedApi, ctx: &Context, api: Api<AuthedApi>) -> Result<Ac
     {
         return Ok(Action::requeue(wait));
     }
+    // Failing and backing off: an event (our own status write, say) is no reason to retry
+    // sooner.
+    if let Some(wait) = ctx.backing_off(&uid, generation) {
+        return Ok(Action::requeue(wait));
+    }
 
     let mut writer = StatusWriter::new(obj, api);
     // A new generation: say so before working, so no one reads an old Ready as current.
@@ -383,8 +388,9 @@ async fn cleanup(obj: &AuthedApi, ctx: &Context) -> Result<Action, Error> {
 /// After a failed reconcile: back off per object, longer when a person must act.
 pub fn error_policy(obj: Arc<AuthedApi>, error: &Error, ctx: Arc<Context>) -> Action {
     let uid = obj.metadata.uid.clone().unwrap_or_default();
-    let failures = ctx.failed(&uid);
+    let failures = ctx.failed(&uid, obj.metadata.generation.unwrap_or_default());
     let delay = backoff(failures, error.stalls(), ctx.resync);
+    ctx.back_off(&uid, delay);
     tracing::warn!(
         object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()),
         reason = error.reason(),

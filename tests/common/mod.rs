@@ -123,9 +123,10 @@ impl Operator {
             namespace.to_owned(),
             "--metrics-addr".to_owned(),
             metrics_addr.clone(),
-            "--cluster-id".to_owned(),
-            "test".to_owned(),
         ];
+        if !extra_args.contains(&"--cluster-id") {
+            args.extend(["--cluster-id".to_owned(), "test".to_owned()]);
+        }
         args.extend(extra_args.iter().map(|a| a.to_string()));
         // The supervisor passes its environment on: set it for the child process.
         let mut env: Vec<(String, String)> = account
