@@ -98,6 +98,7 @@ pub struct Context {
     pub store: Store<AuthedApi>,
     synced: Mutex<HashMap<String, Synced>>,
     failures: Mutex<HashMap<String, Failures>>,
+    providers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Context {
@@ -121,6 +122,7 @@ impl Context {
             store,
             synced: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            providers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -178,6 +180,19 @@ impl Context {
             .retry_at?
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
+    }
+
+    /// A lock per shared OIDC provider: objects on one Auth0 domain take turns changing it,
+    /// so they do not race to create it or to remove client ids.
+    pub async fn lock_provider(&self, arn: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .providers
+            .lock()
+            .expect("providers lock")
+            .entry(arn.to_owned())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
     }
 
     /// Drop what we remember of a deleted object.

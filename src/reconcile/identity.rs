@@ -27,6 +27,7 @@ pub fn registered_oidc(step: &Step<'_>) -> Option<(String, String)> {
 pub async fn ensure_oidc_provider(step: &mut Step<'_>) -> Result<(), Error> {
     let iam = &step.aws.iam;
     let oidc = &step.plan.oidc;
+    let _turn = step.ctx.lock_provider(&oidc.arn).await;
     let claim = BTreeMap::from([oidc.claim.clone()]);
     let existing = match iam.get_oidc_provider(&oidc.arn).await? {
         Some(provider) => Some(provider),
@@ -103,6 +104,7 @@ fn used_by_others(step: &Step<'_>, arn: &str, client_id: &str) -> bool {
 /// provider someone else created is never deleted.
 pub async fn release_oidc(step: &Step<'_>, arn: &str, client_id: &str) -> Result<(), Error> {
     let iam = &step.aws.iam;
+    let _turn = step.ctx.lock_provider(arn).await;
     if used_by_others(step, arn, client_id) {
         return Ok(());
     }
