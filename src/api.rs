@@ -43,7 +43,12 @@ pub const MAX_ROUTES: usize = 300;
         "self.routes.all(r, !has(r.scopes) || (has(r.authorization) ? r.authorization : self.defaultAuthorization) == 'jwt')"
     )
     .message("scopes are allowed only on routes whose authorization is jwt")
-    .field_path(".routes")
+    .field_path(".routes"),
+    validation = Rule::new(
+        "!has(self.access) || self.access.rules.all(a, a.routes.all(k, self.routes.exists(r, r.route == k)))"
+    )
+    .message("every route an access rule names must be one of spec.routes")
+    .field_path(".access.rules")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AuthedApiSpec {
@@ -80,6 +85,180 @@ pub struct AuthedApiSpec {
     /// them, `Retain` leaves them in the account and only lets the object go.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+
+    /// Which users may call which IAM routes, by a claim in their Auth0 ID token. Without
+    /// it, every logged-in user may call every IAM route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Access>,
+
+    /// Publish the API's coordinates for other workloads (a frontend, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Outputs>,
+
+    /// CORS settings of the API (answered by API Gateway itself, before any route).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
+
+    /// Default throttling of every route (on the `$default` stage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttling: Option<Throttling>,
+
+    /// Access logs of the `$default` stage, written to a CloudWatch Logs log group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<AccessLog>,
+
+    /// Turn off the default https://<apiId>.execute-api.<region>.amazonaws.com endpoint
+    /// (when clients come through a custom domain only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disable_execute_api_endpoint: bool,
+}
+
+/// Access by claim: each rule maps users whose ID token claim matches to an IAM role that
+/// may invoke exactly the rule's routes (Cognito identity pool role mapping, type Rules).
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Access {
+    /// The rules, tried in order; the first that matches a user's token decides. At most
+    /// 25 (Cognito's limit).
+    #[schemars(length(min = 1, max = 25))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub rules: Vec<AccessRule>,
+
+    /// What a user matching no rule gets: `Deny` (no credentials at all, the default) or
+    /// `AuthenticatedRole` (the default role; see `unlistedRoutes`).
+    #[serde(default)]
+    pub unmatched: Unmatched,
+
+    /// Who may call the IAM routes no rule names: `Nobody` (the default) or
+    /// `AuthenticatedRole` (users given the default role).
+    #[serde(default)]
+    pub unlisted_routes: UnlistedRoutes,
+}
+
+/// One access rule.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessRule {
+    /// Names the rule and its IAM role: lower-case letters, digits and '-', at most 20.
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$"),
+        length(min = 1, max = 20)
+    )]
+    pub name: String,
+    /// The ID token claim to test, e.g. https://myapp.example.com/roles.
+    #[schemars(length(min = 1, max = 64))]
+    pub claim: String,
+    /// How the claim is compared with `value`.
+    #[serde(default)]
+    pub match_type: MatchType,
+    /// The value to compare with.
+    #[schemars(length(min = 1, max = 128))]
+    pub value: String,
+    /// Route keys of spec.routes (IAM routes) these users may call, at most 16 (so the
+    /// API server can afford to check each against spec.routes).
+    #[schemars(length(min = 1, max = 16))]
+    pub routes: Vec<String>,
+}
+
+// How a claim is compared (plain comment: see Authorization).
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MatchType {
+    #[default]
+    Equals,
+    Contains,
+    StartsWith,
+    NotEqual,
+}
+
+// What users matching no access rule get.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Unmatched {
+    #[default]
+    Deny,
+    AuthenticatedRole,
+}
+
+// Who may call IAM routes no access rule names.
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnlistedRoutes {
+    #[default]
+    Nobody,
+    AuthenticatedRole,
+}
+
+/// Where the operator publishes the API's coordinates.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Outputs {
+    /// A ConfigMap in this object's namespace to write `endpoint`, `identityPoolId`,
+    /// `region`, `auth0Domain` and `auth0ClientId` into. It is owned by this object and
+    /// goes with it.
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
+        length(min = 1, max = 253)
+    )]
+    pub config_map_name: String,
+}
+
+/// CORS, as API Gateway HTTP APIs configure it.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Cors {
+    /// Allowed origins, e.g. https://app.example.com, or "*".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub allow_origins: Vec<String>,
+    /// Allowed methods, e.g. GET, POST, or "*".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub allow_methods: Vec<String>,
+    /// Allowed request headers, e.g. authorization, or "*".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub allow_headers: Vec<String>,
+    /// Response headers the browser may read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub expose_headers: Vec<String>,
+    /// Whether credentials (cookies, authorization headers) may be sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_credentials: bool,
+    /// How long, in seconds, browsers may cache a preflight answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 86400))]
+    pub max_age: Option<i32>,
+}
+
+/// Request throttling.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Throttling {
+    /// Requests that may arrive at once.
+    #[schemars(range(min = 0, max = 5000))]
+    pub burst_limit: i32,
+    /// Steady requests per second.
+    #[schemars(range(min = 0.0, max = 10000.0))]
+    pub rate_limit: f64,
+}
+
+/// Stage access logging.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessLog {
+    /// ARN of the CloudWatch Logs log group, e.g.
+    /// arn:aws:logs:us-east-1:123456789012:log-group:api-access-logs
+    #[schemars(
+        regex(
+            pattern = r"^arn:aws(-cn|-us-gov)?:logs:[a-z0-9-]+:[0-9]{12}:log-group:[A-Za-z0-9_/.#-]{1,512}(:\*)?$"
+        ),
+        length(max = 600)
+    )]
+    pub destination_arn: String,
+    /// Log line format with $context variables; default: a JSON line with request id,
+    /// caller, time, method, route, status, latency and the authorizer's error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 10000))]
+    pub format: Option<String>,
 }
 
 /// The Auth0 tenant and application users log in with.
@@ -157,6 +336,10 @@ pub struct Route {
     #[schemars(length(min = 1, max = 20))]
     pub scopes: Option<Vec<String>>,
 
+    /// Throttling of this route, instead of spec.throttling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttling: Option<Throttling>,
+
     /// Where the route sends requests: exactly one of `lambda` or `http`.
     pub target: Target,
 }
@@ -192,6 +375,29 @@ pub struct LambdaTarget {
         length(max = 256)
     )]
     pub function_arn: String,
+
+    /// The Lambda event format: "2.0" (default, the HTTP API format) or "1.0" (the REST
+    /// API format, for functions written for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_format_version: Option<PayloadFormatVersion>,
+}
+
+// The Lambda proxy event format (plain comment: see Authorization).
+#[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadFormatVersion {
+    #[serde(rename = "1.0")]
+    V1,
+    #[serde(rename = "2.0")]
+    V2,
+}
+
+impl PayloadFormatVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayloadFormatVersion::V1 => "1.0",
+            PayloadFormatVersion::V2 => "2.0",
+        }
+    }
 }
 
 /// An HTTP URL target.
@@ -257,6 +463,14 @@ pub struct AuthedApiStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 
+    /// The IAM role of each access rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_roles: Vec<AccessRoleStatus>,
+
+    /// The ConfigMap the outputs were last written to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs_config_map: Option<String>,
+
     /// AWS creates under way whose result is not recorded yet ("HttpApi", "IdentityPool").
     /// API and pool names are not unique in AWS: after a crash between such a create and
     /// the status write, the operator looks the resource up by name and uid tag instead of
@@ -267,6 +481,16 @@ pub struct AuthedApiStatus {
     /// The routes as they exist in AWS.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteStatus>,
+}
+
+/// The role of one access rule.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessRoleStatus {
+    /// The rule's name.
+    pub rule: String,
+    /// The role's name.
+    pub role_name: String,
 }
 
 /// One route as it exists in AWS.

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod aws;
+pub mod call;
 pub mod controller;
 pub mod crdgen;
 pub mod leader;

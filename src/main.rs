@@ -46,6 +46,9 @@ enum Command {
     Controller(authedapi::controller::ControllerArgs),
     /// Print the AuthedApi CustomResourceDefinition as YAML.
     Crd,
+    /// Call a route as a logged-in Auth0 user would: ID token -> Cognito credentials ->
+    /// SigV4-signed request (IAM routes), bearer token (JWT routes), or unsigned (public).
+    Call(authedapi::call::CallArgs),
 }
 
 #[tokio::main]
@@ -65,5 +68,12 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", authedapi::crdgen::crd_yaml());
             Ok(())
         }
+        Command::Call(args) => match authedapi::call::run(args).await {
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        },
     }
 }

@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::api::{AuthedApiSpec, Authorization, Route};
-use crate::aws::apigateway::{DEFAULT_STAGE, IntegrationTarget, RouteAuth};
+use crate::aws::apigateway::{
+    AccessLogConfig, CorsConfig, DEFAULT_STAGE, IntegrationTarget, RouteAuth, StageSettings,
+    Throttle,
+};
 
 /// Tag keys every taggable resource carries.
 pub const TAG_OWNER: &str = "authedapi.dev/owner";
@@ -121,7 +124,38 @@ pub struct Plan {
     pub lambda_functions: BTreeSet<String>,
     /// Statement id of our permission on each of those functions.
     pub permission_sid: String,
+    /// Access by claim, when the spec has rules.
+    pub access: Option<AccessPlan>,
+    /// CORS of the API (None: none).
+    pub cors: Option<CorsConfig>,
+    pub disable_execute_api_endpoint: bool,
+    /// Throttling and access logs of the `$default` stage.
+    pub stage: StageSettings,
 }
+
+/// The roles and Cognito role mapping of `spec.access`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessPlan {
+    pub rules: Vec<AccessRulePlan>,
+    /// Users matching no rule get no credentials (else the default role).
+    pub deny_unmatched: bool,
+    /// The IAM routes the default authenticated role may invoke.
+    pub default_role_routes: Vec<String>,
+}
+
+/// One rule: its role, and the routes that role may invoke.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessRulePlan {
+    pub name: String,
+    pub role_name: String,
+    pub claim: String,
+    pub match_type: String,
+    pub value: String,
+    pub routes: Vec<String>,
+}
+
+/// The access log line when the spec gives no format: one JSON object per request.
+pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","cognitoIdentityId":"$context.identity.cognitoIdentityId","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","routeKey":"$context.routeKey","status":"$context.status","protocol":"$context.protocol","responseLength":"$context.responseLength","integrationLatency":"$context.integrationLatency","authorizerError":"$context.authorizer.error"}"#;
 
 /// Compute the desired AWS state.
 pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError> {
@@ -188,7 +222,13 @@ pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError>
         domain,
     };
 
+    let access = match &spec.access {
+        None => None,
+        Some(access) => Some(plan_access(spec, access, who, &base)?),
+    };
+
     Ok(Plan {
+        access,
         api_name: with_hash(&base, '-', &hash, API_NAME_MAX),
         identity_pool_name: with_hash(&pool_safe(&base), '_', &hash, POOL_NAME_MAX),
         role_name: with_hash(&base, '-', &hash, ROLE_NAME_MAX),
@@ -203,7 +243,100 @@ pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError>
         jwt,
         oidc,
         lambda_functions,
+        cors: spec.cors.as_ref().map(|c| {
+            CorsConfig {
+                allow_origins: c.allow_origins.clone(),
+                allow_methods: c.allow_methods.clone(),
+                allow_headers: c.allow_headers.clone(),
+                expose_headers: c.expose_headers.clone(),
+                allow_credentials: c.allow_credentials,
+                max_age: c.max_age,
+            }
+            .normalized()
+        }),
+        disable_execute_api_endpoint: spec.disable_execute_api_endpoint,
+        stage: StageSettings {
+            default_throttle: spec.throttling.map(throttle),
+            route_throttles: spec
+                .routes
+                .iter()
+                .filter_map(|r| Some((r.route.clone(), throttle(r.throttling?))))
+                .collect(),
+            access_log: spec.access_log.as_ref().map(|log| AccessLogConfig {
+                destination_arn: log.destination_arn.clone(),
+                format: log
+                    .format
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_ACCESS_LOG_FORMAT.to_owned()),
+            }),
+        },
     })
+}
+
+/// Roles per rule, and which IAM routes the default role keeps.
+fn plan_access(
+    spec: &AuthedApiSpec,
+    access: &crate::api::Access,
+    who: &Identity<'_>,
+    base: &str,
+) -> Result<AccessPlan, PlanError> {
+    let iam_routes: Vec<&str> = spec
+        .routes
+        .iter()
+        .filter(|r| spec.authorization_of(r) == Authorization::Iam)
+        .map(|r| r.route.as_str())
+        .collect();
+    let mut named = BTreeSet::new();
+    let mut rules = Vec::with_capacity(access.rules.len());
+    for rule in &access.rules {
+        for key in &rule.routes {
+            if !iam_routes.contains(&key.as_str()) {
+                return Err(PlanError(format!(
+                    "access rule {:?} names route {key:?}, which is not an iam route of spec.routes",
+                    rule.name
+                )));
+            }
+            named.insert(key.clone());
+        }
+        let rule_hash = short_hash(&format!(
+            "{}/{}/{}/{}",
+            who.namespace, who.name, spec.stage, rule.name
+        ));
+        let room = ROLE_NAME_MAX - HASH_LEN - rule.name.len() - 2;
+        let cut: String = base.chars().take(room).collect();
+        rules.push(AccessRulePlan {
+            name: rule.name.clone(),
+            role_name: format!(
+                "{}-{}-{rule_hash}",
+                cut.trim_end_matches(['-', '.']),
+                rule.name
+            ),
+            claim: rule.claim.clone(),
+            match_type: format!("{:?}", rule.match_type),
+            value: rule.value.clone(),
+            routes: rule.routes.clone(),
+        });
+    }
+    let default_role_routes = match access.unlisted_routes {
+        crate::api::UnlistedRoutes::Nobody => Vec::new(),
+        crate::api::UnlistedRoutes::AuthenticatedRole => iam_routes
+            .iter()
+            .filter(|k| !named.contains(**k))
+            .map(|k| k.to_string())
+            .collect(),
+    };
+    Ok(AccessPlan {
+        rules,
+        deny_unmatched: access.unmatched == crate::api::Unmatched::Deny,
+        default_role_routes,
+    })
+}
+
+fn throttle(t: crate::api::Throttling) -> Throttle {
+    Throttle {
+        burst: t.burst_limit,
+        rate: t.rate_limit,
+    }
 }
 
 impl Plan {
@@ -233,20 +366,36 @@ impl Plan {
         )
     }
 
-    /// The ARNs of exactly the routes that use IAM authorization, sorted.
+    /// The ARNs of exactly the routes the default authenticated role may invoke, sorted:
+    /// every IAM route, or with access rules only those `unlistedRoutes` leaves it.
     pub fn invoke_arns(&self, api_id: &str) -> Vec<String> {
-        let arns: BTreeSet<String> = self
-            .routes
-            .iter()
-            .filter(|r| r.authorization == Authorization::Iam)
-            .map(|r| self.route_arn(api_id, &r.key))
-            .collect();
+        match &self.access {
+            Some(access) => self.arns_of(api_id, &access.default_role_routes),
+            None => {
+                let keys: Vec<String> = self
+                    .routes
+                    .iter()
+                    .filter(|r| r.authorization == Authorization::Iam)
+                    .map(|r| r.key.clone())
+                    .collect();
+                self.arns_of(api_id, &keys)
+            }
+        }
+    }
+
+    /// Sorted, de-duplicated execute-api ARNs of `keys`.
+    pub fn arns_of(&self, api_id: &str, keys: &[String]) -> Vec<String> {
+        let arns: BTreeSet<String> = keys.iter().map(|k| self.route_arn(api_id, k)).collect();
         arns.into_iter().collect()
     }
 
-    /// The authenticated role's inline policy, or None when no route uses IAM.
+    /// The authenticated role's inline policy, or None when it may invoke nothing.
     pub fn invoke_policy(&self, api_id: &str) -> Option<Value> {
-        let arns = self.invoke_arns(api_id);
+        Self::policy_for(self.invoke_arns(api_id))
+    }
+
+    /// An inline policy allowing execute-api:Invoke on `arns`, or None when empty.
+    pub fn policy_for(arns: Vec<String>) -> Option<Value> {
         (!arns.is_empty()).then(|| {
             json!({
                 "Version": "2012-10-17",
@@ -257,6 +406,14 @@ impl Plan {
                 }]
             })
         })
+    }
+
+    /// The ARN of a role named `name` under our path.
+    pub fn role_arn_of(&self, name: &str) -> String {
+        format!(
+            "arn:{}:iam::{}:role{ROLE_PATH}{name}",
+            self.partition, self.account
+        )
     }
 
     /// Trust policy of the authenticated role: only identities of this pool that logged in.
@@ -424,7 +581,11 @@ fn integration_target(route: &Route, partition: &str) -> Result<IntegrationTarge
             }
             Ok(IntegrationTarget::Lambda {
                 function_arn: lambda.function_arn.clone(),
-                payload_format_version: LAMBDA_PAYLOAD_FORMAT.to_owned(),
+                payload_format_version: lambda
+                    .payload_format_version
+                    .map(|v| v.as_str())
+                    .unwrap_or(LAMBDA_PAYLOAD_FORMAT)
+                    .to_owned(),
             })
         }
         (None, Some(http)) => Ok(IntegrationTarget::Http {
@@ -449,6 +610,7 @@ mod tests {
         Target {
             lambda: Some(LambdaTarget {
                 function_arn: format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}"),
+                payload_format_version: None,
             }),
             http: None,
         }
@@ -466,6 +628,7 @@ mod tests {
             route: key.into(),
             authorization,
             scopes: None,
+            throttling: None,
             target,
         }
     }
@@ -486,6 +649,12 @@ mod tests {
                 route("GET /public", Some(Authorization::None), lambda("public")),
             ],
             deletion_policy: DeletionPolicy::Delete,
+            access: None,
+            outputs: None,
+            cors: None,
+            throttling: None,
+            access_log: None,
+            disable_execute_api_endpoint: false,
         }
     }
 

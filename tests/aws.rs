@@ -126,7 +126,7 @@ async fn http_api_integrations_authorizer_routes_and_stage() {
 
     // The $default stage, auto-deployed.
     assert_eq!(gw.get_stage(&api.id, DEFAULT_STAGE).await.unwrap(), None);
-    gw.create_stage(&api.id, DEFAULT_STAGE, &owner)
+    gw.create_stage(&api.id, DEFAULT_STAGE, &owner, &Default::default())
         .await
         .unwrap();
     let stage = gw
@@ -269,6 +269,7 @@ async fn identity_pool_with_tags_and_roles() {
             account.id
         )),
         unauthenticated: None,
+        mapping: None,
     };
     aws.cognito.set_roles(&pool.id, &roles).await.unwrap();
     assert_eq!(aws.cognito.get_roles(&pool.id).await.unwrap(), roles);

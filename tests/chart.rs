@@ -28,6 +28,7 @@ const OPERATOR_RULES: &[(&str, &str, &[&str])] = &[
     ("authedapi.dev", "authedapis/status", &["patch"]),
     ("authedapi.dev", "authedapis/finalizers", &["update"]),
     ("events.k8s.io", "events", &["create", "patch"]),
+    ("", "configmaps", &["get", "create", "patch", "delete"]),
 ];
 
 /// The rule of the leader-election Role.
@@ -663,6 +664,8 @@ fn helm_install_upgrade_and_uninstall() {
         ("patch", "authedapis.authedapi.dev/status"),
         ("update", "authedapis.authedapi.dev/finalizers"),
         ("create", "events.events.k8s.io"),
+        ("create", "configmaps"),
+        ("delete", "configmaps"),
     ] {
         assert!(
             can_i(&namespace, &name, verb, resource, elsewhere),
@@ -674,6 +677,7 @@ fn helm_install_upgrade_and_uninstall() {
         ("create", "authedapis.authedapi.dev"),
         ("update", "authedapis.authedapi.dev/status"),
         ("get", "secrets"),
+        ("list", "configmaps"),
         ("create", "events"),
         ("create", "leases.coordination.k8s.io"),
     ] {

@@ -153,7 +153,8 @@ async fn seed_example_becomes_ready_with_the_seed_resources() {
         s.aws.cognito.get_roles(&pool_id).await.unwrap(),
         PoolRoles {
             authenticated: Some(role_arn.clone()),
-            unauthenticated: None
+            unauthenticated: None,
+            mapping: None,
         }
     );
     let provider = s

@@ -92,6 +92,7 @@ fn spec() -> impl Strategy<Value = AuthedApiSpec> {
                     route,
                     authorization,
                     scopes: None,
+                    throttling: None,
                     target: Target {
                         lambda: None,
                         http: Some(HttpTarget {
@@ -101,6 +102,12 @@ fn spec() -> impl Strategy<Value = AuthedApiSpec> {
                 })
                 .collect(),
             deletion_policy: DeletionPolicy::Delete,
+            access: None,
+            outputs: None,
+            cors: None,
+            throttling: None,
+            access_log: None,
+            disable_execute_api_endpoint: false,
         })
 }
 

@@ -112,7 +112,9 @@ async fn the_operator_works_with_only_the_charts_rbac_and_nothing_more() {
         &[("KUBECONFIG", kubeconfig_env.as_str())],
     );
     let api: Api<AuthedApi> = Api::namespaced(admin.clone(), &ns.name);
-    apply(&api, &seed_in(&account, &config, "least-privilege").await).await;
+    let mut object = seed_in(&account, &config, "least-privilege").await;
+    object["spec"]["outputs"] = serde_json::json!({"configMapName": "least-privilege-outputs"});
+    apply(&api, &object).await;
     let obj = wait_ready(&api, "least-privilege", &operator, Duration::from_secs(60)).await;
     assert!(
         obj.finalizers()

@@ -9,11 +9,15 @@ Added:
                     TagResource, UntagResource, ListTagsForResource
   iam               AddClientIDToOpenIDConnectProvider,
                     RemoveClientIDFromOpenIDConnectProvider
-  apigatewayv2      GetAuthorizers, UpdateStage
+  apigatewayv2      GetAuthorizers, UpdateStage (RouteSettings merged, as AWS does),
+                    DeleteRouteSettings, DeleteAccessLogSettings
 Test isolation:
   an access key id "AKIARIG0" + 12 digits acts in the account those digits name, so tests
   sharing one emulator each work in an account of their own (as they would in AWS).
 Corrected to behave as AWS does:
+  cognito-identity  GetId and GetCredentialsForIdentity refuse an ID token (a JWT in
+                    Logins) whose "exp" has passed with NotAuthorizedException, as
+                    Cognito does; moto accepted any token.
   cognito-identity  UpdateIdentityPool replaces the whole pool (moto kept the old name and
                     any field the request left out).
   apigatewayv2      CreateRoute refuses a route key the API already has (ConflictException).
@@ -21,9 +25,12 @@ Corrected to behave as AWS does:
                     (ResourceConflictException).
 """
 
+import base64
+import binascii
 import json
 import re
 import sys
+import time
 from urllib.parse import unquote
 
 import moto.iam.models
@@ -36,6 +43,7 @@ from moto.iam.exceptions import LimitExceededException, ValidationError
 from moto.iam.responses import IamResponse
 from moto.core.responses import EmptyResult
 from moto.apigatewayv2.models import Api as ApiGatewayV2Api
+from moto.apigatewayv2 import urls as apigatewayv2_urls
 from moto.apigatewayv2.responses import ApiGatewayV2Response
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.policy import Policy as LambdaPolicy
@@ -121,6 +129,43 @@ def list_tags_for_resource(self: CognitoIdentityResponse) -> str:
     return json.dumps({"Tags": pool.tags or {}})
 
 
+class NotAuthorizedException(JsonRESTError):
+    def __init__(self, message: str):
+        super().__init__(error_type="NotAuthorizedException", message=message)
+
+
+def _check_logins(logins) -> None:
+    """Refuse expired JWTs the way Cognito does (signatures are not checked here)."""
+    for provider, token in (logins or {}).items():
+        parts = (token or "").split(".")
+        if len(parts) != 3:
+            continue
+        try:
+            padded = parts[1] + "=" * (-len(parts[1]) % 4)
+            claims = json.loads(base64.urlsafe_b64decode(padded))
+        except (ValueError, binascii.Error):
+            raise NotAuthorizedException(f"Invalid login token. Not a valid OpenId Connect identity token.")
+        exp = claims.get("exp")
+        if isinstance(exp, (int, float)) and exp < time.time():
+            raise NotAuthorizedException(
+                f"Invalid login token. Token expired: {int(exp)} >= {int(time.time())}"
+            )
+
+
+_moto_get_id = CognitoIdentityResponse.get_id
+_moto_get_credentials = CognitoIdentityResponse.get_credentials_for_identity
+
+
+def get_id(self: CognitoIdentityResponse) -> str:
+    _check_logins(self._get_param("Logins"))
+    return _moto_get_id(self)
+
+
+def get_credentials_for_identity(self: CognitoIdentityResponse) -> str:
+    _check_logins(self._get_param("Logins"))
+    return _moto_get_credentials(self)
+
+
 def update_identity_pool(
     self: CognitoIdentityBackend,
     identity_pool_id,
@@ -198,7 +243,6 @@ def get_authorizers(self: ApiGatewayV2Response):
 STAGE_FIELDS = {
     "autoDeploy": "auto_deploy",
     "defaultRouteSettings": "default_route_settings",
-    "routeSettings": "route_settings",
     "accessLogSettings": "access_log_settings",
     "description": "description",
     "stageVariables": "stage_variables",
@@ -214,8 +258,29 @@ def update_stage(self: ApiGatewayV2Response):
     for wire, attribute in STAGE_FIELDS.items():
         if wire in params:
             setattr(stage, attribute, params[wire])
+    # AWS merges route settings by route key; DeleteRouteSettings removes one.
+    for route_key, settings in (params.get("routeSettings") or {}).items():
+        stage.route_settings[route_key] = settings
     stage.updated = utcnow()
     return 200, {}, json.dumps(stage.to_json())
+
+
+def delete_route_settings(self: ApiGatewayV2Response):
+    # The route key holds a "/" (e.g. "GET /a"), so split on the fixed part of the path.
+    head, route_key = self.path.split("/routesettings/", 1)
+    parts = head.split("/")
+    api_id, stage_name = parts[-3], unquote(parts[-1])
+    stage = self.apigatewayv2_backend.get_stage(api_id, stage_name)
+    stage.route_settings.pop(unquote(route_key), None)
+    return 204, {}, ""
+
+
+def delete_access_log_settings(self: ApiGatewayV2Response):
+    parts = self.path.split("/")
+    api_id, stage_name = parts[-4], unquote(parts[-2])
+    stage = self.apigatewayv2_backend.get_stage(api_id, stage_name)
+    stage.access_log_settings = None
+    return 204, {}, ""
 
 
 _moto_create_route = ApiGatewayV2Api.create_route
@@ -268,8 +333,17 @@ def install() -> None:
     moto.iam.models.get_account_id_from = account_id_from
     ApiGatewayV2Response.get_authorizers = get_authorizers
     ApiGatewayV2Response.update_stage = update_stage
+    ApiGatewayV2Response.delete_route_settings = delete_route_settings
+    ApiGatewayV2Response.delete_access_log_settings = delete_access_log_settings
+    stages = "{0}/v2/apis/(?P<api_id>[^/]+)/stages/(?P<stage_name>[^/]+)"
+    apigatewayv2_urls.url_paths[stages + "/routesettings/(?P<route_key>.+)$"] = (
+        ApiGatewayV2Response.dispatch
+    )
+    apigatewayv2_urls.url_paths[stages + "/accesslogsettings$"] = ApiGatewayV2Response.dispatch
     ApiGatewayV2Api.create_route = create_route
     LambdaPolicy.add_statement = add_statement
+    CognitoIdentityResponse.get_id = get_id
+    CognitoIdentityResponse.get_credentials_for_identity = get_credentials_for_identity
     CognitoIdentityResponse.set_identity_pool_roles = set_identity_pool_roles
     CognitoIdentityResponse.get_identity_pool_roles = get_identity_pool_roles
     CognitoIdentityResponse.tag_resource = tag_resource

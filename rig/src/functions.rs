@@ -14,21 +14,27 @@ pub async fn ensure_function(config: &aws_types::SdkConfig, name: &str) -> anyho
     }
     let iam = aws_sdk_iam::Client::new(config);
     let role_name = format!("{name}-exec");
-    let role_arn = match iam.get_role().role_name(&role_name).send().await {
+    // Tests may race to create the same function: whoever loses reads the winner's.
+    let created = iam
+        .create_role()
+        .role_name(&role_name)
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await;
+    let role_arn = match created {
         Ok(out) => out.role().map(|r| r.arn().to_owned()).unwrap_or_default(),
         Err(_) => iam
-            .create_role()
+            .get_role()
             .role_name(&role_name)
-            .assume_role_policy_document(
-                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
-            )
             .send()
             .await?
             .role()
             .map(|r| r.arn().to_owned())
             .unwrap_or_default(),
     };
-    let out = lambda
+    let created = lambda
         .create_function()
         .function_name(name)
         .runtime(Runtime::Nodejs20x)
@@ -40,8 +46,20 @@ pub async fn ensure_function(config: &aws_types::SdkConfig, name: &str) -> anyho
                 .build(),
         )
         .send()
-        .await?;
-    Ok(out.function_arn().unwrap_or_default().to_owned())
+        .await;
+    match created {
+        Ok(out) => Ok(out.function_arn().unwrap_or_default().to_owned()),
+        Err(e) => {
+            let existing = lambda.get_function().function_name(name).send().await;
+            match existing
+                .ok()
+                .and_then(|o| o.configuration()?.function_arn().map(str::to_owned))
+            {
+                Some(arn) => Ok(arn),
+                None => Err(e.into()),
+            }
+        }
+    }
 }
 
 /// A valid zip archive with no entries: the emulator stores code, it never runs it here.

@@ -40,6 +40,114 @@ pub struct HttpApi {
     pub name: String,
     pub endpoint: String,
     pub tags: BTreeMap<String, String>,
+    pub cors: Option<CorsConfig>,
+    pub disable_execute_api_endpoint: bool,
+}
+
+/// CORS settings of an API. Lists are kept sorted, so equal settings compare equal.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CorsConfig {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age: Option<i32>,
+}
+
+impl CorsConfig {
+    /// The same settings with every list sorted and de-duplicated.
+    pub fn normalized(mut self) -> Self {
+        for list in [
+            &mut self.allow_origins,
+            &mut self.allow_methods,
+            &mut self.allow_headers,
+            &mut self.expose_headers,
+        ] {
+            list.sort();
+            list.dedup();
+        }
+        self
+    }
+
+    fn of(cors: &aws_sdk_apigatewayv2::types::Cors) -> Self {
+        CorsConfig {
+            allow_origins: cors.allow_origins().to_vec(),
+            allow_methods: cors.allow_methods().to_vec(),
+            allow_headers: cors.allow_headers().to_vec(),
+            expose_headers: cors.expose_headers().to_vec(),
+            allow_credentials: cors.allow_credentials().unwrap_or(false),
+            max_age: cors.max_age(),
+        }
+        .normalized()
+    }
+
+    fn to_sdk(&self) -> aws_sdk_apigatewayv2::types::Cors {
+        aws_sdk_apigatewayv2::types::Cors::builder()
+            .set_allow_origins(Some(self.allow_origins.clone()))
+            .set_allow_methods(Some(self.allow_methods.clone()))
+            .set_allow_headers(Some(self.allow_headers.clone()))
+            .set_expose_headers(Some(self.expose_headers.clone()))
+            .allow_credentials(self.allow_credentials)
+            .set_max_age(self.max_age)
+            .build()
+    }
+}
+
+/// Throttling of a stage's routes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Throttle {
+    pub burst: i32,
+    pub rate: f64,
+}
+
+impl Throttle {
+    fn of(settings: &aws_sdk_apigatewayv2::types::RouteSettings) -> Option<Self> {
+        Some(Throttle {
+            burst: settings.throttling_burst_limit()?,
+            rate: settings.throttling_rate_limit()?,
+        })
+    }
+
+    fn to_sdk(throttle: Option<Throttle>) -> aws_sdk_apigatewayv2::types::RouteSettings {
+        aws_sdk_apigatewayv2::types::RouteSettings::builder()
+            .set_throttling_burst_limit(throttle.map(|t| t.burst))
+            .set_throttling_rate_limit(throttle.map(|t| t.rate))
+            .build()
+    }
+}
+
+/// Access logging of a stage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessLogConfig {
+    pub destination_arn: String,
+    pub format: String,
+}
+
+/// The settings of a stage the operator manages.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StageSettings {
+    pub default_throttle: Option<Throttle>,
+    pub route_throttles: BTreeMap<String, Throttle>,
+    pub access_log: Option<AccessLogConfig>,
+}
+
+fn api_of(
+    id: &str,
+    name: Option<&str>,
+    endpoint: Option<&str>,
+    tags: Option<&std::collections::HashMap<String, String>>,
+    cors: Option<&aws_sdk_apigatewayv2::types::Cors>,
+    disable_execute_api_endpoint: Option<bool>,
+) -> HttpApi {
+    HttpApi {
+        id: id.to_owned(),
+        name: name.unwrap_or_default().to_owned(),
+        endpoint: endpoint.unwrap_or_default().to_owned(),
+        tags: tags_of(tags),
+        cors: cors.map(CorsConfig::of),
+        disable_execute_api_endpoint: disable_execute_api_endpoint.unwrap_or(false),
+    }
 }
 
 /// What a route's integration calls.
@@ -97,6 +205,7 @@ pub struct Stage {
     pub name: String,
     pub auto_deploy: bool,
     pub tags: BTreeMap<String, String>,
+    pub settings: StageSettings,
 }
 
 /// API Gateway v2 calls.
@@ -147,23 +256,27 @@ impl ApiGateway {
             .send()
             .await
             .map_err(err("CreateApi"))?;
-        Ok(HttpApi {
-            id: out.api_id().unwrap_or_default().to_owned(),
-            name: out.name().unwrap_or_default().to_owned(),
-            endpoint: out.api_endpoint().unwrap_or_default().to_owned(),
-            tags: tags_of(out.tags()),
-        })
+        Ok(api_of(
+            out.api_id().unwrap_or_default(),
+            out.name(),
+            out.api_endpoint(),
+            out.tags(),
+            out.cors_configuration(),
+            out.disable_execute_api_endpoint(),
+        ))
     }
 
     /// The API with this id, or None when it does not exist.
     pub async fn get_api(&self, id: &str) -> AwsResult<Option<HttpApi>> {
         match self.client.get_api().api_id(id).send().await {
-            Ok(out) => Ok(Some(HttpApi {
-                id: out.api_id().unwrap_or(id).to_owned(),
-                name: out.name().unwrap_or_default().to_owned(),
-                endpoint: out.api_endpoint().unwrap_or_default().to_owned(),
-                tags: tags_of(out.tags()),
-            })),
+            Ok(out) => Ok(Some(api_of(
+                out.api_id().unwrap_or(id),
+                out.name(),
+                out.api_endpoint(),
+                out.tags(),
+                out.cors_configuration(),
+                out.disable_execute_api_endpoint(),
+            ))),
             Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "GetApi", e)),
         }
     }
@@ -181,11 +294,15 @@ impl ApiGateway {
                 .send()
                 .await
                 .map_err(err("GetApis"))?;
-            found.extend(out.items().iter().map(|a| HttpApi {
-                id: a.api_id().unwrap_or_default().to_owned(),
-                name: a.name().unwrap_or_default().to_owned(),
-                endpoint: a.api_endpoint().unwrap_or_default().to_owned(),
-                tags: tags_of(a.tags()),
+            found.extend(out.items().iter().map(|a| {
+                api_of(
+                    a.api_id().unwrap_or_default(),
+                    a.name(),
+                    a.api_endpoint(),
+                    a.tags(),
+                    a.cors_configuration(),
+                    a.disable_execute_api_endpoint(),
+                )
             }));
             token = out.next_token().map(str::to_owned);
             if token.is_none() {
@@ -527,17 +644,36 @@ impl ApiGateway {
                 name: out.stage_name().unwrap_or(name).to_owned(),
                 auto_deploy: out.auto_deploy().unwrap_or(false),
                 tags: tags_of(out.tags()),
+                settings: StageSettings {
+                    default_throttle: out.default_route_settings().and_then(Throttle::of),
+                    route_throttles: out
+                        .route_settings()
+                        .map(|routes| {
+                            routes
+                                .iter()
+                                .filter_map(|(k, v)| Some((k.clone(), Throttle::of(v)?)))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    access_log: out.access_log_settings().and_then(|a| {
+                        Some(AccessLogConfig {
+                            destination_arn: a.destination_arn()?.to_owned(),
+                            format: a.format().unwrap_or_default().to_owned(),
+                        })
+                    }),
+                },
             })),
             Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "GetStage", e)),
         }
     }
 
-    /// Create a stage with auto-deploy on (and so no deployment id).
+    /// Create a stage with auto-deploy on (and so no deployment id) and `settings`.
     pub async fn create_stage(
         &self,
         api_id: &str,
         name: &str,
         tags: &BTreeMap<String, String>,
+        settings: &StageSettings,
     ) -> AwsResult<()> {
         self.client
             .create_stage()
@@ -545,22 +681,97 @@ impl ApiGateway {
             .stage_name(name)
             .auto_deploy(true)
             .set_tags(Some(tags.clone().into_iter().collect()))
+            .default_route_settings(Throttle::to_sdk(settings.default_throttle))
+            .set_route_settings((!settings.route_throttles.is_empty()).then(|| {
+                settings
+                    .route_throttles
+                    .iter()
+                    .map(|(k, t)| (k.clone(), Throttle::to_sdk(Some(*t))))
+                    .collect()
+            }))
+            .set_access_log_settings(settings.access_log.as_ref().map(access_log_to_sdk))
             .send()
             .await
             .map(drop)
             .map_err(err("CreateStage"))
     }
 
-    pub async fn enable_auto_deploy(&self, api_id: &str, name: &str) -> AwsResult<()> {
+    /// Bring a stage's settings from `current` to `wanted`: auto-deploy on, throttling and
+    /// access logs as wanted (UpdateStage merges route settings, so removed ones are
+    /// deleted one by one; removed access logs likewise).
+    pub async fn update_stage_settings(
+        &self,
+        api_id: &str,
+        name: &str,
+        current: &StageSettings,
+        wanted: &StageSettings,
+    ) -> AwsResult<()> {
+        let changed_routes: std::collections::HashMap<String, _> = wanted
+            .route_throttles
+            .iter()
+            .filter(|(k, t)| current.route_throttles.get(*k) != Some(t))
+            .map(|(k, t)| (k.clone(), Throttle::to_sdk(Some(*t))))
+            .collect();
         self.client
             .update_stage()
             .api_id(api_id)
             .stage_name(name)
             .auto_deploy(true)
+            .default_route_settings(Throttle::to_sdk(wanted.default_throttle))
+            .set_route_settings((!changed_routes.is_empty()).then_some(changed_routes))
+            .set_access_log_settings(wanted.access_log.as_ref().map(access_log_to_sdk))
             .send()
             .await
-            .map(drop)
-            .map_err(err("UpdateStage"))
+            .map_err(err("UpdateStage"))?;
+        for route in current.route_throttles.keys() {
+            if !wanted.route_throttles.contains_key(route) {
+                self.client
+                    .delete_route_settings()
+                    .api_id(api_id)
+                    .stage_name(name)
+                    .route_key(route)
+                    .send()
+                    .await
+                    .map_err(err("DeleteRouteSettings"))?;
+            }
+        }
+        if current.access_log.is_some() && wanted.access_log.is_none() {
+            self.client
+                .delete_access_log_settings()
+                .api_id(api_id)
+                .stage_name(name)
+                .send()
+                .await
+                .map_err(err("DeleteAccessLogSettings"))?;
+        }
+        Ok(())
+    }
+
+    /// Set the API's CORS and default-endpoint settings; `None` CORS deletes them.
+    pub async fn update_api_settings(
+        &self,
+        api_id: &str,
+        cors: Option<&CorsConfig>,
+        had_cors: bool,
+        disable_execute_api_endpoint: bool,
+    ) -> AwsResult<()> {
+        self.client
+            .update_api()
+            .api_id(api_id)
+            .set_cors_configuration(cors.map(CorsConfig::to_sdk))
+            .disable_execute_api_endpoint(disable_execute_api_endpoint)
+            .send()
+            .await
+            .map_err(err("UpdateApi"))?;
+        if cors.is_none() && had_cors {
+            self.client
+                .delete_cors_configuration()
+                .api_id(api_id)
+                .send()
+                .await
+                .map_err(err("DeleteCorsConfiguration"))?;
+        }
+        Ok(())
     }
 
     pub async fn delete_stage(&self, api_id: &str, name: &str) -> AwsResult<()> {
@@ -573,6 +784,13 @@ impl ApiGateway {
             .map(drop)
             .map_err(err("DeleteStage"))
     }
+}
+
+fn access_log_to_sdk(log: &AccessLogConfig) -> aws_sdk_apigatewayv2::types::AccessLogSettings {
+    aws_sdk_apigatewayv2::types::AccessLogSettings::builder()
+        .destination_arn(&log.destination_arn)
+        .format(&log.format)
+        .build()
 }
 
 /// Turn "not found" into `Ok(None)`; pass every other error on.

@@ -6,8 +6,23 @@ use std::collections::{BTreeMap, HashMap};
 use aws_sdk_cognitoidentity::Client;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
+use aws_sdk_cognitoidentity::types::{
+    AmbiguousRoleResolutionType, MappingRule as MappingRuleSdk, MappingRuleMatchType, RoleMapping,
+    RoleMappingType, RulesConfigurationType,
+};
+
 use super::apigateway::not_found_is_none;
-use super::error::{AwsError, AwsResult};
+use super::error::{AwsError, AwsResult, ErrorKind};
+
+fn invalid(operation: &'static str, message: String) -> AwsError {
+    AwsError {
+        kind: ErrorKind::Invalid,
+        service: SERVICE,
+        operation,
+        code: String::new(),
+        message,
+    }
+}
 
 const SERVICE: &str = "cognito-identity";
 /// ListIdentityPools' largest page.
@@ -43,6 +58,27 @@ pub struct IdentityPool {
 pub struct PoolRoles {
     pub authenticated: Option<String>,
     pub unauthenticated: Option<String>,
+    /// Rules-type role mapping for one identity provider.
+    pub mapping: Option<RulesMapping>,
+}
+
+/// Role mapping by token claims for one identity provider (e.g. myorg.us.auth0.com).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RulesMapping {
+    pub provider: String,
+    /// No rule matches: no credentials (Deny) or the authenticated role.
+    pub deny_unmatched: bool,
+    pub rules: Vec<MappingRule>,
+}
+
+/// One claim rule of a role mapping.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MappingRule {
+    pub claim: String,
+    /// Equals, Contains, StartsWith or NotEqual.
+    pub match_type: String,
+    pub value: String,
+    pub role_arn: String,
 }
 
 /// Cognito Identity calls.
@@ -198,9 +234,32 @@ impl Cognito {
             .await
             .map_err(err("GetIdentityPoolRoles"))?;
         let roles = out.roles();
+        let mapping = out
+            .role_mappings()
+            .and_then(|m| m.iter().next())
+            .map(|(provider, m)| RulesMapping {
+                provider: provider.clone(),
+                deny_unmatched: m.ambiguous_role_resolution()
+                    == Some(&AmbiguousRoleResolutionType::Deny),
+                rules: m
+                    .rules_configuration()
+                    .map(|c| {
+                        c.rules()
+                            .iter()
+                            .map(|r| MappingRule {
+                                claim: r.claim().to_owned(),
+                                match_type: r.match_type().as_str().to_owned(),
+                                value: r.value().to_owned(),
+                                role_arn: r.role_arn().to_owned(),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            });
         Ok(PoolRoles {
             authenticated: roles.and_then(|r| r.get("authenticated")).cloned(),
             unauthenticated: roles.and_then(|r| r.get("unauthenticated")).cloned(),
+            mapping,
         })
     }
 
@@ -212,10 +271,45 @@ impl Cognito {
         if let Some(arn) = &roles.unauthenticated {
             map.insert("unauthenticated".to_owned(), arn.clone());
         }
+        let mappings = match &roles.mapping {
+            Some(m) => {
+                let rules = m
+                    .rules
+                    .iter()
+                    .map(|r| {
+                        MappingRuleSdk::builder()
+                            .claim(&r.claim)
+                            .match_type(MappingRuleMatchType::from(r.match_type.as_str()))
+                            .value(&r.value)
+                            .role_arn(&r.role_arn)
+                            .build()
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| invalid("SetIdentityPoolRoles", e.to_string()))?;
+                let mapping = RoleMapping::builder()
+                    .r#type(RoleMappingType::Rules)
+                    .ambiguous_role_resolution(if m.deny_unmatched {
+                        AmbiguousRoleResolutionType::Deny
+                    } else {
+                        AmbiguousRoleResolutionType::AuthenticatedRole
+                    })
+                    .rules_configuration(
+                        RulesConfigurationType::builder()
+                            .set_rules(Some(rules))
+                            .build()
+                            .map_err(|e| invalid("SetIdentityPoolRoles", e.to_string()))?,
+                    )
+                    .build()
+                    .map_err(|e| invalid("SetIdentityPoolRoles", e.to_string()))?;
+                Some(HashMap::from([(m.provider.clone(), mapping)]))
+            }
+            None => None,
+        };
         self.client
             .set_identity_pool_roles()
             .identity_pool_id(id)
             .set_roles(Some(map))
+            .set_role_mappings(mappings)
             .send()
             .await
             .map(drop)

@@ -25,6 +25,8 @@ pub async fn ensure(step: &mut Step<'_>) -> Result<String, Error> {
         gw.tag_api(&arn, &step.plan.tags).await?;
     }
 
+    ensure_api_settings(step, &api).await?;
+
     // Observe the children once; the steps below work from these lists.
     let existing_integrations = gw.list_integrations(&api_id).await?;
     let existing_authorizers = gw.list_authorizers(&api_id).await?;
@@ -288,22 +290,59 @@ async fn delete_unused(
     Ok(())
 }
 
-/// The `$default` stage with auto-deploy, so every change goes live.
+/// CORS and the default endpoint as the spec says.
+async fn ensure_api_settings(step: &mut Step<'_>, api: &HttpApi) -> Result<(), Error> {
+    let plan = step.plan;
+    if api.cors == plan.cors
+        && api.disable_execute_api_endpoint == plan.disable_execute_api_endpoint
+    {
+        return Ok(());
+    }
+    step.aws
+        .apigateway
+        .update_api_settings(
+            &api.id,
+            plan.cors.as_ref(),
+            api.cors.is_some(),
+            plan.disable_execute_api_endpoint,
+        )
+        .await?;
+    step.event(
+        "Updated",
+        "UpdateApi",
+        format!(
+            "Set CORS ({}) and the default endpoint ({})",
+            if plan.cors.is_some() { "on" } else { "off" },
+            if plan.disable_execute_api_endpoint {
+                "disabled"
+            } else {
+                "enabled"
+            }
+        ),
+    )
+    .await;
+    Ok(())
+}
+
+/// The `$default` stage with auto-deploy, so every change goes live, and the spec's
+/// throttling and access logs.
 async fn ensure_stage(step: &mut Step<'_>, api_id: &str) -> Result<(), Error> {
     let gw = &step.aws.apigateway;
+    let wanted = &step.plan.stage;
     match gw.get_stage(api_id, DEFAULT_STAGE).await? {
-        Some(stage) if stage.auto_deploy => {}
-        Some(_) => {
-            gw.enable_auto_deploy(api_id, DEFAULT_STAGE).await?;
+        Some(stage) if stage.auto_deploy && stage.settings == *wanted => {}
+        Some(stage) => {
+            gw.update_stage_settings(api_id, DEFAULT_STAGE, &stage.settings, wanted)
+                .await?;
             step.event(
                 "Updated",
                 "UpdateStage",
-                "Turned auto-deploy back on for the $default stage".into(),
+                "Updated the $default stage (auto-deploy, throttling, access logs)".into(),
             )
             .await;
         }
         None => {
-            gw.create_stage(api_id, DEFAULT_STAGE, &step.plan.tags)
+            gw.create_stage(api_id, DEFAULT_STAGE, &step.plan.tags, wanted)
                 .await?;
             step.event(
                 "Created",

@@ -5,11 +5,11 @@
 use kube::ResourceExt;
 
 use super::{Error, Step};
-use crate::aws::cognito::{IdentityPool, PoolRoles};
+use crate::aws::cognito::{IdentityPool, MappingRule, PoolRoles, RulesMapping};
 use crate::aws::{AwsError, ErrorKind};
 use std::collections::BTreeMap;
 
-use crate::plan::{self, INVOKE_POLICY_NAME, MANAGED_BY, TAG_CLAIM_PREFIX, TAG_MANAGED_BY};
+use crate::plan::{self, INVOKE_POLICY_NAME, MANAGED_BY, Plan, TAG_CLAIM_PREFIX, TAG_MANAGED_BY};
 use crate::policy;
 
 /// The provider ARN and client id this object registered last time (from status).
@@ -272,48 +272,54 @@ async fn find_pool(step: &Step<'_>) -> Result<Option<IdentityPool>, Error> {
 /// The authenticated role: trust only this pool's authenticated identities. Returns its
 /// ARN and whether it was created just now.
 pub async fn ensure_role(step: &mut Step<'_>, pool_id: &str) -> Result<(String, bool), Error> {
+    let name = step.plan.role_name.clone();
+    let (arn, created) =
+        ensure_named_role(step, &name, pool_id, "authenticated identities").await?;
+    step.writer.status.authenticated_role_arn = Some(arn.clone());
+    Ok((arn, created))
+}
+
+/// A role named `name`, assumable by this pool's authenticated identities only.
+async fn ensure_named_role(
+    step: &mut Step<'_>,
+    name: &str,
+    pool_id: &str,
+    purpose: &str,
+) -> Result<(String, bool), Error> {
     let iam = &step.aws.iam;
     let trust = step.plan.trust_policy(pool_id);
-    let (arn, created) = match iam.get_role(&step.plan.role_name).await? {
+    match iam.get_role(name).await? {
         None => {
             let description = format!(
-                "Authenticated identities of identity pool {pool_id} (AuthedApi {}/{})",
+                "{purpose} of identity pool {pool_id} (AuthedApi {}/{})",
                 step.obj.namespace().unwrap_or_default(),
                 step.obj.name_any()
             );
             let role = iam
-                .create_role(
-                    plan::ROLE_PATH,
-                    &step.plan.role_name,
-                    &trust,
-                    &description,
-                    &step.plan.tags,
-                )
+                .create_role(plan::ROLE_PATH, name, &trust, &description, &step.plan.tags)
                 .await?;
             step.event(
                 "Created",
-                "CreateRole",
-                format!("Created IAM role {}", role.name),
+                &format!("CreateRole {name}"),
+                format!("Created IAM role {name}"),
             )
             .await;
-            (role.arn, true)
+            Ok((role.arn, true))
         }
-        Some(role) if !step.is_ours(&role.tags) => {
-            return Err(Error::NameConflict(format!(
-                "IAM role {} exists and is not tagged as this object's ({}={}): it was left alone; \
-                 delete or rename it, or rename this object",
-                role.name,
-                plan::TAG_UID,
-                step.uid()
-            )));
-        }
+        Some(role) if !step.is_ours(&role.tags) => Err(Error::NameConflict(format!(
+            "IAM role {} exists and is not tagged as this object's ({}={}): it was left alone; \
+             delete or rename it, or rename this object",
+            role.name,
+            plan::TAG_UID,
+            step.uid()
+        ))),
         Some(role) => {
             if !policy::equivalent(&role.trust_policy, &trust) {
                 iam.update_trust_policy(&role.name, &trust).await?;
                 step.event(
                     "Updated",
-                    "UpdateAssumeRolePolicy",
-                    format!("Restored the trust policy of IAM role {}", role.name),
+                    &format!("UpdateAssumeRolePolicy {name}"),
+                    format!("Restored the trust policy of IAM role {name}"),
                 )
                 .await;
             }
@@ -325,18 +331,25 @@ pub async fn ensure_role(step: &mut Step<'_>, pool_id: &str) -> Result<(String, 
             {
                 iam.tag_role(&role.name, &step.plan.tags).await?;
             }
-            (role.arn, false)
+            Ok((role.arn, false))
         }
-    };
-    step.writer.status.authenticated_role_arn = Some(arn.clone());
-    Ok((arn, created))
+    }
 }
 
-/// The role may invoke exactly the IAM routes; with none, it has no policy.
+/// The default role may invoke exactly its routes; with none, it has no policy.
 pub async fn ensure_invoke_policy(step: &mut Step<'_>, api_id: &str) -> Result<(), Error> {
-    let iam = &step.aws.iam;
-    let role = &step.plan.role_name;
+    let role = step.plan.role_name.clone();
     let wanted = step.plan.invoke_policy(api_id);
+    ensure_role_policy(step, &role, wanted).await
+}
+
+/// `role`'s inline invoke policy is `wanted` (absent when None).
+async fn ensure_role_policy(
+    step: &mut Step<'_>,
+    role: &str,
+    wanted: Option<serde_json::Value>,
+) -> Result<(), Error> {
+    let iam = &step.aws.iam;
     let current = iam.get_role_policy(role, INVOKE_POLICY_NAME).await?;
     match (&wanted, &current) {
         (Some(w), Some(c)) if policy::equivalent(w, c) => {}
@@ -347,13 +360,11 @@ pub async fn ensure_invoke_policy(step: &mut Step<'_>, api_id: &str) -> Result<(
             } else {
                 "Created"
             };
+            let routes = w["Statement"][0]["Resource"].as_array().map_or(0, Vec::len);
             step.event(
                 verb,
-                "PutRolePolicy",
-                format!(
-                    "{verb} policy {INVOKE_POLICY_NAME} on {role}: invoke {} route(s)",
-                    step.plan.invoke_arns(api_id).len()
-                ),
+                &format!("PutRolePolicy {role}"),
+                format!("{verb} policy {INVOKE_POLICY_NAME} on {role}: invoke {routes} route(s)"),
             )
             .await;
         }
@@ -361,8 +372,8 @@ pub async fn ensure_invoke_policy(step: &mut Step<'_>, api_id: &str) -> Result<(
             iam.delete_role_policy(role, INVOKE_POLICY_NAME).await?;
             step.event(
                 "Deleted",
-                "DeleteRolePolicy",
-                format!("Deleted policy {INVOKE_POLICY_NAME} on {role}: no route uses IAM"),
+                &format!("DeleteRolePolicy {role}"),
+                format!("Deleted policy {INVOKE_POLICY_NAME} on {role}: it may invoke no route"),
             )
             .await;
         }
@@ -371,17 +382,88 @@ pub async fn ensure_invoke_policy(step: &mut Step<'_>, api_id: &str) -> Result<(
     Ok(())
 }
 
-/// The pool hands out the role to authenticated identities, and nothing to others.
+/// One role per access rule, each allowed exactly its rule's routes; roles of rules no
+/// longer in the spec are deleted. Returns the rule roles' ARNs, in rule order, and
+/// whether any was created just now. Roles are recorded in status before they are
+/// created, so one is never left behind by a crash.
+pub async fn ensure_access_roles(
+    step: &mut Step<'_>,
+    pool_id: &str,
+    api_id: &str,
+) -> Result<(Vec<String>, bool), Error> {
+    use crate::api::AccessRoleStatus;
+    let wanted: Vec<AccessRoleStatus> = step
+        .plan
+        .access
+        .iter()
+        .flat_map(|a| a.rules.iter())
+        .map(|r| AccessRoleStatus {
+            rule: r.name.clone(),
+            role_name: r.role_name.clone(),
+        })
+        .collect();
+    let recorded = step.writer.status.access_roles.clone();
+    let missing: Vec<_> = wanted
+        .iter()
+        .filter(|w| !recorded.contains(w))
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        step.writer.status.access_roles.extend(missing);
+        step.writer.save().await?;
+    }
+    let mut arns = Vec::new();
+    let mut created_any = false;
+    let rules = step
+        .plan
+        .access
+        .clone()
+        .map(|a| a.rules)
+        .unwrap_or_default();
+    for rule in &rules {
+        let purpose = format!("Users matching access rule {}", rule.name);
+        let (arn, created) = ensure_named_role(step, &rule.role_name, pool_id, &purpose).await?;
+        let policy = Plan::policy_for(step.plan.arns_of(api_id, &rule.routes));
+        ensure_role_policy(step, &rule.role_name, policy).await?;
+        arns.push(arn);
+        created_any |= created;
+    }
+    for stale in recorded.iter().filter(|r| !wanted.contains(r)) {
+        delete_role_named(step, &stale.role_name).await?;
+    }
+    step.writer.status.access_roles = wanted;
+    Ok((arns, created_any))
+}
+
+/// The pool hands out the default role to authenticated identities, nothing to others,
+/// and, with access rules, the rules' roles by claim.
 pub async fn ensure_pool_roles(
     step: &mut Step<'_>,
     pool_id: &str,
     role_arn: &str,
+    rule_role_arns: &[String],
     role_just_created: bool,
 ) -> Result<(), Error> {
     let cognito = &step.aws.cognito;
+    let mapping = step.plan.access.as_ref().map(|access| RulesMapping {
+        provider: step.plan.oidc.domain.clone(),
+        deny_unmatched: access.deny_unmatched,
+        rules: access
+            .rules
+            .iter()
+            .zip(rule_role_arns)
+            .map(|(rule, arn)| MappingRule {
+                claim: rule.claim.clone(),
+                match_type: rule.match_type.clone(),
+                value: rule.value.clone(),
+                role_arn: arn.clone(),
+            })
+            .collect(),
+    });
     let wanted = PoolRoles {
         authenticated: Some(role_arn.to_owned()),
         unauthenticated: None,
+        mapping,
     };
     if cognito.get_roles(pool_id).await? == wanted {
         return Ok(());
@@ -403,7 +485,10 @@ pub async fn ensure_pool_roles(
     step.event(
         "Updated",
         "SetIdentityPoolRoles",
-        format!("Set the authenticated role of identity pool {pool_id} to {role_arn}"),
+        format!(
+            "Set the roles of identity pool {pool_id}: authenticated {role_arn}, {} claim rule(s)",
+            rule_role_arns.len()
+        ),
     )
     .await;
     Ok(())
@@ -433,10 +518,33 @@ pub async fn delete_identity_pool(step: &mut Step<'_>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Delete the role (its inline policies first) if it is ours.
+/// Delete the default role and every access rule role (inline policies first), if ours.
 pub async fn delete_role(step: &mut Step<'_>) -> Result<(), Error> {
+    let mut names: Vec<String> = step
+        .writer
+        .status
+        .access_roles
+        .iter()
+        .map(|r| r.role_name.clone())
+        .collect();
+    names.extend(
+        step.plan
+            .access
+            .iter()
+            .flat_map(|a| a.rules.iter().map(|r| r.role_name.clone())),
+    );
+    names.push(step.plan.role_name.clone());
+    names.sort();
+    names.dedup();
+    for name in names {
+        delete_role_named(step, &name).await?;
+    }
+    Ok(())
+}
+
+/// Delete one role (its inline policies first) if it is ours.
+async fn delete_role_named(step: &mut Step<'_>, name: &str) -> Result<(), Error> {
     let iam = &step.aws.iam;
-    let name = &step.plan.role_name;
     let Some(role) = iam.get_role(name).await? else {
         return Ok(());
     };
@@ -455,7 +563,11 @@ pub async fn delete_role(step: &mut Step<'_>) -> Result<(), Error> {
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(e.into()),
     }
-    step.event("Deleted", "DeleteRole", format!("Deleted IAM role {name}"))
-        .await;
+    step.event(
+        "Deleted",
+        &format!("DeleteRole {name}"),
+        format!("Deleted IAM role {name}"),
+    )
+    .await;
     Ok(())
 }

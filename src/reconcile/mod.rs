@@ -11,6 +11,7 @@
 pub mod context;
 pub mod gateway;
 pub mod identity;
+pub mod outputs;
 pub mod permissions;
 
 use std::sync::Arc;
@@ -335,7 +336,17 @@ async fn sync(obj: &AuthedApi, ctx: &Context, writer: &mut StatusWriter) -> Resu
     let pool_id = identity::ensure_identity_pool(&mut step).await?;
     let (role_arn, role_created) = identity::ensure_role(&mut step, &pool_id).await?;
     identity::ensure_invoke_policy(&mut step, &api_id).await?;
-    identity::ensure_pool_roles(&mut step, &pool_id, &role_arn, role_created).await?;
+    let (rule_roles, rule_role_created) =
+        identity::ensure_access_roles(&mut step, &pool_id, &api_id).await?;
+    identity::ensure_pool_roles(
+        &mut step,
+        &pool_id,
+        &role_arn,
+        &rule_roles,
+        role_created || rule_role_created,
+    )
+    .await?;
+    outputs::ensure(&mut step).await?;
     // The pool no longer points at a provider/client id the spec moved away from.
     if let Some((arn, client_id)) = previous_oidc
         && (arn != plan.oidc.arn || client_id != plan.oidc.client_id)
@@ -359,9 +370,12 @@ async fn cleanup(obj: &AuthedApi, ctx: &Context) -> Result<Action, Error> {
         return Ok(Action::await_change());
     }
     // Names do not depend on the routes; a spec whose routes no longer plan must still
-    // be deletable.
+    // be deletable. (Access rules keep their names, which name their roles.)
     let mut spec_for_names = obj.clone();
     spec_for_names.spec.routes.clear();
+    if let Some(access) = &mut spec_for_names.spec.access {
+        access.rules.iter_mut().for_each(|rule| rule.routes.clear());
+    }
     let (aws, plan) = prepare(&spec_for_names, ctx).await?;
     let namespace = obj.namespace().unwrap_or_default();
     let mut writer = StatusWriter::new(obj, Api::namespaced(ctx.client.clone(), &namespace));
@@ -372,6 +386,7 @@ async fn cleanup(obj: &AuthedApi, ctx: &Context) -> Result<Action, Error> {
         ctx,
         writer: &mut writer,
     };
+    outputs::delete_for(obj, &ctx.client).await?;
     identity::delete_identity_pool(&mut step).await?;
     identity::delete_role(&mut step).await?;
     permissions::delete_all(&mut step).await?;

@@ -362,17 +362,11 @@ pub async fn moved_into(
     object
 }
 
-/// Create the function unless it exists.
+/// Create the function unless it exists (tests may race for the same one).
 pub async fn ensure_function(config: &aws_types::SdkConfig, name: &str) -> String {
-    let lambda = aws_sdk_lambda::Client::new(config);
-    if let Ok(out) = lambda.get_function().function_name(name).send().await {
-        return out
-            .configuration()
-            .and_then(|c| c.function_arn())
-            .unwrap()
-            .to_owned();
-    }
-    create_function(config, name).await
+    authedapi_rig::functions::ensure_function(config, name)
+        .await
+        .expect("a Lambda function in the emulator")
 }
 
 /// The uid of an object, for tag checks.

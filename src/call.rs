@@ -1,0 +1,519 @@
+//! `authedapi call`: call a route of an AuthedApi the way its users do, replacing the
+//! seed's manual steps: an Auth0 ID token (given, or exchanged for an authorization
+//! code), Cognito GetId and GetCredentialsForIdentity, a SigV4-signed request for IAM
+//! routes, a bearer token for JWT routes, nothing for public ones.
+//!
+//! Secrets (the client secret, the ID token when not given on the command line) come
+//! from the environment or stdin and are never printed, except that
+//! `--print-credentials` prints the temporary AWS credentials, which is what it is for.
+
+use std::io::Read;
+use std::time::SystemTime;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use kube::api::Api;
+
+use crate::api::{AuthedApi, Authorization, Route};
+use crate::plan::normalize_domain;
+
+/// Arguments of `authedapi call`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct CallArgs {
+    /// Namespace of the AuthedApi (default: the kubeconfig's).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Name of the AuthedApi.
+    pub name: String,
+    /// HTTP method, e.g. GET.
+    pub method: String,
+    /// Path, e.g. /private (a query string is passed on).
+    pub path: String,
+    /// Auth0 ID token of the caller; "-" reads it from stdin. Default: $AUTHEDAPI_ID_TOKEN.
+    #[arg(
+        long,
+        env = "AUTHEDAPI_ID_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "code"
+    )]
+    pub id_token: Option<String>,
+    /// An Auth0 authorization code to exchange for tokens (needs --client-secret-env).
+    #[arg(long, requires = "client_secret_env")]
+    pub code: Option<String>,
+    /// Name of the environment variable holding the Auth0 application's client secret.
+    #[arg(long)]
+    pub client_secret_env: Option<String>,
+    /// The redirect URI the code was issued for.
+    #[arg(long, default_value = "http://localhost:3000/callback")]
+    pub redirect_uri: String,
+    /// Request body ("@file" reads a file, "-" reads stdin).
+    #[arg(short, long)]
+    pub data: Option<String>,
+    /// Extra request header, "Name: value" (repeatable).
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+    /// Print the temporary AWS credentials as shell exports instead of calling.
+    #[arg(long)]
+    pub print_credentials: bool,
+    /// Send the request here instead of the status' endpoint (a proxy, a test server).
+    #[arg(long, env = "AUTHEDAPI_CALL_ENDPOINT", hide = true)]
+    pub endpoint_url: Option<String>,
+    /// Base URL of Auth0 instead of https://<domain> (a test stand-in).
+    #[arg(long, env = "AUTHEDAPI_AUTH0_URL", hide = true)]
+    pub auth0_url: Option<String>,
+}
+
+/// Why a call could not be made; each says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("AuthedApi {0} not found")]
+    NotFound(String),
+    #[error(
+        "AuthedApi {name} is not Ready ({reason}): {message}. Wait for it: kubectl wait --for=condition=Ready authedapi/{name}"
+    )]
+    NotReady {
+        name: String,
+        reason: String,
+        message: String,
+    },
+    #[error("no route for {method} {path}: the spec has {routes}")]
+    RouteNotInSpec {
+        method: String,
+        path: String,
+        routes: String,
+    },
+    #[error("{path} does not take {method}: use {allowed}")]
+    WrongMethod {
+        method: String,
+        path: String,
+        allowed: String,
+    },
+    #[error(
+        "route {0} needs the caller's Auth0 ID token: pass --id-token (or - for stdin), set AUTHEDAPI_ID_TOKEN, or --code with --client-secret-env"
+    )]
+    TokenNeeded(String),
+    #[error("the ID token was refused as expired or invalid: log in to Auth0 again ({0})")]
+    TokenRefused(String),
+    #[error("the client secret variable {0} is not set")]
+    NoSecret(String),
+    #[error("Auth0 refused the code exchange: {0}")]
+    CodeExchange(String),
+    #[error("Cognito: {0}")]
+    Cognito(String),
+    #[error("signing the request: {0}")]
+    Signing(String),
+    #[error("bad header {0:?}: use \"Name: value\"")]
+    BadHeader(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("Kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+}
+
+/// The route API Gateway would pick for `method` `path`: a literal segment beats a
+/// parameter, which beats a greedy parameter; a method beats ANY; `$default` catches the
+/// rest. Errors say whether the path or the method is unknown.
+pub fn match_route<'a>(
+    routes: &'a [Route],
+    method: &str,
+    path: &str,
+) -> Result<&'a Route, CallError> {
+    let method = method.to_ascii_uppercase();
+    let path = path.split('?').next().unwrap_or(path);
+    let mut path_matches = Vec::new();
+    for route in routes {
+        let Some((route_method, template)) = route.route.split_once(' ') else {
+            continue;
+        };
+        if let Some(score) = path_score(template, path) {
+            path_matches.push((route, route_method, score));
+        }
+    }
+    let best = path_matches
+        .iter()
+        .filter(|(_, m, _)| *m == method || *m == "ANY")
+        .max_by_key(|(_, m, score)| (*score, *m == method));
+    if let Some((route, _, _)) = best {
+        return Ok(route);
+    }
+    if let Some(default) = routes.iter().find(|r| r.route == "$default") {
+        return Ok(default);
+    }
+    if path_matches.is_empty() {
+        return Err(CallError::RouteNotInSpec {
+            method,
+            path: path.to_owned(),
+            routes: routes
+                .iter()
+                .map(|r| r.route.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let mut allowed: Vec<&str> = path_matches.iter().map(|(_, m, _)| *m).collect();
+    allowed.sort();
+    allowed.dedup();
+    Err(CallError::WrongMethod {
+        method,
+        path: path.to_owned(),
+        allowed: allowed.join(", "),
+    })
+}
+
+/// How specifically `template` matches `path` (higher is more specific), or None.
+fn path_score(template: &str, path: &str) -> Option<u32> {
+    let wanted: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+    let given: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let mut score = 0;
+    for (i, segment) in wanted.iter().enumerate() {
+        if segment.starts_with('{') && segment.ends_with("+}") {
+            // Greedy: the rest, at least one segment.
+            return (given.len() > i && !given[i].is_empty()).then_some(score);
+        }
+        let part = given.get(i)?;
+        if segment.starts_with('{') && segment.ends_with('}') {
+            if part.is_empty() {
+                return None;
+            }
+            score += 1;
+        } else if segment == part {
+            score += 3;
+        } else {
+            return None;
+        }
+    }
+    (given.len() == wanted.len()).then_some(score + 1)
+}
+
+fn read_stdin() -> Result<String, CallError> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    Ok(text.trim().to_owned())
+}
+
+/// Exchange an authorization code for an ID token at `<base>/oauth/token`.
+async fn exchange_code(
+    base: &str,
+    client_id: &str,
+    secret_env: &str,
+    code: &str,
+    redirect_uri: &str,
+) -> Result<String, CallError> {
+    let secret =
+        std::env::var(secret_env).map_err(|_| CallError::NoSecret(secret_env.to_owned()))?;
+    let response = reqwest::Client::new()
+        .post(format!("{}/oauth/token", base.trim_end_matches('/')))
+        .json(&serde_json::json!({
+            "grant_type": "authorization_code",
+            "client_id": client_id,
+            "client_secret": secret,
+            "code": code,
+            "redirect_uri": redirect_uri,
+        }))
+        .send()
+        .await?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if !status.is_success() {
+        let reason = body["error_description"]
+            .as_str()
+            .or(body["error"].as_str())
+            .unwrap_or("no reason given");
+        return Err(CallError::CodeExchange(format!("{status}: {reason}")));
+    }
+    body["id_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CallError::CodeExchange("the response has no id_token".into()))
+}
+
+/// Temporary AWS credentials of the identity the ID token maps to.
+async fn credentials(
+    region: &str,
+    pool_id: &str,
+    provider: &str,
+    id_token: &str,
+) -> Result<Credentials, CallError> {
+    // GetId and GetCredentialsForIdentity are unauthenticated calls: no AWS credentials.
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .no_credentials()
+        .load()
+        .await;
+    let cognito = aws_sdk_cognitoidentity::Client::new(&config);
+    let refused = |e: &dyn aws_sdk_cognitoidentity::error::ProvideErrorMetadata| {
+        let message = e.message().unwrap_or_default().to_owned();
+        if e.code() == Some("NotAuthorizedException") {
+            CallError::TokenRefused(message)
+        } else {
+            CallError::Cognito(format!("{}: {message}", e.code().unwrap_or("error")))
+        }
+    };
+    let identity = cognito
+        .get_id()
+        .identity_pool_id(pool_id)
+        .logins(provider, id_token)
+        .send()
+        .await
+        .map_err(|e| refused(&e))?;
+    let identity_id = identity.identity_id().unwrap_or_default();
+    let out = cognito
+        .get_credentials_for_identity()
+        .identity_id(identity_id)
+        .logins(provider, id_token)
+        .send()
+        .await
+        .map_err(|e| refused(&e))?;
+    let c = out
+        .credentials()
+        .ok_or_else(|| CallError::Cognito("no credentials in the response".into()))?;
+    Ok(Credentials::new(
+        c.access_key_id().unwrap_or_default(),
+        c.secret_key().unwrap_or_default(),
+        c.session_token().map(str::to_owned),
+        None,
+        "cognito-identity",
+    ))
+}
+
+/// Sign `request` for API Gateway's execute-api with SigV4.
+pub fn sign_request(
+    request: &mut http::Request<Vec<u8>>,
+    credentials: &Credentials,
+    region: &str,
+    time: SystemTime,
+) -> Result<(), CallError> {
+    let identity = credentials.clone().into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("execute-api")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| CallError::Signing(e.to_string()))?
+        .into();
+    let headers: Vec<(&str, &str)> = request
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
+        .collect();
+    let signable = SignableRequest::new(
+        request.method().as_str(),
+        request.uri().to_string(),
+        headers.into_iter(),
+        SignableBody::Bytes(request.body()),
+    )
+    .map_err(|e| CallError::Signing(e.to_string()))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| CallError::Signing(e.to_string()))?
+        .into_parts();
+    instructions.apply_to_request_http1x(request);
+    Ok(())
+}
+
+fn body_of(data: &Option<String>) -> Result<Vec<u8>, CallError> {
+    Ok(match data.as_deref() {
+        None => Vec::new(),
+        Some("-") => {
+            let mut bytes = Vec::new();
+            std::io::stdin().read_to_end(&mut bytes)?;
+            bytes
+        }
+        Some(text) => match text.strip_prefix('@') {
+            Some(file) => std::fs::read(file)?,
+            None => text.as_bytes().to_vec(),
+        },
+    })
+}
+
+/// Run `authedapi call`; returns the process exit code.
+pub async fn run(args: CallArgs) -> Result<i32, CallError> {
+    let client = kube::Client::try_default().await?;
+    let api: Api<AuthedApi> = match &args.namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::default_namespaced(client),
+    };
+    let obj = api
+        .get_opt(&args.name)
+        .await?
+        .ok_or_else(|| CallError::NotFound(args.name.clone()))?;
+    let generation = obj.metadata.generation.unwrap_or_default();
+    let status = obj.status.clone().unwrap_or_default();
+    if !crate::status::is_ready(&status.conditions, generation) {
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+        return Err(CallError::NotReady {
+            name: args.name.clone(),
+            reason: ready
+                .map(|c| c.reason.clone())
+                .unwrap_or_else(|| "NoStatus".into()),
+            message: ready
+                .map(|c| c.message.clone())
+                .unwrap_or_else(|| "the operator has not reported on it yet".into()),
+        });
+    }
+    let route = match_route(&obj.spec.routes, &args.method, &args.path)?;
+    let authorization = obj.spec.authorization_of(route);
+    let region = status.region.clone().unwrap_or_else(|| "us-east-1".into());
+    let domain = normalize_domain(&obj.spec.auth0.domain);
+
+    let id_token = if authorization == Authorization::None && !args.print_credentials {
+        None
+    } else {
+        Some(match (&args.id_token, &args.code) {
+            (Some(t), _) if t == "-" => read_stdin()?,
+            (Some(t), _) => t.clone(),
+            (None, Some(code)) => {
+                let base = args
+                    .auth0_url
+                    .clone()
+                    .unwrap_or_else(|| format!("https://{domain}"));
+                let secret_env = args.client_secret_env.as_deref().unwrap_or_default();
+                exchange_code(
+                    &base,
+                    &obj.spec.auth0.client_id,
+                    secret_env,
+                    code,
+                    &args.redirect_uri,
+                )
+                .await?
+            }
+            (None, None) => return Err(CallError::TokenNeeded(route.route.clone())),
+        })
+    };
+
+    let credentials = match (
+        &id_token,
+        authorization == Authorization::Iam || args.print_credentials,
+    ) {
+        (Some(token), true) => {
+            let pool = status.identity_pool_id.clone().unwrap_or_default();
+            Some(credentials(&region, &pool, &domain, token).await?)
+        }
+        _ => None,
+    };
+    if args.print_credentials {
+        let c = credentials.expect("credentials were fetched for --print-credentials");
+        println!("export AWS_ACCESS_KEY_ID={}", c.access_key_id());
+        println!("export AWS_SECRET_ACCESS_KEY={}", c.secret_access_key());
+        if let Some(token) = c.session_token() {
+            println!("export AWS_SESSION_TOKEN={token}");
+        }
+        println!("export AWS_REGION={region}");
+        return Ok(0);
+    }
+
+    let endpoint = args
+        .endpoint_url
+        .clone()
+        .or(status.api_endpoint.clone())
+        .unwrap_or_default();
+    let url = format!("{}{}", endpoint.trim_end_matches('/'), args.path);
+    let mut request = http::Request::builder()
+        .method(args.method.to_ascii_uppercase().as_str())
+        .uri(&url)
+        .body(body_of(&args.data)?)
+        .map_err(|e| CallError::Signing(e.to_string()))?;
+    for header in &args.headers {
+        let (name, value) = header
+            .split_once(':')
+            .ok_or_else(|| CallError::BadHeader(header.clone()))?;
+        let name = http::HeaderName::try_from(name.trim())
+            .map_err(|_| CallError::BadHeader(header.clone()))?;
+        let value = http::HeaderValue::try_from(value.trim())
+            .map_err(|_| CallError::BadHeader(header.clone()))?;
+        request.headers_mut().insert(name, value);
+    }
+    match authorization {
+        Authorization::Iam => {
+            let c = credentials.expect("IAM routes fetch credentials");
+            sign_request(&mut request, &c, &region, SystemTime::now())?;
+        }
+        Authorization::Jwt => {
+            let token = id_token.expect("JWT routes need the ID token");
+            let value = http::HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
+                CallError::TokenRefused("the token is not a valid header value".into())
+            })?;
+            request
+                .headers_mut()
+                .insert(http::header::AUTHORIZATION, value);
+        }
+        Authorization::None => {}
+    }
+
+    let response = reqwest::Client::new()
+        .execute(reqwest::Request::try_from(request)?)
+        .await?;
+    let status_code = response.status();
+    let body = response.text().await?;
+    println!("HTTP {}", status_code.as_u16());
+    println!("{body}");
+    Ok(if status_code.is_success() { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{HttpTarget, Target};
+
+    fn route(key: &str) -> Route {
+        Route {
+            route: key.into(),
+            authorization: None,
+            scopes: None,
+            throttling: None,
+            target: Target {
+                lambda: None,
+                http: Some(HttpTarget {
+                    url: "https://example.com".into(),
+                }),
+            },
+        }
+    }
+
+    #[test]
+    fn picks_the_most_specific_route() {
+        let routes = vec![
+            route("GET /items/{id}"),
+            route("GET /items/special"),
+            route("ANY /items/{id}"),
+            route("GET /files/{proxy+}"),
+        ];
+        let key = |m: &str, p: &str| match_route(&routes, m, p).unwrap().route.clone();
+        assert_eq!(key("GET", "/items/special"), "GET /items/special");
+        assert_eq!(key("get", "/items/42"), "GET /items/{id}");
+        assert_eq!(key("DELETE", "/items/42"), "ANY /items/{id}");
+        assert_eq!(key("GET", "/files/a/b/c?x=1"), "GET /files/{proxy+}");
+    }
+
+    #[test]
+    fn unknown_paths_and_methods_are_told_apart() {
+        let routes = vec![route("GET /private"), route("POST /private")];
+        match match_route(&routes, "GET", "/nowhere") {
+            Err(CallError::RouteNotInSpec { routes, .. }) => {
+                assert_eq!(routes, "GET /private, POST /private")
+            }
+            other => panic!("{other:?}"),
+        }
+        match match_route(&routes, "DELETE", "/private") {
+            Err(CallError::WrongMethod { allowed, .. }) => assert_eq!(allowed, "GET, POST"),
+            other => panic!("{other:?}"),
+        }
+        let with_default = vec![route("GET /private"), route("$default")];
+        assert_eq!(
+            match_route(&with_default, "PUT", "/x").unwrap().route,
+            "$default"
+        );
+    }
+
+    #[test]
+    fn greedy_parameters_need_a_segment() {
+        let routes = vec![route("GET /files/{proxy+}")];
+        assert!(match_route(&routes, "GET", "/files").is_err());
+        assert!(match_route(&routes, "GET", "/files/").is_err());
+    }
+}
