@@ -63,22 +63,33 @@ fn authedapi_resource() -> ApiResource {
     )
 }
 
+/// The functions object `i` targets: its own, as each API in an account would have (and
+/// as Lambda's 20 KB resource-policy limit requires: one function cannot admit 1000 APIs).
+fn function_names(i: usize, routes: usize) -> Vec<String> {
+    if routes == 2 {
+        vec![format!("bench-{i}-private"), format!("bench-{i}-public")]
+    } else {
+        (0..routes / 2).map(|f| format!("bench-{i}-f{f}")).collect()
+    }
+}
+
 /// The seed (2 routes, 2 functions) or a 10-route variant (5 functions, 2 routes each,
 /// alternately IAM and public).
-fn object(name: &str, account: &str, routes: usize) -> Value {
+fn object(name: &str, i: usize, account: &str, routes: usize) -> Value {
     let lambda = |f: &str| json!({"lambda": {"functionArn": format!("arn:aws:lambda:us-east-1:{account}:function:{f}")}});
+    let functions = function_names(i, routes);
     let routes: Vec<Value> = if routes == 2 {
         vec![
-            json!({"route": "GET /private", "target": lambda("bench-private")}),
-            json!({"route": "GET /public", "authorization": "none", "target": lambda("bench-public")}),
+            json!({"route": "GET /private", "target": lambda(&functions[0])}),
+            json!({"route": "GET /public", "authorization": "none", "target": lambda(&functions[1])}),
         ]
     } else {
         (0..routes)
-            .map(|i| {
-                let method = if i % 2 == 0 { "GET" } else { "POST" };
-                let auth = if i % 2 == 0 { "iam" } else { "none" };
-                json!({"route": format!("{method} /r{}", i / 2), "authorization": auth,
-                       "target": lambda(&format!("bench-f{}", i / 2))})
+            .map(|r| {
+                let method = if r % 2 == 0 { "GET" } else { "POST" };
+                let auth = if r % 2 == 0 { "iam" } else { "none" };
+                json!({"route": format!("{method} /r{}", r / 2), "authorization": auth,
+                       "target": lambda(&functions[r / 2])})
             })
             .collect()
     };
@@ -198,13 +209,11 @@ async fn scenario(
     let ns = TestNamespace::create(&client, "bench").await?;
     let account = emulator.new_account();
     let config = account.sdk_config().await;
-    let names: Vec<String> = if routes == 2 {
-        vec!["bench-private".into(), "bench-public".into()]
-    } else {
-        (0..routes / 2).map(|i| format!("bench-f{i}")).collect()
-    };
-    for f in &names {
-        functions::ensure_function(&config, f).await?;
+    eprintln!("   creating {} functions in the emulator (not measured)", n * routes.max(4) / 2);
+    for i in 0..n {
+        for f in function_names(i, routes) {
+            functions::ensure_function(&config, &f).await?;
+        }
     }
 
     let proxy = FaultProxy::start(&emulator.endpoint)?;
@@ -257,7 +266,7 @@ async fn scenario(
     let mut applied_at = HashMap::new();
     for i in 0..n {
         let name = format!("api-{i}");
-        let obj: DynamicObject = serde_json::from_value(object(&name, &account.id, routes))?;
+        let obj: DynamicObject = serde_json::from_value(object(&name, i, &account.id, routes))?;
         api.patch(
             &name,
             &PatchParams::apply("bench").force(),
@@ -339,29 +348,29 @@ async fn main() -> anyhow::Result<()> {
         "waiting for the CRD"
     );
 
-    let mut rows = Vec::new();
-    for &n in &args.n {
-        for routes in [2, 10] {
-            rows.push(scenario(&plane, &emulator, &args, n, routes, false).await?);
-        }
-    }
-    for &n in &args.capped_n {
-        rows.push(scenario(&plane, &emulator, &args, n, 2, true).await?);
-    }
-
+    // Rows are written as each scenario ends, so a long run keeps what it measured.
     let mut out = String::new();
     out.push_str("| N | scenario | ready p50 (s) | ready p99 (s) | ready max (s) | AWS requests / object (create) | writes / object (min) | requests / object / resync | writes in steady state | throttled | RSS (MiB) | CPU (s) |\n");
     out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    for r in &rows {
-        out.push_str(&format!(
+    std::fs::write(&args.out, &out)?;
+    let mut scenarios: Vec<(usize, usize, bool)> = Vec::new();
+    for &n in &args.n {
+        scenarios.push((n, 2, false));
+        scenarios.push((n, 10, false));
+    }
+    scenarios.extend(args.capped_n.iter().map(|&n| (n, 2, true)));
+    for (n, routes, capped) in scenarios {
+        let r = scenario(&plane, &emulator, &args, n, routes, capped).await?;
+        let row = format!(
             "| {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} ({:.1}) | {:.1} | {} | {} | {:.1} | {:.1} |\n",
             r.n, r.scenario, r.ready_p50, r.ready_p99, r.ready_max, r.requests_per_object,
             r.writes_per_object, r.min_writes_per_object, r.resync_requests_per_object,
             r.resync_writes, r.throttled, r.rss_mib, r.cpu_seconds
-        ));
+        );
+        print!("{row}");
+        out.push_str(&row);
+        std::fs::write(&args.out, &out)?;
         let _ = r.routes;
     }
-    std::fs::write(&args.out, &out)?;
-    print!("{out}");
     Ok(())
 }
