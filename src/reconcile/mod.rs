@@ -200,11 +200,10 @@ async fn apply(obj: &AuthedApi, ctx: &Context, api: Api<AuthedApi>) -> Result<Ac
         .map(|s| s.conditions.as_slice())
         .unwrap_or_default();
 
-    // Steady state: nothing changed since the last full sync, and it is not yet time to
-    // look for drift. No AWS call at all.
-    if status::is_ready(conditions, generation)
-        && let Some(wait) = ctx.time_to_resync(&uid, generation)
-    {
+    // Steady state: this process fully synced this generation (and wrote Ready) less than
+    // a resync period ago. No AWS call at all. The object in the cache may lag behind our
+    // own status writes, so this trusts the memory of the sync, not the cached status.
+    if let Some(wait) = ctx.time_to_resync(&uid, generation) {
         return Ok(Action::requeue(wait));
     }
     // Failing and backing off: an event (our own status write, say) is no reason to retry

@@ -209,7 +209,10 @@ async fn scenario(
     let ns = TestNamespace::create(&client, "bench").await?;
     let account = emulator.new_account();
     let config = account.sdk_config().await;
-    eprintln!("   creating {} functions in the emulator (not measured)", n * routes.max(4) / 2);
+    eprintln!(
+        "   creating {} functions in the emulator (not measured)",
+        n * routes.max(4) / 2
+    );
     for i in 0..n {
         for f in function_names(i, routes) {
             functions::ensure_function(&config, &f).await?;
@@ -363,9 +366,19 @@ async fn main() -> anyhow::Result<()> {
         let r = scenario(&plane, &emulator, &args, n, routes, capped).await?;
         let row = format!(
             "| {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} ({:.1}) | {:.1} | {} | {} | {:.1} | {:.1} |\n",
-            r.n, r.scenario, r.ready_p50, r.ready_p99, r.ready_max, r.requests_per_object,
-            r.writes_per_object, r.min_writes_per_object, r.resync_requests_per_object,
-            r.resync_writes, r.throttled, r.rss_mib, r.cpu_seconds
+            r.n,
+            r.scenario,
+            r.ready_p50,
+            r.ready_p99,
+            r.ready_max,
+            r.requests_per_object,
+            r.writes_per_object,
+            r.min_writes_per_object,
+            r.resync_requests_per_object,
+            r.resync_writes,
+            r.throttled,
+            r.rss_mib,
+            r.cpu_seconds
         );
         print!("{row}");
         out.push_str(&row);
