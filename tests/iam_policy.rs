@@ -32,11 +32,15 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Operation names passed to the error mapping in `body`: `err("Op")` or
+/// Operation names passed to the error mapping in `body`: `sdk_err(SERVICE, "Op")` or
 /// `from_sdk(SERVICE, "Op", ...)`.
 fn operation_names(body: &str) -> BTreeSet<String> {
     let mut ops = BTreeSet::new();
-    for marker in ["err(\"", "from_sdk(SERVICE, \"", "from_sdk(\"sts\", \""] {
+    for marker in [
+        "sdk_err(SERVICE, \"",
+        "sdk_err(\"sts\", \"",
+        "from_sdk(SERVICE, \"",
+    ] {
         for rest in body.split(marker).skip(1) {
             ops.insert(rest.split('"').next().unwrap().to_owned());
         }

@@ -52,6 +52,15 @@ impl Setup {
         seed_in(&self.account, &self.config, name).await
     }
 
+    /// The invoke policy on `obj`'s authenticated role, if it has one.
+    async fn invoke_policy(&self, obj: &AuthedApi) -> Option<Value> {
+        self.aws
+            .iam
+            .get_role_policy(&role_name(obj), "authedapi-invoke")
+            .await
+            .unwrap()
+    }
+
     async fn ready(&self, name: &str) -> AuthedApi {
         wait_ready(&self.api, name, &self.operator, READY_TIMEOUT).await
     }
@@ -283,13 +292,7 @@ async fn spec_edits_converge_and_kubectl_wait_works() {
         .unwrap();
     assert!(format!("{:?}", private_integration.target).contains("https://example.com/private"));
 
-    let policy = s
-        .aws
-        .iam
-        .get_role_policy(&role_name(&second), "authedapi-invoke")
-        .await
-        .unwrap()
-        .unwrap();
+    let policy = s.invoke_policy(&second).await.unwrap();
     assert_eq!(
         policy["Statement"][0]["Resource"],
         json!([s.arn(&format!("{id}/$default/POST/items"))])
@@ -319,14 +322,7 @@ async fn spec_edits_converge_and_kubectl_wait_works() {
     open["spec"]["defaultAuthorization"] = json!("none");
     let third = apply_ready(&s, &open).await;
     assert_eq!(third.status.as_ref().unwrap().observed_generation, Some(3));
-    assert_eq!(
-        s.aws
-            .iam
-            .get_role_policy(&role_name(&third), "authedapi-invoke")
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(s.invoke_policy(&third).await, None);
 }
 
 #[tokio::test]
@@ -359,13 +355,7 @@ async fn a_jwt_route_gets_a_jwt_authorizer() {
         }
     );
     // The JWT route is not in the IAM policy.
-    let policy = s
-        .aws
-        .iam
-        .get_role_policy(&role_name(&obj), "authedapi-invoke")
-        .await
-        .unwrap()
-        .unwrap();
+    let policy = s.invoke_policy(&obj).await.unwrap();
     assert_eq!(
         policy["Statement"][0]["Resource"],
         json!([s.arn(&format!("{id}/$default/GET/private"))])

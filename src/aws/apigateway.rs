@@ -9,7 +9,7 @@ use aws_sdk_apigatewayv2::types::{
 };
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
-use super::error::{AwsError, AwsResult};
+use super::error::{AwsError, AwsResult, sdk_err};
 
 const SERVICE: &str = "apigateway";
 /// The stage every AuthedApi serves on: no stage segment in the URL, deployed on change.
@@ -17,21 +17,6 @@ pub const DEFAULT_STAGE: &str = "$default";
 /// Where API Gateway finds the caller's token for a JWT authorizer.
 pub const JWT_IDENTITY_SOURCE: &str = "$request.header.Authorization";
 const PAGE_SIZE: &str = "100";
-
-fn err<E>(
-    op: &'static str,
-) -> impl FnOnce(
-    aws_sdk_apigatewayv2::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> AwsError
-where
-    E: aws_sdk_apigatewayv2::error::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    move |e| AwsError::from_sdk(SERVICE, op, e)
-}
 
 /// An HTTP API as AWS reports it.
 #[derive(Clone, Debug, PartialEq)]
@@ -225,13 +210,8 @@ fn route_target(integration_id: &str) -> String {
 
 impl ApiGateway {
     pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
-        let mut builder = aws_sdk_apigatewayv2::config::Builder::from(config);
-        for interceptor in interceptors {
-            builder.push_interceptor(interceptor.clone());
-        }
-        builder.set_retry_partition(Some(super::retry_partition("apigateway")));
         Self {
-            client: Client::from_conf(builder.build()),
+            client: sdk_client!(aws_sdk_apigatewayv2, config, interceptors, "apigateway"),
         }
     }
 
@@ -255,7 +235,7 @@ impl ApiGateway {
             .set_tags(Some(tags.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(err("CreateApi"))?;
+            .map_err(sdk_err(SERVICE, "CreateApi"))?;
         Ok(api_of(
             out.api_id().unwrap_or_default(),
             out.name(),
@@ -283,9 +263,7 @@ impl ApiGateway {
 
     /// Every HTTP API in the account and region.
     pub async fn list_apis(&self) -> AwsResult<Vec<HttpApi>> {
-        let mut found = Vec::new();
-        let mut token = None;
-        loop {
+        super::all_pages(|token| async move {
             let out = self
                 .client
                 .get_apis()
@@ -293,22 +271,24 @@ impl ApiGateway {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(err("GetApis"))?;
-            found.extend(out.items().iter().map(|a| {
-                api_of(
-                    a.api_id().unwrap_or_default(),
-                    a.name(),
-                    a.api_endpoint(),
-                    a.tags(),
-                    a.cors_configuration(),
-                    a.disable_execute_api_endpoint(),
-                )
-            }));
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(found);
-            }
-        }
+                .map_err(sdk_err(SERVICE, "GetApis"))?;
+            let items = out
+                .items()
+                .iter()
+                .map(|a| {
+                    api_of(
+                        a.api_id().unwrap_or_default(),
+                        a.name(),
+                        a.api_endpoint(),
+                        a.tags(),
+                        a.cors_configuration(),
+                        a.disable_execute_api_endpoint(),
+                    )
+                })
+                .collect();
+            Ok((items, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// Every API named `name` (names are not unique in API Gateway).
@@ -325,7 +305,7 @@ impl ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(err("DeleteApi"))
+            .map_err(sdk_err(SERVICE, "DeleteApi"))
     }
 
     pub async fn tag_api(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
@@ -336,15 +316,13 @@ impl ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(err("TagResource"))
+            .map_err(sdk_err(SERVICE, "TagResource"))
     }
 
     // --- integrations ------------------------------------------------------------------
 
     pub async fn list_integrations(&self, api_id: &str) -> AwsResult<Vec<Integration>> {
-        let mut found = Vec::new();
-        let mut token = None;
-        loop {
+        super::all_pages(|token| async move {
             let out = self
                 .client
                 .get_integrations()
@@ -353,31 +331,35 @@ impl ApiGateway {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(err("GetIntegrations"))?;
-            found.extend(out.items().iter().map(|i| Integration {
-                id: i.integration_id().unwrap_or_default().to_owned(),
-                target: match (i.integration_type(), i.integration_uri()) {
-                    (Some(IntegrationType::AwsProxy), Some(uri)) => {
-                        Some(IntegrationTarget::Lambda {
-                            function_arn: uri.to_owned(),
-                            payload_format_version:
-                                i.payload_format_version().unwrap_or("1.0").to_owned(),
-                        })
-                    }
-                    (Some(IntegrationType::HttpProxy), Some(uri)) => {
-                        Some(IntegrationTarget::Http {
-                            url: uri.to_owned(),
-                            method: i.integration_method().unwrap_or("ANY").to_owned(),
-                        })
-                    }
-                    _ => None,
-                },
-            }));
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(found);
-            }
-        }
+                .map_err(sdk_err(SERVICE, "GetIntegrations"))?;
+            let items = out
+                .items()
+                .iter()
+                .map(|i| Integration {
+                    id: i.integration_id().unwrap_or_default().to_owned(),
+                    target: match (i.integration_type(), i.integration_uri()) {
+                        (Some(IntegrationType::AwsProxy), Some(uri)) => {
+                            Some(IntegrationTarget::Lambda {
+                                function_arn: uri.to_owned(),
+                                payload_format_version: i
+                                    .payload_format_version()
+                                    .unwrap_or("1.0")
+                                    .to_owned(),
+                            })
+                        }
+                        (Some(IntegrationType::HttpProxy), Some(uri)) => {
+                            Some(IntegrationTarget::Http {
+                                url: uri.to_owned(),
+                                method: i.integration_method().unwrap_or("ANY").to_owned(),
+                            })
+                        }
+                        _ => None,
+                    },
+                })
+                .collect();
+            Ok((items, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     pub async fn create_integration(
@@ -400,7 +382,10 @@ impl ApiGateway {
                 .integration_method(method)
                 .payload_format_version("1.0"),
         };
-        let out = call.send().await.map_err(err("CreateIntegration"))?;
+        let out = call
+            .send()
+            .await
+            .map_err(sdk_err(SERVICE, "CreateIntegration"))?;
         Ok(out.integration_id().unwrap_or_default().to_owned())
     }
 
@@ -412,15 +397,13 @@ impl ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(err("DeleteIntegration"))
+            .map_err(sdk_err(SERVICE, "DeleteIntegration"))
     }
 
     // --- routes ------------------------------------------------------------------------
 
     pub async fn list_routes(&self, api_id: &str) -> AwsResult<Vec<Route>> {
-        let mut found = Vec::new();
-        let mut token = None;
-        loop {
+        super::all_pages(|token| async move {
             let out = self
                 .client
                 .get_routes()
@@ -429,9 +412,11 @@ impl ApiGateway {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(err("GetRoutes"))?;
-            found.extend(out.items().iter().map(|r| {
-                Route {
+                .map_err(sdk_err(SERVICE, "GetRoutes"))?;
+            let items = out
+                .items()
+                .iter()
+                .map(|r| Route {
                     id: r.route_id().unwrap_or_default().to_owned(),
                     key: r.route_key().unwrap_or_default().to_owned(),
                     integration_id: r
@@ -446,13 +431,11 @@ impl ApiGateway {
                         },
                         _ => RouteAuth::None,
                     },
-                }
-            }));
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(found);
-            }
-        }
+                })
+                .collect();
+            Ok((items, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// Create a route. The authorization type is always sent, NONE included.
@@ -480,7 +463,7 @@ impl ApiGateway {
                 .authorizer_id(authorizer_id)
                 .set_authorization_scopes((!scopes.is_empty()).then(|| scopes.clone())),
         };
-        let out = call.send().await.map_err(err("CreateRoute"))?;
+        let out = call.send().await.map_err(sdk_err(SERVICE, "CreateRoute"))?;
         Ok(out.route_id().unwrap_or_default().to_owned())
     }
 
@@ -516,7 +499,10 @@ impl ApiGateway {
                 .authorizer_id(authorizer_id)
                 .set_authorization_scopes(Some(scopes.clone())),
         };
-        call.send().await.map(drop).map_err(err("UpdateRoute"))
+        call.send()
+            .await
+            .map(drop)
+            .map_err(sdk_err(SERVICE, "UpdateRoute"))
     }
 
     pub async fn delete_route(&self, api_id: &str, route_id: &str) -> AwsResult<()> {
@@ -527,15 +513,13 @@ impl ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(err("DeleteRoute"))
+            .map_err(sdk_err(SERVICE, "DeleteRoute"))
     }
 
     // --- JWT authorizers -------------------------------------------------------------------
 
     pub async fn list_authorizers(&self, api_id: &str) -> AwsResult<Vec<JwtAuthorizer>> {
-        let mut found = Vec::new();
-        let mut token = None;
-        loop {
+        super::all_pages(|token| async move {
             let out = self
                 .client
                 .get_authorizers()
@@ -544,9 +528,11 @@ impl ApiGateway {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(err("GetAuthorizers"))?;
-            found.extend(out.items().iter().map(|a| {
-                JwtAuthorizer {
+                .map_err(sdk_err(SERVICE, "GetAuthorizers"))?;
+            let items = out
+                .items()
+                .iter()
+                .map(|a| JwtAuthorizer {
                     id: a.authorizer_id().unwrap_or_default().to_owned(),
                     name: a.name().unwrap_or_default().to_owned(),
                     issuer: a
@@ -558,13 +544,11 @@ impl ApiGateway {
                         .jwt_configuration()
                         .map(|j| j.audience().to_vec())
                         .unwrap_or_default(),
-                }
-            }));
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(found);
-            }
-        }
+                })
+                .collect();
+            Ok((items, out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     pub async fn create_jwt_authorizer(
@@ -589,7 +573,7 @@ impl ApiGateway {
             )
             .send()
             .await
-            .map_err(err("CreateAuthorizer"))?;
+            .map_err(sdk_err(SERVICE, "CreateAuthorizer"))?;
         Ok(out.authorizer_id().unwrap_or_default().to_owned())
     }
 
@@ -615,7 +599,7 @@ impl ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(err("UpdateAuthorizer"))
+            .map_err(sdk_err(SERVICE, "UpdateAuthorizer"))
     }
 
     pub async fn delete_authorizer(&self, api_id: &str, id: &str) -> AwsResult<()> {
@@ -626,7 +610,7 @@ impl ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(err("DeleteAuthorizer"))
+            .map_err(sdk_err(SERVICE, "DeleteAuthorizer"))
     }
 
     // --- the $default stage ----------------------------------------------------------------
@@ -693,7 +677,7 @@ impl ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(err("CreateStage"))
+            .map_err(sdk_err(SERVICE, "CreateStage"))
     }
 
     /// Bring a stage's settings from `current` to `wanted`: auto-deploy on, throttling and
@@ -722,7 +706,7 @@ impl ApiGateway {
             .set_access_log_settings(wanted.access_log.as_ref().map(access_log_to_sdk))
             .send()
             .await
-            .map_err(err("UpdateStage"))?;
+            .map_err(sdk_err(SERVICE, "UpdateStage"))?;
         for route in current.route_throttles.keys() {
             if !wanted.route_throttles.contains_key(route) {
                 self.client
@@ -732,7 +716,7 @@ impl ApiGateway {
                     .route_key(route)
                     .send()
                     .await
-                    .map_err(err("DeleteRouteSettings"))?;
+                    .map_err(sdk_err(SERVICE, "DeleteRouteSettings"))?;
             }
         }
         if current.access_log.is_some() && wanted.access_log.is_none() {
@@ -742,7 +726,7 @@ impl ApiGateway {
                 .stage_name(name)
                 .send()
                 .await
-                .map_err(err("DeleteAccessLogSettings"))?;
+                .map_err(sdk_err(SERVICE, "DeleteAccessLogSettings"))?;
         }
         Ok(())
     }
@@ -762,14 +746,14 @@ impl ApiGateway {
             .disable_execute_api_endpoint(disable_execute_api_endpoint)
             .send()
             .await
-            .map_err(err("UpdateApi"))?;
+            .map_err(sdk_err(SERVICE, "UpdateApi"))?;
         if cors.is_none() && had_cors {
             self.client
                 .delete_cors_configuration()
                 .api_id(api_id)
                 .send()
                 .await
-                .map_err(err("DeleteCorsConfiguration"))?;
+                .map_err(sdk_err(SERVICE, "DeleteCorsConfiguration"))?;
         }
         Ok(())
     }
@@ -782,7 +766,7 @@ impl ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(err("DeleteStage"))
+            .map_err(sdk_err(SERVICE, "DeleteStage"))
     }
 }
 

@@ -12,7 +12,7 @@ use aws_sdk_cognitoidentity::types::{
 };
 
 use super::apigateway::not_found_is_none;
-use super::error::{AwsError, AwsResult, ErrorKind};
+use super::error::{AwsError, AwsResult, ErrorKind, sdk_err};
 
 fn invalid(operation: &'static str, message: String) -> AwsError {
     AwsError {
@@ -27,21 +27,6 @@ fn invalid(operation: &'static str, message: String) -> AwsError {
 const SERVICE: &str = "cognito-identity";
 /// ListIdentityPools' largest page.
 const PAGE_SIZE: i32 = 60;
-
-fn err<E>(
-    op: &'static str,
-) -> impl FnOnce(
-    aws_sdk_cognitoidentity::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> AwsError
-where
-    E: aws_sdk_cognitoidentity::error::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-{
-    move |e| AwsError::from_sdk(SERVICE, op, e)
-}
 
 /// An identity pool: what we send on create/update and what Describe returns.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,13 +92,13 @@ fn pool_of(
 
 impl Cognito {
     pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
-        let mut builder = aws_sdk_cognitoidentity::config::Builder::from(config);
-        for interceptor in interceptors {
-            builder.push_interceptor(interceptor.clone());
-        }
-        builder.set_retry_partition(Some(super::retry_partition("cognito-identity")));
         Self {
-            client: Client::from_conf(builder.build()),
+            client: sdk_client!(
+                aws_sdk_cognitoidentity,
+                config,
+                interceptors,
+                "cognito-identity"
+            ),
         }
     }
 
@@ -133,7 +118,7 @@ impl Cognito {
             .set_identity_pool_tags(Some(pool.tags.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(err("CreateIdentityPool"))?;
+            .map_err(sdk_err(SERVICE, "CreateIdentityPool"))?;
         Ok(pool_of(
             out.identity_pool_id(),
             out.identity_pool_name(),
@@ -165,9 +150,7 @@ impl Cognito {
 
     /// (id, name) of every identity pool in the account and region.
     pub async fn list_identity_pools(&self) -> AwsResult<Vec<(String, String)>> {
-        let mut found = Vec::new();
-        let mut token = None;
-        loop {
+        super::all_pages(|token| async move {
             let out = self
                 .client
                 .list_identity_pools()
@@ -175,18 +158,16 @@ impl Cognito {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(err("ListIdentityPools"))?;
-            found.extend(out.identity_pools().iter().filter_map(|p| {
+                .map_err(sdk_err(SERVICE, "ListIdentityPools"))?;
+            let pools = out.identity_pools().iter().filter_map(|p| {
                 Some((
                     p.identity_pool_id()?.to_owned(),
                     p.identity_pool_name().unwrap_or_default().to_owned(),
                 ))
-            }));
-            token = out.next_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(found);
-            }
-        }
+            });
+            Ok((pools.collect(), out.next_token().map(str::to_owned)))
+        })
+        .await
     }
 
     /// Ids of every pool named `name` (names are not unique in Cognito).
@@ -212,7 +193,7 @@ impl Cognito {
             .send()
             .await
             .map(drop)
-            .map_err(err("UpdateIdentityPool"))
+            .map_err(sdk_err(SERVICE, "UpdateIdentityPool"))
     }
 
     pub async fn delete_identity_pool(&self, id: &str) -> AwsResult<()> {
@@ -222,7 +203,7 @@ impl Cognito {
             .send()
             .await
             .map(drop)
-            .map_err(err("DeleteIdentityPool"))
+            .map_err(sdk_err(SERVICE, "DeleteIdentityPool"))
     }
 
     pub async fn get_roles(&self, id: &str) -> AwsResult<PoolRoles> {
@@ -232,7 +213,7 @@ impl Cognito {
             .identity_pool_id(id)
             .send()
             .await
-            .map_err(err("GetIdentityPoolRoles"))?;
+            .map_err(sdk_err(SERVICE, "GetIdentityPoolRoles"))?;
         let roles = out.roles();
         let mapping = out
             .role_mappings()
@@ -313,7 +294,7 @@ impl Cognito {
             .send()
             .await
             .map(drop)
-            .map_err(err("SetIdentityPoolRoles"))
+            .map_err(sdk_err(SERVICE, "SetIdentityPoolRoles"))
     }
 
     pub async fn list_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>> {
@@ -323,7 +304,7 @@ impl Cognito {
             .resource_arn(arn)
             .send()
             .await
-            .map_err(err("ListTagsForResource"))?;
+            .map_err(sdk_err(SERVICE, "ListTagsForResource"))?;
         Ok(out
             .tags()
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -338,7 +319,7 @@ impl Cognito {
             .send()
             .await
             .map(drop)
-            .map_err(err("TagResource"))
+            .map_err(sdk_err(SERVICE, "TagResource"))
     }
 
     pub async fn untag(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
@@ -349,6 +330,6 @@ impl Cognito {
             .send()
             .await
             .map(drop)
-            .map_err(err("UntagResource"))
+            .map_err(sdk_err(SERVICE, "UntagResource"))
     }
 }

@@ -97,6 +97,17 @@ impl AwsError {
     }
 }
 
+/// A `map_err` adapter for an SDK call: classify a failure of `service`'s `operation`.
+pub fn sdk_err<E>(
+    service: &'static str,
+    operation: &'static str,
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    move |e| AwsError::from_sdk(service, operation, e)
+}
+
 /// Map an AWS error code (and HTTP status) to a kind. Codes differ per service and
 /// protocol ("NoSuchEntity" in IAM, "NotFoundException" in API Gateway, ...).
 pub fn kind_of(code: &str, status: u16) -> ErrorKind {

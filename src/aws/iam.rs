@@ -11,18 +11,9 @@ use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use serde_json::Value;
 
 use super::apigateway::not_found_is_none;
-use super::error::{AwsError, AwsResult, ErrorKind};
+use super::error::{AwsError, AwsResult, ErrorKind, sdk_err};
 
 const SERVICE: &str = "iam";
-
-fn err<E>(
-    op: &'static str,
-) -> impl FnOnce(aws_sdk_iam::error::SdkError<E, aws_smithy_runtime_api::http::Response>) -> AwsError
-where
-    E: aws_sdk_iam::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    move |e| AwsError::from_sdk(SERVICE, op, e)
-}
 
 /// A role as IAM reports it.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,13 +76,8 @@ fn invalid_policy(operation: &'static str, message: String) -> AwsError {
 
 impl Iam {
     pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
-        let mut builder = aws_sdk_iam::config::Builder::from(config);
-        for interceptor in interceptors {
-            builder.push_interceptor(interceptor.clone());
-        }
-        builder.set_retry_partition(Some(super::retry_partition("iam")));
         Self {
-            client: Client::from_conf(builder.build()),
+            client: sdk_client!(aws_sdk_iam, config, interceptors, "iam"),
         }
     }
 
@@ -139,7 +125,7 @@ impl Iam {
             .set_tags(Some(to_tags(tags)))
             .send()
             .await
-            .map_err(err("CreateRole"))?;
+            .map_err(sdk_err(SERVICE, "CreateRole"))?;
         let arn = out.role().map(|r| r.arn().to_owned()).unwrap_or_default();
         Ok(Role {
             name: name.to_owned(),
@@ -157,7 +143,7 @@ impl Iam {
             .send()
             .await
             .map(drop)
-            .map_err(err("UpdateAssumeRolePolicy"))
+            .map_err(sdk_err(SERVICE, "UpdateAssumeRolePolicy"))
     }
 
     pub async fn tag_role(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
@@ -168,7 +154,7 @@ impl Iam {
             .send()
             .await
             .map(drop)
-            .map_err(err("TagRole"))
+            .map_err(sdk_err(SERVICE, "TagRole"))
     }
 
     pub async fn delete_role(&self, name: &str) -> AwsResult<()> {
@@ -178,7 +164,7 @@ impl Iam {
             .send()
             .await
             .map(drop)
-            .map_err(err("DeleteRole"))
+            .map_err(sdk_err(SERVICE, "DeleteRole"))
     }
 
     // --- inline policies ---------------------------------------------------------------
@@ -214,13 +200,11 @@ impl Iam {
             .send()
             .await
             .map(drop)
-            .map_err(err("PutRolePolicy"))
+            .map_err(sdk_err(SERVICE, "PutRolePolicy"))
     }
 
     pub async fn list_role_policies(&self, role: &str) -> AwsResult<Vec<String>> {
-        let mut names = Vec::new();
-        let mut marker = None;
-        loop {
+        super::all_pages(|marker| async move {
             let out = self
                 .client
                 .list_role_policies()
@@ -228,13 +212,14 @@ impl Iam {
                 .set_marker(marker)
                 .send()
                 .await
-                .map_err(err("ListRolePolicies"))?;
-            names.extend(out.policy_names().iter().cloned());
-            if !out.is_truncated() {
-                return Ok(names);
-            }
-            marker = out.marker().map(str::to_owned);
-        }
+                .map_err(sdk_err(SERVICE, "ListRolePolicies"))?;
+            let next = out
+                .marker()
+                .filter(|_| out.is_truncated())
+                .map(str::to_owned);
+            Ok((out.policy_names().to_vec(), next))
+        })
+        .await
     }
 
     pub async fn delete_role_policy(&self, role: &str, policy: &str) -> AwsResult<()> {
@@ -245,7 +230,7 @@ impl Iam {
             .send()
             .await
             .map(drop)
-            .map_err(err("DeleteRolePolicy"))
+            .map_err(sdk_err(SERVICE, "DeleteRolePolicy"))
     }
 
     // --- OIDC providers ----------------------------------------------------------------
@@ -284,7 +269,7 @@ impl Iam {
             .set_tags(Some(to_tags(tags)))
             .send()
             .await
-            .map_err(err("CreateOpenIDConnectProvider"))?;
+            .map_err(sdk_err(SERVICE, "CreateOpenIDConnectProvider"))?;
         Ok(out
             .open_id_connect_provider_arn()
             .unwrap_or_default()
@@ -299,7 +284,7 @@ impl Iam {
             .send()
             .await
             .map(drop)
-            .map_err(err("AddClientIDToOpenIDConnectProvider"))
+            .map_err(sdk_err(SERVICE, "AddClientIDToOpenIDConnectProvider"))
     }
 
     pub async fn remove_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
@@ -310,7 +295,7 @@ impl Iam {
             .send()
             .await
             .map(drop)
-            .map_err(err("RemoveClientIDFromOpenIDConnectProvider"))
+            .map_err(sdk_err(SERVICE, "RemoveClientIDFromOpenIDConnectProvider"))
     }
 
     pub async fn tag_oidc_provider(
@@ -325,7 +310,7 @@ impl Iam {
             .send()
             .await
             .map(drop)
-            .map_err(err("TagOpenIDConnectProvider"))
+            .map_err(sdk_err(SERVICE, "TagOpenIDConnectProvider"))
     }
 
     pub async fn untag_oidc_provider(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
@@ -336,7 +321,7 @@ impl Iam {
             .send()
             .await
             .map(drop)
-            .map_err(err("UntagOpenIDConnectProvider"))
+            .map_err(sdk_err(SERVICE, "UntagOpenIDConnectProvider"))
     }
 
     pub async fn delete_oidc_provider(&self, arn: &str) -> AwsResult<()> {
@@ -346,7 +331,7 @@ impl Iam {
             .send()
             .await
             .map(drop)
-            .map_err(err("DeleteOpenIDConnectProvider"))
+            .map_err(sdk_err(SERVICE, "DeleteOpenIDConnectProvider"))
     }
 }
 

@@ -6,7 +6,7 @@ use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use serde_json::Value;
 
 use super::apigateway::not_found_is_none;
-use super::error::{AwsError, AwsResult, ErrorKind};
+use super::error::{AwsError, AwsResult, ErrorKind, sdk_err};
 
 const SERVICE: &str = "lambda";
 /// The principal API Gateway invokes functions as.
@@ -28,13 +28,8 @@ pub struct Lambda {
 
 impl Lambda {
     pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
-        let mut builder = aws_sdk_lambda::config::Builder::from(config);
-        for interceptor in interceptors {
-            builder.push_interceptor(interceptor.clone());
-        }
-        builder.set_retry_partition(Some(super::retry_partition("lambda")));
         Self {
-            client: Client::from_conf(builder.build()),
+            client: sdk_client!(aws_sdk_lambda, config, interceptors, "lambda"),
         }
     }
 
@@ -98,7 +93,7 @@ impl Lambda {
             .send()
             .await
             .map(drop)
-            .map_err(|e| AwsError::from_sdk(SERVICE, "AddPermission", e))
+            .map_err(sdk_err(SERVICE, "AddPermission"))
     }
 
     pub async fn remove_permission(&self, function: &str, sid: &str) -> AwsResult<()> {
@@ -109,7 +104,7 @@ impl Lambda {
             .send()
             .await
             .map(drop)
-            .map_err(|e| AwsError::from_sdk(SERVICE, "RemovePermission", e))
+            .map_err(sdk_err(SERVICE, "RemovePermission"))
     }
 }
 

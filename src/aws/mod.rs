@@ -2,6 +2,20 @@
 //! makes, returns plain types, and turns every failure into an [`AwsError`] whose kind
 //! says whether to retry or to stall.
 
+/// The SDK client of crate `$sdk` for one service: the shared configuration, every
+/// interceptor, and the service's own retry partition. (Each SDK crate has its own config
+/// builder type and no common trait, hence a macro.)
+macro_rules! sdk_client {
+    ($sdk:ident, $config:expr, $interceptors:expr, $service:literal) => {{
+        let mut builder = $sdk::config::Builder::from($config);
+        for interceptor in $interceptors {
+            builder.push_interceptor(interceptor.clone());
+        }
+        builder.set_retry_partition(Some($crate::aws::retry_partition($service)));
+        $sdk::Client::from_conf(builder.build())
+    }};
+}
+
 pub mod apigateway;
 pub mod cognito;
 pub mod error;
@@ -27,6 +41,25 @@ pub fn retry_partition(service: &str) -> aws_smithy_runtime::client::retries::Re
                 .build(),
         )
         .build()
+}
+
+/// Every item of a paginated list call. `page(token)` fetches one page and returns its
+/// items and the token of the next page (None on the last).
+pub(crate) async fn all_pages<T, Page, Fut>(mut page: Page) -> AwsResult<Vec<T>>
+where
+    Page: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = AwsResult<(Vec<T>, Option<String>)>>,
+{
+    let mut found = Vec::new();
+    let mut token = None;
+    loop {
+        let (items, next) = page(token).await?;
+        found.extend(items);
+        match next {
+            Some(next) if !next.is_empty() => token = Some(next),
+            _ => return Ok(found),
+        }
+    }
 }
 
 /// A client for every service the operator uses, sharing one SDK configuration.

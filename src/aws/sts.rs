@@ -3,7 +3,7 @@
 use aws_sdk_sts::Client;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
-use super::error::{AwsError, AwsResult};
+use super::error::{AwsResult, sdk_err};
 
 /// The caller's identity.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,13 +20,8 @@ pub struct Sts {
 
 impl Sts {
     pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
-        let mut builder = aws_sdk_sts::config::Builder::from(config);
-        for interceptor in interceptors {
-            builder.push_interceptor(interceptor.clone());
-        }
-        builder.set_retry_partition(Some(super::retry_partition("sts")));
         Self {
-            client: Client::from_conf(builder.build()),
+            client: sdk_client!(aws_sdk_sts, config, interceptors, "sts"),
         }
     }
 
@@ -36,7 +31,7 @@ impl Sts {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("sts", "GetCallerIdentity", e))?;
+            .map_err(sdk_err("sts", "GetCallerIdentity"))?;
         Ok(CallerIdentity {
             account: out.account().unwrap_or_default().to_owned(),
             arn: out.arn().unwrap_or_default().to_owned(),
