@@ -10,9 +10,6 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The API group of every authedapi resource.
-pub const GROUP: &str = "authedapi.dev";
-
 /// The most routes (and integrations) one API Gateway HTTP API may have.
 pub const MAX_ROUTES: usize = 300;
 
@@ -77,7 +74,7 @@ pub struct AuthedApiSpec {
     pub default_authorization: Authorization,
 
     /// The API's routes, at most 300, each route key at most once.
-    #[schemars(length(min = 1, max = 300))]
+    #[schemars(length(min = 1, max = MAX_ROUTES))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["route".into()]))]
     pub routes: Vec<Route>,
 

@@ -408,14 +408,6 @@ impl Plan {
         })
     }
 
-    /// The ARN of a role named `name` under our path.
-    pub fn role_arn_of(&self, name: &str) -> String {
-        format!(
-            "arn:{}:iam::{}:role{ROLE_PATH}{name}",
-            self.partition, self.account
-        )
-    }
-
     /// Trust policy of the authenticated role: only identities of this pool that logged in.
     pub fn trust_policy(&self, identity_pool_id: &str) -> Value {
         json!({
@@ -432,10 +424,10 @@ impl Plan {
         })
     }
 
-    /// The ARN of the role this plan names.
+    /// The ARN of the role this plan names (under our path).
     pub fn role_arn(&self) -> String {
         format!(
-            "arn:{}:iam::{}:role/{}",
+            "arn:{}:iam::{}:role{ROLE_PATH}{}",
             self.partition, self.account, self.role_name
         )
     }
@@ -838,6 +830,10 @@ mod tests {
             "https://id.execute-api.cn-north-1.amazonaws.com.cn"
         );
         assert!(p.role_arn().starts_with("arn:aws-cn:iam::"));
+        assert!(
+            p.role_arn()
+                .ends_with(&format!(":role/authedapi/{}", p.role_name))
+        );
     }
 
     #[test]

@@ -6,19 +6,10 @@
 
 use serde_json::{Map, Value};
 
-/// Keys whose value IAM treats as a set: order and one-vs-many spelling do not matter.
-const SET_KEYS: &[&str] = &[
-    "Action",
-    "NotAction",
-    "Resource",
-    "NotResource",
-    "Statement",
-];
-
 /// The canonical form of a policy document: statements, actions and resources as sorted,
 /// de-duplicated lists; condition values likewise; principals' lists sorted.
 pub fn normalize(policy: &Value) -> Value {
-    normalize_value(policy, None)
+    normalize_value(policy)
 }
 
 /// Whether two policy documents mean the same.
@@ -26,33 +17,23 @@ pub fn equivalent(a: &Value, b: &Value) -> bool {
     normalize(a) == normalize(b)
 }
 
-fn normalize_value(value: &Value, key: Option<&str>) -> Value {
+/// Every list in a policy is a set to IAM (Statement, Action, Resource, condition values,
+/// principals): order, duplicates and one-vs-many spelling do not matter. Scalars
+/// (Effect, Sid, Version) stay as they are.
+fn normalize_value(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), normalize_value(v, Some(k))))
+                .map(|(k, v)| (k.clone(), normalize_value(v)))
                 .collect::<Map<_, _>>(),
         ),
-        // A set-valued key, or any list inside a Condition or Principal: order-free.
-        Value::Array(_) | Value::String(_) if key.is_some_and(is_set_valued) => {
-            as_sorted_set(value)
-        }
-        Value::Array(items) => as_sorted_set(&Value::Array(items.clone())),
+        Value::Array(items) => as_sorted_set(items),
         other => other.clone(),
     }
 }
 
-/// Condition operators' and principals' values are sets as well; the statement-level
-/// keys that are not listed are scalars (Effect, Sid, Version).
-fn is_set_valued(key: &str) -> bool {
-    SET_KEYS.contains(&key)
-}
-
-fn as_sorted_set(value: &Value) -> Value {
-    let items: Vec<Value> = match value {
-        Value::Array(items) => items.iter().map(|v| normalize_value(v, None)).collect(),
-        other => vec![normalize_value(other, None)],
-    };
+fn as_sorted_set(items: &[Value]) -> Value {
+    let items: Vec<Value> = items.iter().map(normalize_value).collect();
     let mut items: Vec<(String, Value)> = items.into_iter().map(|v| (v.to_string(), v)).collect();
     items.sort_by(|a, b| a.0.cmp(&b.0));
     items.dedup_by(|a, b| a.0 == b.0);

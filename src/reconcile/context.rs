@@ -11,11 +11,11 @@ use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::Store;
 use tokio::sync::OnceCell;
 
-use super::reference;
 use crate::api::AuthedApi;
 use crate::aws::ratelimit::Limits;
 use crate::aws::{AwsClients, AwsError, SharedInterceptor};
 use crate::metrics::Metrics;
+use kube::Resource;
 
 /// AWS clients per region, and the account they act in.
 pub struct AwsProvider {
@@ -102,7 +102,6 @@ pub struct Context {
 }
 
 impl Context {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: kube::Client,
         aws: AwsProvider,
@@ -222,7 +221,7 @@ impl Context {
             action: truncate(action.to_owned(), 128),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, &reference(obj)).await {
+        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
             tracing::debug!("could not publish event {reason}: {e}");
         }
     }

@@ -17,11 +17,11 @@ pub mod permissions;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent};
-use kube::{Resource, ResourceExt};
 
 use crate::api::{AuthedApi, AuthedApiStatus, DeletionPolicy};
 use crate::aws::{AwsClients, AwsError, ErrorKind};
@@ -247,7 +247,6 @@ async fn apply(obj: &AuthedApi, ctx: &Context, api: Api<AuthedApi>) -> Result<Ac
         &outcome,
         k8s_openapi::jiff::Timestamp::now(),
     );
-    writer.status.observed_generation = Some(generation);
     let became_ready = result.is_ok() && !status::is_ready(&previous, generation);
     writer.save().await?;
 
@@ -366,6 +365,7 @@ async fn cleanup(obj: &AuthedApi, ctx: &Context) -> Result<Action, Error> {
             "deletionPolicy is Retain: the AWS resources stay".into(),
         )
         .await;
+        ctx.forget(obj.metadata.uid.as_deref().unwrap_or_default());
         return Ok(Action::await_change());
     }
     // Names do not depend on the routes; a spec whose routes no longer plan must still
@@ -430,11 +430,6 @@ pub fn backoff(failures: u32, stalled: bool, resync: Duration) -> Duration {
     // Up to +20%, so objects that failed together do not retry together.
     let jitter = delay.mul_f64(rand::random::<f64>() * 0.2);
     delay + jitter
-}
-
-/// The object reference events point at.
-pub fn reference(obj: &AuthedApi) -> k8s_openapi::api::core::v1::ObjectReference {
-    obj.object_ref(&())
 }
 
 #[cfg(test)]

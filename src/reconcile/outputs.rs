@@ -65,7 +65,7 @@ pub async fn ensure(step: &mut Step<'_>) -> Result<(), Error> {
             .any(|r| Some(&r.uid) == obj.meta().uid.as_ref())
     {
         return Err(Error::NameConflict(format!(
-            "ConfigMap {name} exists and is not owned by this AuthedApi: it was left alone; \\
+            "ConfigMap {name} exists and is not owned by this AuthedApi: it was left alone; \
              choose another spec.outputs.configMapName"
         )));
     }
@@ -81,15 +81,12 @@ pub async fn ensure(step: &mut Step<'_>) -> Result<(), Error> {
         } else {
             "Created"
         };
-        step.ctx
-            .publish(
-                obj,
-                kube::runtime::events::EventType::Normal,
-                verb,
-                "WriteOutputs",
-                format!("{verb} ConfigMap {name} with the API's endpoint and identity pool"),
-            )
-            .await;
+        step.event(
+            verb,
+            "WriteOutputs",
+            format!("{verb} ConfigMap {name} with the API's endpoint and identity pool"),
+        )
+        .await;
     }
     step.writer.status.outputs_config_map = Some(name);
     Ok(())
