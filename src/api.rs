@@ -167,6 +167,18 @@ pub enum MatchType {
     NotEqual,
 }
 
+impl MatchType {
+    /// The name Cognito's role mapping rules take.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchType::Equals => "Equals",
+            MatchType::Contains => "Contains",
+            MatchType::StartsWith => "StartsWith",
+            MatchType::NotEqual => "NotEqual",
+        }
+    }
+}
+
 // What users matching no access rule get.
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Unmatched {

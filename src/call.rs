@@ -17,6 +17,7 @@ use aws_sigv4::sign::v4;
 use kube::api::Api;
 
 use crate::api::{AuthedApi, Authorization, Route};
+use crate::aws::AwsError;
 use crate::plan::normalize_domain;
 
 /// Arguments of `authedapi call`.
@@ -245,12 +246,12 @@ async fn credentials(
         .load()
         .await;
     let cognito = aws_sdk_cognitoidentity::Client::new(&config);
-    let refused = |e: &dyn aws_sdk_cognitoidentity::error::ProvideErrorMetadata| {
-        let message = e.message().unwrap_or_default().to_owned();
-        if e.code() == Some("NotAuthorizedException") {
-            CallError::TokenRefused(message)
+    // The operator's error mapping keeps network failures' causes, which carry no AWS code.
+    let refused = |e: AwsError| {
+        if e.code == "NotAuthorizedException" {
+            CallError::TokenRefused(e.message)
         } else {
-            CallError::Cognito(format!("{}: {message}", e.code().unwrap_or("error")))
+            CallError::Cognito(e.to_string())
         }
     };
     let identity = cognito
@@ -259,7 +260,7 @@ async fn credentials(
         .logins(provider, id_token)
         .send()
         .await
-        .map_err(|e| refused(&e))?;
+        .map_err(|e| refused(AwsError::from_sdk("cognito-identity", "GetId", e)))?;
     let identity_id = identity.identity_id().unwrap_or_default();
     let out = cognito
         .get_credentials_for_identity()
@@ -267,7 +268,13 @@ async fn credentials(
         .logins(provider, id_token)
         .send()
         .await
-        .map_err(|e| refused(&e))?;
+        .map_err(|e| {
+            refused(AwsError::from_sdk(
+                "cognito-identity",
+                "GetCredentialsForIdentity",
+                e,
+            ))
+        })?;
     let c = out
         .credentials()
         .ok_or_else(|| CallError::Cognito("no credentials in the response".into()))?;

@@ -312,7 +312,7 @@ fn plan_access(
                 rule.name
             ),
             claim: rule.claim.clone(),
-            match_type: format!("{:?}", rule.match_type),
+            match_type: rule.match_type.as_str().to_owned(),
             value: rule.value.clone(),
             routes: rule.routes.clone(),
         });

@@ -9,7 +9,7 @@ use aws_sdk_apigatewayv2::types::{
 };
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
-use super::error::{AwsError, AwsResult, sdk_err};
+use super::error::{AwsError, AwsResult, not_found_is_none, sdk_err};
 
 const SERVICE: &str = "apigateway";
 /// The stage every AuthedApi serves on: no stage segment in the URL, deployed on change.
@@ -129,7 +129,7 @@ fn api_of(
         id: id.to_owned(),
         name: name.unwrap_or_default().to_owned(),
         endpoint: endpoint.unwrap_or_default().to_owned(),
-        tags: tags_of(tags),
+        tags: super::tag_map(tags),
         cors: cors.map(CorsConfig::of),
         disable_execute_api_endpoint: disable_execute_api_endpoint.unwrap_or(false),
     }
@@ -199,11 +199,6 @@ pub struct ApiGateway {
     client: Client,
 }
 
-fn tags_of(tags: Option<&std::collections::HashMap<String, String>>) -> BTreeMap<String, String> {
-    tags.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default()
-}
-
 fn route_target(integration_id: &str) -> String {
     format!("integrations/{integration_id}")
 }
@@ -216,7 +211,7 @@ impl ApiGateway {
     }
 
     /// The ARN API Gateway's tagging calls take for an API.
-    pub fn api_arn(region: &str, partition: &str, api_id: &str) -> String {
+    pub fn api_arn(partition: &str, region: &str, api_id: &str) -> String {
         format!("arn:{partition}:apigateway:{region}::/apis/{api_id}")
     }
 
@@ -627,7 +622,7 @@ impl ApiGateway {
             Ok(out) => Ok(Some(Stage {
                 name: out.stage_name().unwrap_or(name).to_owned(),
                 auto_deploy: out.auto_deploy().unwrap_or(false),
-                tags: tags_of(out.tags()),
+                tags: super::tag_map(out.tags()),
                 settings: StageSettings {
                     default_throttle: out.default_route_settings().and_then(Throttle::of),
                     route_throttles: out
@@ -775,9 +770,4 @@ fn access_log_to_sdk(log: &AccessLogConfig) -> aws_sdk_apigatewayv2::types::Acce
         .destination_arn(&log.destination_arn)
         .format(&log.format)
         .build()
-}
-
-/// Turn "not found" into `Ok(None)`; pass every other error on.
-pub(crate) fn not_found_is_none<T>(e: AwsError) -> AwsResult<Option<T>> {
-    if e.is_not_found() { Ok(None) } else { Err(e) }
 }

@@ -11,17 +11,10 @@ use aws_sdk_cognitoidentity::types::{
     RoleMappingType, RulesConfigurationType,
 };
 
-use super::apigateway::not_found_is_none;
-use super::error::{AwsError, AwsResult, ErrorKind, sdk_err};
+use super::error::{AwsError, AwsResult, not_found_is_none, sdk_err};
 
 fn invalid(operation: &'static str, message: String) -> AwsError {
-    AwsError {
-        kind: ErrorKind::Invalid,
-        service: SERVICE,
-        operation,
-        code: String::new(),
-        message,
-    }
+    AwsError::invalid(SERVICE, operation, "", message)
 }
 
 const SERVICE: &str = "cognito-identity";
@@ -84,9 +77,7 @@ fn pool_of(
         name: name.to_owned(),
         allow_unauthenticated,
         oidc_provider_arns: arns.to_vec(),
-        tags: tags
-            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
+        tags: super::tag_map(tags),
     }
 }
 
@@ -305,10 +296,7 @@ impl Cognito {
             .send()
             .await
             .map_err(sdk_err(SERVICE, "ListTagsForResource"))?;
-        Ok(out
-            .tags()
-            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default())
+        Ok(super::tag_map(out.tags()))
     }
 
     pub async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {

@@ -83,6 +83,22 @@ impl AwsError {
         }
     }
 
+    /// A request refused before or after the wire as invalid (bad input, bad answer).
+    pub fn invalid(
+        service: &'static str,
+        operation: &'static str,
+        code: &str,
+        message: String,
+    ) -> Self {
+        Self {
+            kind: ErrorKind::Invalid,
+            service,
+            operation,
+            code: code.to_owned(),
+            message,
+        }
+    }
+
     /// True when the resource is simply not there.
     pub fn is_not_found(&self) -> bool {
         self.kind == ErrorKind::NotFound
@@ -161,6 +177,11 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Turn "not found" into `Ok(None)`; pass every other error on.
+pub fn not_found_is_none<T>(e: AwsError) -> AwsResult<Option<T>> {
+    if e.is_not_found() { Ok(None) } else { Err(e) }
 }
 
 /// Shorthand for results of AWS calls.

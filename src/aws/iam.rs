@@ -10,8 +10,7 @@ use aws_sdk_iam::types::Tag;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use serde_json::Value;
 
-use super::apigateway::not_found_is_none;
-use super::error::{AwsError, AwsResult, ErrorKind, sdk_err};
+use super::error::{AwsError, AwsResult, not_found_is_none, sdk_err};
 
 const SERVICE: &str = "iam";
 
@@ -65,13 +64,7 @@ pub fn decode_policy(document: &str) -> Result<Value, String> {
 }
 
 fn invalid_policy(operation: &'static str, message: String) -> AwsError {
-    AwsError {
-        kind: ErrorKind::Invalid,
-        service: SERVICE,
-        operation,
-        code: "MalformedPolicyDocument".to_owned(),
-        message,
-    }
+    AwsError::invalid(SERVICE, operation, "MalformedPolicyDocument", message)
 }
 
 impl Iam {

@@ -5,8 +5,7 @@ use aws_sdk_lambda::Client;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use serde_json::Value;
 
-use super::apigateway::not_found_is_none;
-use super::error::{AwsError, AwsResult, ErrorKind, sdk_err};
+use super::error::{AwsError, AwsResult, not_found_is_none, sdk_err};
 
 const SERVICE: &str = "lambda";
 /// The principal API Gateway invokes functions as.
@@ -63,14 +62,14 @@ impl Lambda {
                 return Err(e);
             }
         };
-        let policy: Value =
-            serde_json::from_str(out.policy().unwrap_or("{}")).map_err(|e| AwsError {
-                kind: ErrorKind::Invalid,
-                service: SERVICE,
-                operation: "GetPolicy",
-                code: String::new(),
-                message: format!("function policy is not JSON: {e}"),
-            })?;
+        let policy: Value = serde_json::from_str(out.policy().unwrap_or("{}")).map_err(|e| {
+            AwsError::invalid(
+                SERVICE,
+                "GetPolicy",
+                "",
+                format!("function policy is not JSON: {e}"),
+            )
+        })?;
         Ok(Some(parse_statements(&policy)))
     }
 

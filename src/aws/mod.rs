@@ -43,6 +43,14 @@ pub fn retry_partition(service: &str) -> aws_smithy_runtime::client::retries::Re
         .build()
 }
 
+/// Tags as the SDK hands them back (a HashMap, maybe absent), ordered.
+pub(crate) fn tag_map(
+    tags: Option<&std::collections::HashMap<String, String>>,
+) -> std::collections::BTreeMap<String, String> {
+    tags.map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
 /// Every item of a paginated list call. `page(token)` fetches one page and returns its
 /// items and the token of the next page (None on the last).
 pub(crate) async fn all_pages<T, Page, Fut>(mut page: Page) -> AwsResult<Vec<T>>

@@ -21,7 +21,7 @@ pub async fn ensure(step: &mut Step<'_>) -> Result<String, Error> {
         .iter()
         .all(|(k, v)| api.tags.get(k) == Some(v))
     {
-        let arn = ApiGateway::api_arn(&step.plan.region, &step.plan.partition, &api_id);
+        let arn = ApiGateway::api_arn(&step.plan.partition, &step.plan.region, &api_id);
         gw.tag_api(&arn, &step.plan.tags).await?;
     }
 
