@@ -50,7 +50,7 @@ async fn http_api_integrations_authorizer_routes_and_stage() {
     );
 
     // Integrations: a Lambda function (AWS_PROXY, 2.0) and a URL (HTTP_PROXY).
-    let function_arn = common::create_function(&config, "private").await;
+    let function_arn = common::ensure_function(&config, "private").await;
     let lambda = IntegrationTarget::Lambda {
         function_arn: function_arn.clone(),
         payload_format_version: "2.0".into(),
@@ -393,7 +393,7 @@ async fn role_with_trust_policy_and_inline_policy() {
 #[tokio::test]
 async fn lambda_permission_for_one_api() {
     let (aws, account, config) = clients().await;
-    let function = common::create_function(&config, "public").await;
+    let function = common::ensure_function(&config, "public").await;
     assert_eq!(
         aws.lambda.permissions(&function).await.unwrap(),
         Some(vec![])

@@ -5,13 +5,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use authedapi_rig::shared::control_plane;
+use common::{helm, run, try_run};
 use serde_json::Value;
 
 const CHART: &str = "charts/authedapi";
@@ -48,60 +48,11 @@ fn unique(prefix: &str) -> String {
     )
 }
 
-/// `helm` from the rig's tools, run in the repository, with its own (throwaway) homes.
-fn helm() -> Command {
-    let mut cmd = Command::new(authedapi_rig::tool("helm").expect("helm is built"));
-    let home = std::env::temp_dir().join("authedapi-chart-tests-helm");
-    cmd.current_dir(common::repo())
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_DATA_HOME", home.join("data"));
-    cmd
-}
-
 /// `kubectl` pointed at the shared control plane.
 fn kubectl() -> Command {
     let mut cmd = control_plane().kubectl().expect("kubectl is built");
     cmd.current_dir(common::repo());
     cmd
-}
-
-/// Run `cmd` (with `stdin` when given); its stdout. Panics with its output when it fails.
-fn run(cmd: &mut Command, stdin: Option<&str>) -> String {
-    let (ok, stdout, stderr) = try_run(cmd, stdin);
-    assert!(ok, "{cmd:?} failed:\n{stdout}\n{stderr}");
-    stdout
-}
-
-/// Run `cmd`: (success, stdout, stderr).
-fn try_run(cmd: &mut Command, stdin: Option<&str>) -> (bool, String, String) {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("{cmd:?} starts: {e}"));
-    let writer = stdin.map(|text| {
-        let mut pipe = child.stdin.take().expect("a stdin pipe");
-        let text = text.to_owned();
-        std::thread::spawn(move || pipe.write_all(text.as_bytes()))
-    });
-    let out = child.wait_with_output().expect("the command runs");
-    if let Some(writer) = writer {
-        writer
-            .join()
-            .expect("the stdin writer")
-            .expect("stdin is written");
-    }
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// `helm template` of the chart as release `authedapi` in `namespace`, with extra args.
@@ -832,8 +783,12 @@ fn deploy_manifests_are_accepted_by_the_api_server() {
         &[
             "customresourcedefinition.apiextensions.k8s.io/authedapis.authedapi.dev",
             "namespace/authedapi-system",
-            "deployment.apps/authedapi",
+            "serviceaccount/authedapi",
             "clusterrole.rbac.authorization.k8s.io/authedapi",
+            "clusterrolebinding.rbac.authorization.k8s.io/authedapi",
+            "service/authedapi-metrics",
+            "deployment.apps/authedapi",
         ],
     );
+    assert_eq!(out.lines().count(), 7, "{out}");
 }

@@ -150,7 +150,9 @@ async fn crash_and_recover(prefix: &str, hook: (&str, &str)) {
         crashing.log_tail(30)
     );
     assert!(
-        crashing.log_tail(5).contains("exiting"),
+        crashing
+            .log_tail(5)
+            .contains(&format!("{}={}: exiting", hook.0, hook.1)),
         "the operator exited, but not at the crash point:\n{}",
         crashing.log_tail(30)
     );

@@ -671,7 +671,7 @@ async fn a_crash_right_after_create_api_leaves_exactly_one_api() {
         &ns.name,
         &account,
         &[],
-        &[("AUTHEDAPI_TEST_CRASH_AFTER", "CreateApi")],
+        &[(authedapi::testhooks::CrashAfter::ENV, "CreateApi")],
     );
     apply(&api, &seed_in(&account, &config, "crash").await).await;
     assert!(

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use authedapi::api::AuthedApi;
@@ -13,51 +11,19 @@ use authedapi_rig::{TestNamespace, shared};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams};
 
-use common::{Operator, apply, install_crd, seed_in, wait_gone, wait_ready};
-
-fn run(cmd: &mut Command, stdin: Option<&str>) -> String {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("the command starts");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{Operator, apply, helm, install_crd, run, seed_in, wait_gone, wait_ready};
 
 /// Install the chart's objects (as `helm template` renders them) into `namespace` with
 /// release name `release`.
 fn install_chart_objects(namespace: &str, release: &str) {
-    let mut helm = Command::new(authedapi_rig::tool("helm").unwrap());
-    let home = std::env::temp_dir().join("authedapi-rbac-tests-helm");
-    helm.current_dir(common::repo())
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        .args([
-            "template",
-            release,
-            "charts/authedapi",
-            "--namespace",
-            namespace,
-        ]);
+    let mut helm = helm();
+    helm.args([
+        "template",
+        release,
+        "charts/authedapi",
+        "--namespace",
+        namespace,
+    ]);
     let manifests = run(&mut helm, None);
     let mut kubectl = shared::control_plane().kubectl().unwrap();
     kubectl.args(["apply", "--server-side", "-n", namespace, "-f", "-"]);
@@ -125,7 +91,7 @@ async fn the_operator_works_with_only_the_charts_rbac_and_nothing_more() {
         .await
         .unwrap();
     wait_gone(&api, "least-privilege", &operator, Duration::from_secs(60)).await;
-    let log = operator.log_tail(400);
+    let log = operator.log_tail(usize::MAX); // all of it
     assert!(
         !log.contains("forbidden"),
         "the operator was refused something:\n{log}"

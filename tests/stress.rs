@@ -528,7 +528,9 @@ async fn policies_spelled_differently_by_aws_cause_no_updates() {
         .to_owned();
 
     // Rewrite both policies with the same meaning: keys reordered, lists as singletons,
-    // whitespace everywhere (IAM stores them and returns them URL-encoded).
+    // whitespace everywhere (IAM stores them and returns them URL-encoded). Counting
+    // starts now (the test's own writes go straight to the emulator, not the proxy).
+    s.proxy.reset_counts();
     let trust = s
         .aws
         .iam
@@ -567,7 +569,6 @@ async fn policies_spelled_differently_by_aws_cause_no_updates() {
         .unwrap();
 
     // Several resyncs later: no policy write at all.
-    s.proxy.reset_counts();
     let reads_before = s.proxy.forwarded("iam", "GetRolePolicy");
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert!(

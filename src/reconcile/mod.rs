@@ -415,7 +415,8 @@ pub fn error_policy(obj: Arc<AuthedApi>, error: &Error, ctx: Arc<Context>) -> Ac
 }
 
 /// Exponential backoff with jitter: from 1s for what may heal by itself, from 30s for
-/// what needs a person; never longer than the resync period.
+/// what needs a person; capped at the resync period (5 minutes for what may heal), plus
+/// up to 20% jitter.
 pub fn backoff(failures: u32, stalled: bool, resync: Duration) -> Duration {
     let (base, cap) = if stalled {
         (Duration::from_secs(30), resync.max(Duration::from_secs(30)))
@@ -445,8 +446,11 @@ mod tests {
         assert!(fifth >= Duration::from_secs(16) && fifth <= Duration::from_millis(19200));
         assert!(backoff(30, false, resync) <= Duration::from_secs(360));
         let stalled = backoff(1, true, resync);
-        assert!(stalled >= Duration::from_secs(30));
+        assert!(stalled >= Duration::from_secs(30) && stalled <= Duration::from_secs(36));
         assert!(backoff(30, true, resync) <= Duration::from_secs(720));
+        let short = Duration::from_secs(10);
+        assert!(backoff(30, false, short) <= Duration::from_secs(12));
+        assert!(backoff(30, true, short) <= Duration::from_secs(36));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests (each test file includes this module).
 #![allow(dead_code)] // not every test binary uses every helper
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -45,47 +47,6 @@ pub fn example() -> serde_json::Value {
     let text =
         std::fs::read_to_string(repo().join("examples/authedapi.yaml")).expect("the example");
     serde_yaml::from_str(&text).expect("the example parses")
-}
-
-/// Create a Lambda function in the emulated account (standing in for the user's function)
-/// and return its ARN. The function needs an execution role; one is made for it.
-pub async fn create_function(config: &aws_types::SdkConfig, name: &str) -> String {
-    let iam = aws_sdk_iam::Client::new(config);
-    let role = iam
-        .create_role()
-        .role_name(format!("{name}-exec"))
-        .assume_role_policy_document(
-            serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-                "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
-            .to_string(),
-        )
-        .send()
-        .await
-        .expect("an execution role");
-    let lambda = aws_sdk_lambda::Client::new(config);
-    let out = lambda
-        .create_function()
-        .function_name(name)
-        .runtime(aws_sdk_lambda::types::Runtime::Nodejs20x)
-        .handler("index.handler")
-        .role(role.role().unwrap().arn())
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_smithy_types::Blob::new(minimal_zip()))
-                .build(),
-        )
-        .send()
-        .await
-        .expect("a function");
-    out.function_arn().unwrap().to_owned()
-}
-
-/// An empty but valid zip archive (the emulator stores code, it never runs it here).
-fn minimal_zip() -> Vec<u8> {
-    // End-of-central-directory record of an archive with no entries.
-    let mut zip = vec![0x50, 0x4b, 0x05, 0x06];
-    zip.extend_from_slice(&[0; 18]);
-    zip
 }
 
 use std::time::Instant;
@@ -372,4 +333,53 @@ pub async fn ensure_function(config: &aws_types::SdkConfig, name: &str) -> Strin
 /// The uid of an object, for tag checks.
 pub fn uid(obj: &AuthedApi) -> String {
     obj.uid().expect("a uid")
+}
+
+/// `helm` from the rig's tools, run in the repository, with its own (throwaway) homes.
+pub fn helm() -> Command {
+    let mut cmd = Command::new(authedapi_rig::tool("helm").expect("helm is built"));
+    let home = std::env::temp_dir().join("authedapi-tests-helm");
+    cmd.current_dir(repo())
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"));
+    cmd
+}
+
+/// Run `cmd` (with `stdin` when given); its stdout. Panics with its output when it fails.
+pub fn run(cmd: &mut Command, stdin: Option<&str>) -> String {
+    let (ok, stdout, stderr) = try_run(cmd, stdin);
+    assert!(ok, "{cmd:?} failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
+/// Run `cmd`: (success, stdout, stderr).
+pub fn try_run(cmd: &mut Command, stdin: Option<&str>) -> (bool, String, String) {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?} starts: {e}"));
+    let writer = stdin.map(|text| {
+        let mut pipe = child.stdin.take().expect("a stdin pipe");
+        let text = text.to_owned();
+        std::thread::spawn(move || pipe.write_all(text.as_bytes()))
+    });
+    let out = child.wait_with_output().expect("the command runs");
+    if let Some(writer) = writer {
+        writer
+            .join()
+            .expect("the stdin writer")
+            .expect("stdin is written");
+    }
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
