@@ -42,7 +42,7 @@ pub struct ControllerArgs {
 
     /// Names this cluster in the `authedapi.dev/cluster` tag, so operators of several
     /// clusters sharing one AWS account keep apart.
-    #[arg(long, env = "AUTHEDAPI_CLUSTER_ID", default_value = "default")]
+    #[arg(long, env = "AUTHEDAPI_CLUSTER_ID", default_value = "default", value_parser = cluster_id)]
     pub cluster_id: String,
 
     /// Client-side rate limit per AWS service, SERVICE=RATE[:BURST] (repeatable or
@@ -73,6 +73,19 @@ pub struct ControllerArgs {
     /// Namespace of the Lease (default: the pod's namespace, POD_NAMESPACE).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,
+}
+
+/// A cluster id is a tag value on every AWS resource: 1 to 128 characters AWS accepts in
+/// one (letters, digits and `_.:/=+-@`).
+fn cluster_id(text: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_.:/=+-@".contains(c);
+    if (1..=128).contains(&text.len()) && text.chars().all(allowed) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?}: use 1 to 128 letters, digits or _.:/=+-@ (it becomes an AWS tag value)"
+        ))
+    }
 }
 
 /// "90s", "10m", "1h", "1h30m" or plain seconds.
@@ -219,6 +232,14 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_ids_are_valid_tag_values() {
+        assert_eq!(cluster_id("prod-eu-1"), Ok("prod-eu-1".into()));
+        assert!(cluster_id("").is_err());
+        assert!(cluster_id("has space").is_err());
+        assert!(cluster_id(&"a".repeat(129)).is_err());
+    }
 
     #[test]
     fn durations() {

@@ -104,6 +104,18 @@ pub fn claim_key(cluster_id: &str, client_id: &str) -> String {
     )
 }
 
+/// AWS's longest tag value (IAM, API Gateway, Cognito).
+pub const TAG_VALUE_MAX: usize = 256;
+
+/// "namespace/name", for people reading tags; cut to a tag value's limit (a name may be
+/// 253 characters). The uid tag, not this one, says whose a resource is.
+fn owner_tag(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+        .chars()
+        .take(TAG_VALUE_MAX)
+        .collect()
+}
+
 /// The desired AWS state.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -196,10 +208,7 @@ pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError>
         });
 
     let tags = BTreeMap::from([
-        (
-            TAG_OWNER.to_owned(),
-            format!("{}/{}", who.namespace, who.name),
-        ),
+        (TAG_OWNER.to_owned(), owner_tag(who.namespace, who.name)),
         (TAG_UID.to_owned(), who.uid.to_owned()),
         (TAG_STAGE.to_owned(), spec.stage.clone()),
         (TAG_CLUSTER.to_owned(), who.cluster_id.to_owned()),
@@ -706,6 +715,9 @@ mod tests {
             one.role_name
                 .starts_with("dev-team-with-a-long-namespace-name-aaa")
         );
+        for value in one.tags.values() {
+            assert!(value.len() <= TAG_VALUE_MAX, "tag value too long: {value}");
+        }
     }
 
     #[test]

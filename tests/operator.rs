@@ -772,3 +772,30 @@ async fn with_leader_election_only_the_leader_reconciles_and_a_standby_takes_ove
     );
     eprintln!("[measure] leader killed: the standby finished the pending change in {took_over:?}");
 }
+
+#[tokio::test]
+async fn without_spec_region_the_first_region_stays_when_the_operator_moves() {
+    let mut s = setup("op-region", &[]).await;
+    let mut object = s.seed("pinned").await;
+    object["spec"].as_object_mut().unwrap().remove("region");
+    let first = apply_ready(&s, &object).await.status.unwrap();
+    assert_eq!(first.region.as_deref(), Some(s.account.region.as_str()));
+
+    // The operator is redeployed with another default region (AWS_REGION).
+    s.operator.stop();
+    let elsewhere = Account {
+        region: "eu-west-1".into(),
+        ..s.account.clone()
+    };
+    s.operator = Operator::start(&s.namespace, &elsewhere, &[], &[]);
+    // A change, so the new process certainly reconciles.
+    object["spec"]["routes"].as_array_mut().unwrap().pop();
+    let second = apply_ready(&s, &object).await.status.unwrap();
+    assert_eq!(second.region, first.region);
+    assert_eq!(second.api_id, first.api_id);
+    let there = AwsClients::new(&elsewhere.sdk_config().await, &[]);
+    assert!(
+        there.apigateway.list_apis().await.unwrap().is_empty(),
+        "nothing created in the operator's new default region"
+    );
+}

@@ -183,6 +183,44 @@ async fn persistent_access_denied_stalls_one_object_and_backs_off() {
 }
 
 #[tokio::test]
+async fn a_client_id_the_spec_moves_away_from_is_released_even_after_a_failed_step() {
+    let s = Stressed::new("stress-moving-client").await;
+    let operator = s.operator(&[]);
+    let mut object = s.seed("moving").await;
+    object["spec"]["auth0"]["domain"] = json!("moving.auth0.com");
+    object["spec"]["auth0"]["clientId"] = json!("old-client");
+    apply(&s.api, &object).await;
+    let obj = wait_ready(&s.api, "moving", &operator, Duration::from_secs(60)).await;
+    let arn = obj.status.unwrap().oidc_provider_arn.unwrap();
+
+    // The new client id goes onto the provider, then a later step fails.
+    s.proxy.set_rules(vec![
+        Rule::new(Fault::AccessDenied)
+            .service("iam")
+            .operation("GetRole"),
+    ]);
+    object["spec"]["auth0"]["clientId"] = json!("new-client");
+    apply(&s.api, &object).await;
+    wait_for(
+        &s.api,
+        "moving",
+        &operator,
+        Duration::from_secs(60),
+        "Stalled",
+        |o| condition(o, "Stalled").is_some_and(|(status, _, _)| status == "True"),
+    )
+    .await;
+    let provider = s.aws.iam.get_oidc_provider(&arn).await.unwrap().unwrap();
+    assert_eq!(provider.client_ids, vec!["old-client", "new-client"]);
+
+    // Once the step succeeds, the old client id is let go: status had not forgotten it.
+    s.proxy.clear_rules();
+    wait_ready(&s.api, "moving", &operator, Duration::from_secs(90)).await;
+    let provider = s.aws.iam.get_oidc_provider(&arn).await.unwrap().unwrap();
+    assert_eq!(provider.client_ids, vec!["new-client"]);
+}
+
+#[tokio::test]
 async fn drift_made_directly_in_aws_is_corrected_within_one_resync() {
     let s = Stressed::new("stress-drift").await;
     let operator = s.operator(&["--resync", "3s"]);

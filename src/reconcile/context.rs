@@ -86,6 +86,19 @@ struct Failures {
     retry_at: Option<Instant>,
 }
 
+impl Failures {
+    /// Count one more failure of `generation`; returns how many in a row. A new
+    /// generation starts its own count: a fixed spec is not held back for the old one.
+    fn record(&mut self, generation: i64) -> u32 {
+        if self.generation != generation {
+            *self = Failures::default();
+        }
+        self.count += 1;
+        self.generation = generation;
+        self.count
+    }
+}
+
 /// Shared by every reconcile.
 pub struct Context {
     pub client: kube::Client,
@@ -153,10 +166,10 @@ impl Context {
     /// Count a failure of `generation`; returns how many in a row.
     pub fn failed(&self, uid: &str, generation: i64) -> u32 {
         let mut failures = self.failures.lock().expect("failures lock");
-        let entry = failures.entry(uid.to_owned()).or_default();
-        entry.count += 1;
-        entry.generation = generation;
-        entry.count
+        failures
+            .entry(uid.to_owned())
+            .or_default()
+            .record(generation)
     }
 
     /// Hold retries of `uid` until `delay` from now (the error policy's backoff).
@@ -237,4 +250,19 @@ fn truncate(mut text: String, max: usize) -> String {
         text.push_str("...");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_count_per_generation() {
+        let mut failures = Failures::default();
+        assert_eq!(failures.record(1), 1);
+        assert_eq!(failures.record(1), 2);
+        assert_eq!(failures.record(1), 3);
+        assert_eq!(failures.record(2), 1, "a new generation starts over");
+        assert_eq!(failures.record(2), 2);
+    }
 }

@@ -23,7 +23,8 @@ pub fn registered_oidc(step: &Step<'_>) -> Option<(String, String)> {
 
 /// The provider for the Auth0 domain exists, trusts our client id, and carries this
 /// cluster's claim on it. It is shared by every AuthedApi on that domain: created (tagged
-/// as authedapi's) only when absent.
+/// as authedapi's) only when absent. Status records the pair only once a pair the spec
+/// moved away from has been let go (see `reconcile::sync`), so that one is never lost.
 pub async fn ensure_oidc_provider(step: &mut Step<'_>) -> Result<(), Error> {
     let iam = &step.aws.iam;
     let oidc = &step.plan.oidc;
@@ -70,9 +71,6 @@ pub async fn ensure_oidc_provider(step: &mut Step<'_>) -> Result<(), Error> {
             iam.tag_oidc_provider(&oidc.arn, &claim).await?;
         }
     }
-    let status = &mut step.writer.status;
-    status.oidc_provider_arn = Some(oidc.arn.clone());
-    status.oidc_client_id = Some(oidc.client_id.clone());
     Ok(())
 }
 

@@ -289,10 +289,13 @@ async fn apply(obj: &AuthedApi, ctx: &Context, api: Api<AuthedApi>) -> Result<Ac
 
 /// The region, account, clients and plan for `obj`.
 async fn prepare(obj: &AuthedApi, ctx: &Context) -> Result<(AwsClients, Plan), Error> {
+    // Without spec.region, the region first used stays (status): a redeploy of the
+    // operator with another AWS_REGION must not orphan what it created.
     let region = obj
         .spec
         .region
         .clone()
+        .or_else(|| obj.status.as_ref()?.region.clone())
         .or_else(|| ctx.aws.default_region())
         .ok_or_else(|| {
             Error::Config(
@@ -345,12 +348,16 @@ async fn sync(obj: &AuthedApi, ctx: &Context, writer: &mut StatusWriter) -> Resu
     )
     .await?;
     outputs::ensure(&mut step).await?;
-    // The pool no longer points at a provider/client id the spec moved away from.
+    // The pool no longer points at a provider/client id the spec moved away from: let it
+    // go, and only then record the new pair (until then status keeps the old one, so a
+    // failure on the way never forgets it).
     if let Some((arn, client_id)) = previous_oidc
         && (arn != plan.oidc.arn || client_id != plan.oidc.client_id)
     {
         identity::release_oidc(&step, &arn, &client_id).await?;
     }
+    step.writer.status.oidc_provider_arn = Some(plan.oidc.arn.clone());
+    step.writer.status.oidc_client_id = Some(plan.oidc.client_id.clone());
     Ok(())
 }
 
@@ -390,9 +397,11 @@ async fn cleanup(obj: &AuthedApi, ctx: &Context) -> Result<Action, Error> {
     identity::delete_role(&mut step).await?;
     permissions::delete_all(&mut step).await?;
     gateway::delete(&mut step).await?;
-    if let Some((arn, client_id)) = identity::registered_oidc(&step)
-        .or_else(|| Some((plan.oidc.arn.clone(), plan.oidc.client_id.clone())))
-    {
+    // The pair status records (the spec may have moved away from it) and the one the spec
+    // names (its client id may have been added before status recorded it).
+    let planned = (plan.oidc.arn.clone(), plan.oidc.client_id.clone());
+    let registered = identity::registered_oidc(&step).filter(|pair| *pair != planned);
+    for (arn, client_id) in registered.into_iter().chain([planned]) {
         identity::release_oidc(&step, &arn, &client_id).await?;
     }
     ctx.forget(obj.metadata.uid.as_deref().unwrap_or_default());
