@@ -42,6 +42,14 @@ go_tool() { # go_tool NAME DIR LDFLAGS BIN=PACKAGE... — build each PACKAGE of 
 
 command -v go >/dev/null || { echo "go is required (https://go.dev/dl): the rig's tools are built from source" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 is required: the AWS emulator (moto) runs on it" >&2; exit 1; }
+# The wrapper modules say `go 1.26.0`, and GOTOOLCHAIN=local keeps Go from fetching another.
+need_go=1.26
+have_go=$(go env GOVERSION | sed 's/^go//')
+if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -n1)" != "$need_go" ]; then
+  echo "Go $need_go or newer is required (found $have_go): https://go.dev/dl" >&2; exit 1
+fi
+python3 -c 'import venv, ensurepip' 2>/dev/null || {
+  echo "python3 needs its venv module with ensurepip (Debian/Ubuntu: apt install python3-venv)" >&2; exit 1; }
 
 k8s=v1.36.3
 vflags() { # -X flags so the binaries report their real version instead of v0.0.0-master

@@ -148,15 +148,7 @@ async fn persistent_access_denied_stalls_one_object_and_backs_off() {
     apply(&s.api, &s.seed("plain").await).await;
 
     wait_ready(&s.api, "plain", &operator, Duration::from_secs(60)).await;
-    let stalled = wait_for(
-        &s.api,
-        "jwt",
-        &operator,
-        Duration::from_secs(60),
-        "Stalled",
-        |o| condition(o, "Stalled").is_some_and(|(status, _, _)| status == "True"),
-    )
-    .await;
+    let stalled = wait_stalled(&s.api, "jwt", &operator).await;
     let (_, reason, message) = condition(&stalled, "Stalled").unwrap();
     assert_eq!(reason, "AccessDenied");
     assert!(
@@ -201,15 +193,7 @@ async fn a_client_id_the_spec_moves_away_from_is_released_even_after_a_failed_st
     ]);
     object["spec"]["auth0"]["clientId"] = json!("new-client");
     apply(&s.api, &object).await;
-    wait_for(
-        &s.api,
-        "moving",
-        &operator,
-        Duration::from_secs(60),
-        "Stalled",
-        |o| condition(o, "Stalled").is_some_and(|(status, _, _)| status == "True"),
-    )
-    .await;
+    wait_stalled(&s.api, "moving", &operator).await;
     let provider = s.aws.iam.get_oidc_provider(&arn).await.unwrap().unwrap();
     assert_eq!(provider.client_ids, vec!["old-client", "new-client"]);
 
@@ -445,6 +429,19 @@ async fn namespaces_never_adopt_change_or_delete_each_others_resources() {
             .is_some()
     );
     wait_ready(&s.api, "app", &operator_a, Duration::from_secs(5)).await;
+}
+
+/// Wait until `name` says Stalled=True.
+async fn wait_stalled(api: &Api<AuthedApi>, name: &str, operator: &Operator) -> AuthedApi {
+    wait_for(
+        api,
+        name,
+        operator,
+        Duration::from_secs(60),
+        "Stalled",
+        |o| condition(o, "Stalled").is_some_and(|(status, _, _)| status == "True"),
+    )
+    .await
 }
 
 async fn wait_ready_after_apply(s: &Stressed, name: &str, operator: &Operator) -> AuthedApi {

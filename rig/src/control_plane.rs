@@ -131,6 +131,37 @@ impl ControlPlane {
         Ok(cmd)
     }
 
+    /// Run kubectl against this control plane; its stdout, or an error with everything
+    /// it printed.
+    pub fn run_kubectl(&self, args: &[&str]) -> anyhow::Result<String> {
+        let out = self
+            .kubectl()?
+            .args(args)
+            .output()
+            .map_err(|e| anyhow::anyhow!("running kubectl: {e}"))?;
+        anyhow::ensure!(
+            out.status.success(),
+            "kubectl {} failed: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Install the CRDs of `crds/` and wait until the API server serves them.
+    pub fn install_crds(&self) -> anyhow::Result<()> {
+        let crds = crate::repo_root().join("crds");
+        self.run_kubectl(&["apply", "--server-side", "-f", &crds.display().to_string()])?;
+        self.run_kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/authedapis.authedapi.dev",
+        ])?;
+        Ok(())
+    }
+
     /// Stop the API server (etcd keeps the data) and start it again on the same port:
     /// every watch breaks, as in a control-plane upgrade.
     pub async fn restart_apiserver(&mut self) -> anyhow::Result<()> {

@@ -396,6 +396,9 @@ fn rest_operation(method: &Method, path: &str) -> Option<&'static str> {
         ["v2", "apis", _, "stages", _, "accesslogsettings"] => {
             pick(m, &[(Method::DELETE, "DeleteAccessLogSettings")])
         }
+        ["v2", "apis", _, "stages", _, "routesettings", _] => {
+            pick(m, &[(Method::DELETE, "DeleteRouteSettings")])
+        }
         ["v2", "apis", _, "stages", _, "cache", "authorizers"] => {
             pick(m, &[(Method::DELETE, "ResetAuthorizersCache")])
         }
@@ -1040,11 +1043,6 @@ impl FaultProxy {
         &self.endpoint
     }
 
-    /// The upstream requests are forwarded to: `http://HOST:PORT`.
-    pub fn upstream(&self) -> &str {
-        &self.shared.upstream
-    }
-
     /// SDK configuration for `account` whose requests go through this proxy (SigV4-signed
     /// with the account's keys, the SDK's default retry policy).
     pub async fn sdk_config(&self, account: &Account) -> aws_config::SdkConfig {
@@ -1054,11 +1052,6 @@ impl FaultProxy {
     /// Replace the fault rules; they apply to the next request.
     pub fn set_rules(&self, rules: Vec<Rule>) {
         lock(&self.shared.faults).rules = rules;
-    }
-
-    /// Add a rule after the existing ones.
-    pub fn add_rule(&self, rule: Rule) {
-        lock(&self.shared.faults).rules.push(rule);
     }
 
     /// Remove every fault rule (rate limits stay).
@@ -1083,11 +1076,6 @@ impl FaultProxy {
     /// Remove `service`'s rate limit.
     pub fn clear_rate_limit(&self, service: &str) {
         lock(&self.shared.faults).limits.remove(service);
-    }
-
-    /// Remove every rate limit.
-    pub fn clear_rate_limits(&self) {
-        lock(&self.shared.faults).limits.clear();
     }
 
     /// Requests received so far by (service, operation, outcome).
@@ -1348,6 +1336,21 @@ mod tests {
                 Method::GET,
                 "/v2/tags/arn:aws:apigateway:us-east-1::/apis/a1b2c3d4e5",
                 "GetTags",
+            ),
+            (
+                Method::DELETE,
+                "/v2/apis/a1b2c3d4e5/stages/%24default/routesettings/GET%20%2Fprivate",
+                "DeleteRouteSettings",
+            ),
+            (
+                Method::DELETE,
+                "/v2/apis/a1b2c3d4e5/stages/%24default/accesslogsettings",
+                "DeleteAccessLogSettings",
+            ),
+            (
+                Method::DELETE,
+                "/v2/apis/a1b2c3d4e5/cors",
+                "DeleteCorsConfiguration",
             ),
             (Method::PUT, "/v2/apis/a1b2c3d4e5/routes", "Unknown"),
             (Method::GET, "/v2/apis/a1b2c3d4e5/widgets", "Unknown"),

@@ -22,6 +22,18 @@ pub use emulator::{Account, Emulator};
 pub use fault_proxy::{Fault, FaultProxy, Rule};
 pub use shared::TestNamespace;
 
+/// What an operator process needs in its environment to reach `plane` and `account`: the
+/// AWS endpoint, credentials and region, and a kubeconfig.
+pub fn operator_env(plane: &ControlPlane, account: &Account) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = account
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    env.push(("KUBECONFIG".into(), plane.kubeconfig.display().to_string()));
+    env
+}
+
 /// The repository root (the workspace this crate lives in).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

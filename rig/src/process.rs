@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 const SUPERVISOR: &str = r#"
+# Ctrl-C reaches the whole process group: the server stops through the lifeline, and the
+# supervisor must live on to remove the scratch directory after it.
+trap '' INT
 cleanup=$1; shift
 exec 3<&0
 "$@" 3<&- &
@@ -31,7 +34,6 @@ exit $code
 
 /// A supervised server process; dropping it stops the server.
 pub struct Supervised {
-    name: String,
     log: PathBuf,
     lifeline: Option<ChildStdin>,
     supervisor: Child,
@@ -79,7 +81,6 @@ impl Supervised {
             .map_err(|e| anyhow::anyhow!("starting {name} ({}): {e}", program.display()))?;
         let lifeline = supervisor.stdin.take();
         Ok(Self {
-            name: name.to_owned(),
             log: log.to_owned(),
             lifeline,
             supervisor,
@@ -100,11 +101,6 @@ impl Supervised {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    /// The server's log file.
-    pub fn log_path(&self) -> &Path {
-        &self.log
-    }
-
     /// Stop the server (SIGTERM, then SIGKILL after 5s) and wait until it is gone.
     pub fn stop(&mut self) {
         self.lifeline.take();
@@ -118,11 +114,6 @@ impl Supervised {
             let _ = lifeline.write_all(b"KILL\n");
         }
         let _ = self.supervisor.wait();
-    }
-
-    /// The name given at spawn.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 }
 

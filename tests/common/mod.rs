@@ -90,15 +90,7 @@ impl Operator {
         }
         args.extend(extra_args.iter().map(|a| a.to_string()));
         // The supervisor passes its environment on: set it for the child process.
-        let mut env: Vec<(String, String)> = account
-            .env()
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-        env.push((
-            "KUBECONFIG".into(),
-            control_plane.kubeconfig.display().to_string(),
-        ));
+        let mut env = authedapi_rig::operator_env(control_plane, account);
         env.push(("AUTHEDAPI_LOG_LEVEL".into(), "info,authedapi=debug".into()));
         env.extend(
             extra_env

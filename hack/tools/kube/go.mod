@@ -1,7 +1,7 @@
 // Wrapper module: builds kube-apiserver and kubectl from k8s.io/kubernetes at a pinned
 // version. k8s.io/kubernetes replaces its staging modules with local paths, so this
-// module points each one at its published v0.x release instead. Regenerate with
-// hack/tools.sh --regen.
+// module points each one at its published v0.x release instead. To move to another
+// Kubernetes version: change v1.36.3 and every v0.36.3 below, then run `go mod tidy` here.
 module authedapi.dev/hack/tools/kube
 
 go 1.26.0

@@ -225,15 +225,11 @@ async fn scenario(
     }
     let metrics_port = free_port()?;
     let marker = format!("127.0.0.1:{metrics_port}");
-    let mut env: Vec<(String, String)> = Account {
+    let via_proxy = Account {
         endpoint: proxy.endpoint().to_owned(),
         ..account.clone()
-    }
-    .env()
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    env.push(("KUBECONFIG".into(), plane.kubeconfig.display().to_string()));
+    };
+    let mut env = authedapi_rig::operator_env(plane, &via_proxy);
     env.push(("AUTHEDAPI_LOG_LEVEL".into(), "warn".into()));
     let _operator = Supervised::spawn_with_env(
         "authedapi",
@@ -330,26 +326,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     std::env::set_current_dir(repo_root())?;
     let (plane, emulator) = tokio::try_join!(ControlPlane::start(), Emulator::start())?;
-    let mut kubectl = plane.kubectl()?;
-    anyhow::ensure!(
-        kubectl
-            .args(["apply", "--server-side", "-f", "crds/"])
-            .status()?
-            .success(),
-        "installing the CRD"
-    );
-    let mut kubectl = plane.kubectl()?;
-    anyhow::ensure!(
-        kubectl
-            .args([
-                "wait",
-                "--for=condition=Established",
-                "crd/authedapis.authedapi.dev"
-            ])
-            .status()?
-            .success(),
-        "waiting for the CRD"
-    );
+    plane.install_crds()?;
 
     // Rows are written as each scenario ends, so a long run keeps what it measured.
     let mut out = String::new();

@@ -32,23 +32,6 @@ struct Args {
     exit: bool,
 }
 
-fn kubectl(control_plane: &ControlPlane, args: &[&str]) -> anyhow::Result<String> {
-    let out = control_plane
-        .kubectl()?
-        .args(args)
-        .output()
-        .context("running kubectl")?;
-    if !out.status.success() {
-        bail!(
-            "kubectl {} failed: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -62,16 +45,7 @@ async fn main() -> anyhow::Result<()> {
     let (control_plane, emulator) = tokio::try_join!(ControlPlane::start(), Emulator::start())?;
 
     println!("Installing the AuthedApi CRD...");
-    kubectl(&control_plane, &["apply", "--server-side", "-f", "crds/"])?;
-    kubectl(
-        &control_plane,
-        &[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/authedapis.authedapi.dev",
-        ],
-    )?;
+    control_plane.install_crds()?;
 
     // The seed's Lambda functions, standing in for the user's.
     let account = Account::new(&emulator.endpoint, EXAMPLE_ACCOUNT);
@@ -85,15 +59,7 @@ async fn main() -> anyhow::Result<()> {
 
     let metrics = format!("127.0.0.1:{}", free_port()?);
     let log = control_plane.dir().join("operator.log");
-    let mut env: Vec<(String, String)> = account
-        .env()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    env.push((
-        "KUBECONFIG".into(),
-        control_plane.kubeconfig.display().to_string(),
-    ));
+    let env = authedapi_rig::operator_env(&control_plane, &account);
     let operator_path = root.join(&args.operator);
     anyhow::ensure!(
         operator_path.exists(),
@@ -120,26 +86,19 @@ async fn main() -> anyhow::Result<()> {
     println!("Applying {}...", args.example.display());
     print!(
         "{}",
-        kubectl(
-            &control_plane,
-            &["apply", "-f", &args.example.display().to_string()]
-        )?
+        control_plane.run_kubectl(&["apply", "-f", &args.example.display().to_string()])?
     );
-    let names = kubectl(
-        &control_plane,
-        &[
-            "get",
-            "-f",
-            &args.example.display().to_string(),
-            "-o",
-            "name",
-        ],
-    )?;
+    let names = control_plane.run_kubectl(&[
+        "get",
+        "-f",
+        &args.example.display().to_string(),
+        "-o",
+        "name",
+    ])?;
     for name in names.lines() {
-        if let Err(e) = kubectl(
-            &control_plane,
-            &["wait", "--for=condition=Ready", "--timeout=120s", name],
-        ) {
+        if let Err(e) =
+            control_plane.run_kubectl(&["wait", "--for=condition=Ready", "--timeout=120s", name])
+        {
             bail!("{e}\n--- operator log ---\n{}", operator.log_tail(30));
         }
     }
@@ -148,10 +107,7 @@ async fn main() -> anyhow::Result<()> {
     println!();
     for name in names.lines() {
         let field = |path: &str| {
-            kubectl(
-                &control_plane,
-                &["get", name, "-o", &format!("jsonpath={{{path}}}")],
-            )
+            control_plane.run_kubectl(&["get", name, "-o", &format!("jsonpath={{{path}}}")])
         };
         println!("✔ {name} is Ready");
         println!("  ApiEndpoint:    {}", field(".status.apiEndpoint")?);
@@ -162,7 +118,10 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     println!();
-    print!("{}", kubectl(&control_plane, &["get", "authedapis", "-A"])?);
+    print!(
+        "{}",
+        control_plane.run_kubectl(&["get", "authedapis", "-A"])?
+    );
     println!();
     println!(
         "All up in {:.1}s (control plane {:.1}s, emulator {:.1}s).",
