@@ -1,5 +1,4 @@
 //! The `authedapi` command: the operator and its helpers.
-#![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;

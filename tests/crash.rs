@@ -101,14 +101,11 @@ async fn count(account: &Account, config: &aws_types::SdkConfig) -> Counts {
             .client_ids
             .len();
     }
-    let mut permissions = 0;
-    for function in ["api-auth-auth0-dev-private", "api-auth-auth0-dev-public"] {
-        let arn = format!(
-            "arn:aws:lambda:us-east-1:{}:function:{function}",
-            account.id
-        );
-        permissions += aws.lambda.permissions(&arn).await.unwrap().unwrap().len();
-    }
+    let permissions = common::seed_permissions(&aws, account)
+        .await
+        .iter()
+        .map(|(_, p)| p.len())
+        .sum();
     Counts {
         apis: apis.len(),
         integrations,

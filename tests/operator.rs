@@ -179,12 +179,7 @@ async fn seed_example_becomes_ready_with_the_seed_resources() {
     );
 
     // Both functions may be invoked by this API.
-    for function in ["api-auth-auth0-dev-private", "api-auth-auth0-dev-public"] {
-        let arn = format!(
-            "arn:aws:lambda:us-east-1:{}:function:{function}",
-            s.account.id
-        );
-        let permissions = s.aws.lambda.permissions(&arn).await.unwrap().unwrap();
+    for (function, permissions) in common::seed_permissions(&s.aws, &s.account).await {
         assert_eq!(permissions.len(), 1, "{function}: {permissions:?}");
         assert_eq!(
             permissions[0].source_arn.as_deref(),
@@ -520,14 +515,11 @@ async fn count_resources(s: &Setup, role: &str) -> (usize, usize, bool, usize) {
     let apis = s.aws.apigateway.list_apis().await.unwrap().len();
     let pools = s.aws.cognito.list_identity_pools().await.unwrap().len();
     let role_exists = s.aws.iam.get_role(role).await.unwrap().is_some();
-    let mut permissions = 0;
-    for function in ["api-auth-auth0-dev-private", "api-auth-auth0-dev-public"] {
-        let arn = format!(
-            "arn:aws:lambda:us-east-1:{}:function:{function}",
-            s.account.id
-        );
-        permissions += s.aws.lambda.permissions(&arn).await.unwrap().unwrap().len();
-    }
+    let permissions = common::seed_permissions(&s.aws, &s.account)
+        .await
+        .iter()
+        .map(|(_, p)| p.len())
+        .sum();
     (apis, pools, role_exists, permissions)
 }
 

@@ -114,9 +114,7 @@ async fn half_of_all_requests_throttled_twenty_objects_still_converge() {
     // Nothing duplicated.
     assert_eq!(s.aws.apigateway.list_apis().await.unwrap().len(), 20);
     assert_eq!(s.aws.cognito.list_identity_pools().await.unwrap().len(), 20);
-    for name in ["api-auth-auth0-dev-private", "api-auth-auth0-dev-public"] {
-        let arn = format!("arn:aws:lambda:us-east-1:{}:function:{name}", s.account.id);
-        let permissions = s.aws.lambda.permissions(&arn).await.unwrap().unwrap();
+    for (name, permissions) in common::seed_permissions(&s.aws, &s.account).await {
         assert_eq!(permissions.len(), 20, "one statement per object on {name}");
     }
 
@@ -649,17 +647,8 @@ async fn deletion_under_half_throttling_removes_everything() {
     assert!(roles.roles().is_empty());
     let providers = iam.list_open_id_connect_providers().send().await.unwrap();
     assert!(providers.open_id_connect_provider_list().is_empty());
-    for name in ["api-auth-auth0-dev-private", "api-auth-auth0-dev-public"] {
-        let arn = format!("arn:aws:lambda:us-east-1:{}:function:{name}", s.account.id);
-        assert!(
-            s.aws
-                .lambda
-                .permissions(&arn)
-                .await
-                .unwrap()
-                .unwrap()
-                .is_empty()
-        );
+    for (name, permissions) in common::seed_permissions(&s.aws, &s.account).await {
+        assert!(permissions.is_empty(), "{name}: {permissions:?}");
     }
     eprintln!(
         "[measure] deleting 3 objects under 50% throttling: {} requests",

@@ -81,10 +81,10 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
-    /// Clients for every service; each request passes through `interceptors` (metrics,
-    /// test hooks).
+    /// Clients for every service, without client-side rate limits; each request passes
+    /// through `interceptors` (metrics, test hooks).
     pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
-        Self::with_limits(config, interceptors, &ratelimit::Limits(Default::default()))
+        Self::with_limits(config, interceptors, &ratelimit::Limits::none())
     }
 
     /// Clients whose requests also wait for `limits` (one token bucket per service).

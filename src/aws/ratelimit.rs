@@ -28,6 +28,13 @@ pub struct Limit {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits(pub BTreeMap<String, Limit>);
 
+impl Limits {
+    /// No client-side limit on any service.
+    pub fn none() -> Self {
+        Self(BTreeMap::new())
+    }
+}
+
 impl Default for Limits {
     /// API Gateway's fixed account quota for management calls: 10 rps, burst 40.
     fn default() -> Self {

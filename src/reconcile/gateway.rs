@@ -15,12 +15,7 @@ pub async fn ensure(step: &mut Step<'_>) -> Result<String, Error> {
     let gw = &step.aws.apigateway;
     let api = find_or_create_api(step).await?;
     let api_id = api.id.clone();
-    if !step
-        .plan
-        .tags
-        .iter()
-        .all(|(k, v)| api.tags.get(k) == Some(v))
-    {
+    if !step.has_plan_tags(&api.tags) {
         let arn = ApiGateway::api_arn(&step.plan.partition, &step.plan.region, &api_id);
         gw.tag_api(&arn, &step.plan.tags).await?;
     }

@@ -209,10 +209,7 @@ pub async fn ensure_identity_pool(step: &mut Step<'_>) -> Result<String, Error> 
         step.writer.save().await?;
     }
     let wanted = wanted_pool(step, &current.id);
-    let tags_match = wanted
-        .tags
-        .iter()
-        .all(|(k, v)| current.tags.get(k) == Some(v));
+    let tags_match = step.has_plan_tags(&current.tags);
     let mut current_arns = current.oidc_provider_arns.clone();
     current_arns.sort();
     if current.name != wanted.name
@@ -321,12 +318,7 @@ async fn ensure_named_role(
                 )
                 .await;
             }
-            if !step
-                .plan
-                .tags
-                .iter()
-                .all(|(k, v)| role.tags.get(k) == Some(v))
-            {
+            if !step.has_plan_tags(&role.tags) {
                 iam.tag_role(&role.name, &step.plan.tags).await?;
             }
             Ok((role.arn, false))

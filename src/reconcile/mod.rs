@@ -163,6 +163,11 @@ impl Step<'_> {
         self.obj.metadata.uid.as_deref().unwrap_or_default()
     }
 
+    /// Whether `tags` carry every tag the plan gives this object's resources.
+    pub fn has_plan_tags(&self, tags: &std::collections::BTreeMap<String, String>) -> bool {
+        self.plan.tags.iter().all(|(k, v)| tags.get(k) == Some(v))
+    }
+
     /// Whether `tags` mark a resource as this object's.
     pub fn is_ours(&self, tags: &std::collections::BTreeMap<String, String>) -> bool {
         tags.get(plan::TAG_UID).map(String::as_str) == Some(self.uid())

@@ -375,3 +375,23 @@ pub fn try_run(cmd: &mut Command, stdin: Option<&str>) -> (bool, String, String)
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The seed's Lambda functions, as the examples name them.
+pub const SEED_FUNCTIONS: [&str; 2] = ["api-auth-auth0-dev-private", "api-auth-auth0-dev-public"];
+
+/// The permission statements on each of the seed's functions in `account`.
+pub async fn seed_permissions(
+    aws: &authedapi::aws::AwsClients,
+    account: &Account,
+) -> Vec<(&'static str, Vec<authedapi::aws::lambda::Permission>)> {
+    let mut found = Vec::new();
+    for function in SEED_FUNCTIONS {
+        let arn = format!(
+            "arn:aws:lambda:us-east-1:{}:function:{function}",
+            account.id
+        );
+        let permissions = aws.lambda.permissions(&arn).await.unwrap();
+        found.push((function, permissions.expect("the function exists")));
+    }
+    found
+}
