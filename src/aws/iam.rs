@@ -22,6 +22,22 @@ pub struct Role {
     /// The trust (assume-role) policy, decoded.
     pub trust_policy: Value,
     pub tags: BTreeMap<String, String>,
+    /// When IAM created it.
+    pub created: Option<std::time::SystemTime>,
+}
+
+/// How long IAM may take to make a new role visible to other services (Cognito).
+const PROPAGATION: std::time::Duration = std::time::Duration::from_secs(120);
+
+impl Role {
+    /// Whether the role is new enough that IAM may still be propagating it (an unknown
+    /// or future creation time counts as new).
+    pub fn is_new(&self) -> bool {
+        match self.created.map(|c| c.elapsed()) {
+            Some(Ok(age)) => age < PROPAGATION,
+            Some(Err(_)) | None => true,
+        }
+    }
 }
 
 /// An OIDC identity provider as IAM reports it.
@@ -96,6 +112,7 @@ impl Iam {
             arn: role.arn().to_owned(),
             trust_policy,
             tags: from_tags(role.tags()),
+            created: std::time::SystemTime::try_from(*role.create_date()).ok(),
         }))
     }
 
@@ -125,6 +142,7 @@ impl Iam {
             arn,
             trust_policy: trust_policy.clone(),
             tags: tags.clone(),
+            created: Some(std::time::SystemTime::now()),
         })
     }
 
@@ -330,6 +348,23 @@ impl Iam {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_role_is_new_while_iam_may_still_propagate_it() {
+        let role = |created| Role {
+            name: "r".into(),
+            arn: "arn".into(),
+            trust_policy: Value::Null,
+            tags: BTreeMap::new(),
+            created,
+        };
+        let now = std::time::SystemTime::now();
+        assert!(role(Some(now)).is_new());
+        assert!(role(None).is_new());
+        assert!(role(Some(now + std::time::Duration::from_secs(30))).is_new());
+        assert!(!role(Some(now - std::time::Duration::from_secs(600))).is_new());
+    }
+
     use super::*;
 
     #[test]

@@ -265,16 +265,17 @@ async fn find_pool(step: &Step<'_>) -> Result<Option<IdentityPool>, Error> {
 }
 
 /// The authenticated role: trust only this pool's authenticated identities. Returns its
-/// ARN and whether it was created just now.
+/// ARN and whether it is new enough that IAM may still be propagating it.
 pub async fn ensure_role(step: &mut Step<'_>, pool_id: &str) -> Result<(String, bool), Error> {
     let name = step.plan.role_name.clone();
-    let (arn, created) =
-        ensure_named_role(step, &name, pool_id, "authenticated identities").await?;
+    let (arn, is_new) = ensure_named_role(step, &name, pool_id, "authenticated identities").await?;
     step.writer.status.authenticated_role_arn = Some(arn.clone());
-    Ok((arn, created))
+    Ok((arn, is_new))
 }
 
-/// A role named `name`, assumable by this pool's authenticated identities only.
+/// A role named `name`, assumable by this pool's authenticated identities only; its ARN
+/// and whether IAM may still be propagating it (created now or minutes ago: a failed
+/// step after its create is retried within that time).
 async fn ensure_named_role(
     step: &mut Step<'_>,
     name: &str,
@@ -321,7 +322,8 @@ async fn ensure_named_role(
             if !step.has_plan_tags(&role.tags) {
                 iam.tag_role(&role.name, &step.plan.tags).await?;
             }
-            Ok((role.arn, false))
+            let is_new = role.is_new();
+            Ok((role.arn, is_new))
         }
     }
 }
@@ -374,7 +376,7 @@ async fn ensure_role_policy(
 
 /// One role per access rule, each allowed exactly its rule's routes; roles of rules no
 /// longer in the spec are deleted. Returns the rule roles' ARNs, in rule order, and
-/// whether any was created just now. Roles are recorded in status before they are
+/// whether any is new enough that IAM may still be propagating it. Roles are recorded in status before they are
 /// created, so one is never left behind by a crash.
 pub async fn ensure_access_roles(
     step: &mut Step<'_>,
@@ -403,7 +405,7 @@ pub async fn ensure_access_roles(
         step.writer.save().await?;
     }
     let mut arns = Vec::new();
-    let mut created_any = false;
+    let mut any_new = false;
     let rules = step
         .plan
         .access
@@ -412,17 +414,17 @@ pub async fn ensure_access_roles(
         .unwrap_or_default();
     for rule in &rules {
         let purpose = format!("Users matching access rule {}", rule.name);
-        let (arn, created) = ensure_named_role(step, &rule.role_name, pool_id, &purpose).await?;
+        let (arn, is_new) = ensure_named_role(step, &rule.role_name, pool_id, &purpose).await?;
         let policy = Plan::policy_for(step.plan.arns_of(api_id, &rule.routes));
         ensure_role_policy(step, &rule.role_name, policy).await?;
         arns.push(arn);
-        created_any |= created;
+        any_new |= is_new;
     }
     for stale in recorded.iter().filter(|r| !wanted.contains(r)) {
         delete_role_named(step, &stale.role_name).await?;
     }
     step.writer.status.access_roles = wanted;
-    Ok((arns, created_any))
+    Ok((arns, any_new))
 }
 
 /// The pool hands out the default role to authenticated identities, nothing to others,
@@ -432,7 +434,7 @@ pub async fn ensure_pool_roles(
     pool_id: &str,
     role_arn: &str,
     rule_role_arns: &[String],
-    role_just_created: bool,
+    role_is_new: bool,
 ) -> Result<(), Error> {
     let cognito = &step.aws.cognito;
     let mapping = step.plan.access.as_ref().map(|access| RulesMapping {
@@ -460,9 +462,9 @@ pub async fn ensure_pool_roles(
     }
     match cognito.set_roles(pool_id, &wanted).await {
         Ok(()) => {}
-        // IAM is eventually consistent: a role created seconds ago may not be visible to
+        // IAM is eventually consistent: a role created a moment ago may not be visible to
         // Cognito yet. Retry as progress, not as a failure of the spec.
-        Err(e) if role_just_created && e.kind == ErrorKind::Invalid => {
+        Err(e) if role_is_new && e.kind == ErrorKind::Invalid => {
             return Err(AwsError {
                 kind: ErrorKind::Transient,
                 message: format!("waiting for the new IAM role to propagate: {}", e.message),

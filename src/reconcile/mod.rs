@@ -340,16 +340,16 @@ async fn sync(obj: &AuthedApi, ctx: &Context, writer: &mut StatusWriter) -> Resu
     let api_id = gateway::ensure(&mut step).await?;
     permissions::ensure(&mut step, &api_id).await?;
     let pool_id = identity::ensure_identity_pool(&mut step).await?;
-    let (role_arn, role_created) = identity::ensure_role(&mut step, &pool_id).await?;
+    let (role_arn, role_is_new) = identity::ensure_role(&mut step, &pool_id).await?;
     identity::ensure_invoke_policy(&mut step, &api_id).await?;
-    let (rule_roles, rule_role_created) =
+    let (rule_roles, rule_role_is_new) =
         identity::ensure_access_roles(&mut step, &pool_id, &api_id).await?;
     identity::ensure_pool_roles(
         &mut step,
         &pool_id,
         &role_arn,
         &rule_roles,
-        role_created || rule_role_created,
+        role_is_new || rule_role_is_new,
     )
     .await?;
     outputs::ensure(&mut step).await?;
