@@ -4,6 +4,8 @@
 #   etcd                     go.etcd.io/etcd v3.6.16    (hack/tools/etcd)
 #   helm                     helm.sh/helm/v3 v3.22.0    (hack/tools/helm)
 #   moto server              moto 5.2.5                 (hack/emulator/requirements.txt, in .tools/venv)
+#   IAM judge                @cloud-copilot/iam-simulate 0.1.173 + iam-data
+#                                                       (hack/iam-judge/package-lock.json, in .tools/iam-judge)
 # A tool already built from the same pins is left alone, so a second run takes a second.
 set -euo pipefail
 
@@ -48,6 +50,8 @@ have_go=$(go env GOVERSION | sed 's/^go//')
 if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -n1)" != "$need_go" ]; then
   echo "Go $need_go or newer is required (found $have_go): https://go.dev/dl" >&2; exit 1
 fi
+command -v node >/dev/null && command -v npm >/dev/null || {
+  echo "node and npm (Node.js 20 or newer) are required: the rig's IAM judge runs on them (https://nodejs.org)" >&2; exit 1; }
 python3 -c 'import venv, ensurepip' 2>/dev/null || {
   echo "python3 needs its venv module with ensurepip (Debian/Ubuntu: apt install python3-venv)" >&2; exit 1; }
 
@@ -75,6 +79,20 @@ else
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   echo "$want" > "$tools/stamps/moto"
+fi
+
+# The IAM judge: a maintained IAM policy simulator, every npm package pinned by the lockfile.
+judge=$root/hack/iam-judge
+want=$( { cat "$judge/package.json" "$judge/package-lock.json"; node --version; } | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$tools/stamps/iam-judge" 2>/dev/null)" = "$want" ] && [ -d "$tools/iam-judge/node_modules/@cloud-copilot/iam-simulate" ]; then
+  log "iam-judge: up to date"
+else
+  log "iam-judge: installing into $tools/iam-judge"
+  rm -rf "$tools/iam-judge"
+  mkdir -p "$tools/iam-judge"
+  cp "$judge/package.json" "$judge/package-lock.json" "$tools/iam-judge/"
+  (cd "$tools/iam-judge" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$tools/stamps/iam-judge"
 fi
 
 log "ready: $(ls "$tools/bin" | tr '\n' ' ')"

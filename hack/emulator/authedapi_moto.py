@@ -13,7 +13,10 @@ Added:
                     DeleteRouteSettings, DeleteAccessLogSettings
 Test isolation:
   an access key id "AKIARIG0" + 12 digits acts in the account those digits name, so tests
-  sharing one emulator each work in an account of their own (as they would in AWS).
+  sharing one emulator each work in an account of their own (as they would in AWS); it is
+  that account's administrator.
+IAM judged as AWS does (rig_judge.py, rig_authorization.py): every other signed request is
+  authorized against its principal's policies by the IAM judge process before moto acts.
 Corrected to behave as AWS does:
   cognito-identity  GetId and GetCredentialsForIdentity refuse an ID token (a JWT in
                     Logins) whose "exp" has passed with NotAuthorizedException, as
@@ -48,6 +51,8 @@ from moto.apigatewayv2.responses import ApiGatewayV2Response
 from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.policy import Policy as LambdaPolicy
 from moto.core.utils import utcnow
+
+import rig_judge
 
 POOL_ARN = re.compile(
     r"^arn:aws[a-z-]*:cognito-identity:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):identitypool/(?P<pool>[\w-]+:[0-9a-f-]+)$"
@@ -360,4 +365,5 @@ def install() -> None:
 
 if __name__ == "__main__":
     install()
+    rig_judge.install()
     server.main(sys.argv[1:])

@@ -1,5 +1,7 @@
 //! The AWS API emulator: moto server plus our extension (`hack/emulator/authedapi_moto.py`),
-//! speaking the same wire protocols as AWS, so the AWS SDK for Rust talks to it unchanged.
+//! speaking the same wire protocols as AWS, so the AWS SDK for Rust talks to it unchanged,
+//! with the IAM judge ([`Judge`]) in front of it: every signed request that is not the
+//! account administrator's is authorized against its principal's IAM policies first.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -7,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 
+use crate::judge::Judge;
 use crate::process::Supervised;
 use crate::{free_port, repo_root, tools_dir};
 
@@ -18,6 +21,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Emulator {
     /// Held for its Drop, which stops the server.
     _process: Supervised,
+    /// The IAM judge the emulator asks about every request.
+    pub judge: Judge,
     /// Base URL for `AWS_ENDPOINT_URL`.
     pub endpoint: String,
     /// How long it took to accept connections.
@@ -34,10 +39,11 @@ impl Emulator {
             "{} is missing: run hack/tools.sh to install the AWS emulator",
             python.display()
         );
+        let judge = Judge::start().await?;
         let port = free_port()?;
         let script = repo_root().join("hack/emulator/authedapi_moto.py");
         let log = std::env::temp_dir().join(format!("authedapi-moto-{port}.log"));
-        let mut process = Supervised::spawn(
+        let mut process = Supervised::spawn_with_env(
             "moto",
             &python,
             &[
@@ -47,6 +53,7 @@ impl Emulator {
                 "-p".to_owned(),
                 port.to_string(),
             ],
+            &[("AUTHEDAPI_JUDGE_URL".to_owned(), judge.url.clone())],
             &log,
             None,
         )?;
@@ -73,11 +80,12 @@ impl Emulator {
         let _ = std::fs::remove_file(&log);
         let startup = started.elapsed();
         eprintln!(
-            "[rig] AWS emulator (moto 5.2.5) ready at {endpoint} in {:.2}s",
+            "[rig] AWS emulator (moto 5.2.5, IAM judged) ready at {endpoint} in {:.2}s",
             startup.as_secs_f64()
         );
         Ok(Self {
             _process: process,
+            judge,
             endpoint,
             startup,
         })

@@ -10,6 +10,7 @@ pub mod control_plane;
 pub mod emulator;
 pub mod fault_proxy;
 pub mod functions;
+pub mod judge;
 pub mod process;
 pub mod shared;
 
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 pub use control_plane::ControlPlane;
 pub use emulator::{Account, Emulator};
 pub use fault_proxy::{Fault, FaultProxy, Rule};
+pub use judge::Judge;
 pub use shared::TestNamespace;
 
 /// What an operator process needs in its environment to reach `plane` and `account`: the
