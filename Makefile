@@ -29,11 +29,14 @@ lint:
 
 # Regenerate crds/ from the Rust types.
 crds:
-	cargo run -q --bin authedapi -- crd > crds/authedapi.dev_authedapis.yaml
+	cargo run -q --bin authedapi -- crd --dir crds
 
 .PHONY: deploy
 
-# Refresh the chart's copy of the CRD and render deploy/ (plain manifests) from the chart.
+# Refresh the chart's copy of the CRDs, render deploy/ (plain manifests) from the chart,
+# and the AWS IAM policies (for the default cluster id) from the operator.
 deploy: tools
-	cp crds/authedapi.dev_authedapis.yaml charts/authedapi/crds/authedapi.dev_authedapis.yaml
+	cp crds/*.yaml charts/authedapi/crds/
 	hack/render-deploy.sh
+	cargo run -q --bin authedapi -- iam-policy > deploy/aws-iam-policy.json
+	cargo run -q --bin authedapi -- iam-policy --boundary > deploy/aws-permissions-boundary.json

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Renders the plain manifests in deploy/ from the Helm chart (charts/authedapi), with the
 # chart's default values, for `kubectl apply` without Helm:
-#   deploy/crd.yaml        the AuthedApi CRD (a copy of crds/)
+#   deploy/crd.yaml        the AuthedApi and AuthedApiTenant CRDs (copies of crds/)
 #   deploy/authedapi.yaml  the namespace authedapi-system and the operator in it
 #                          (ServiceAccount, RBAC, Deployment, metrics Service)
 # Usage: hack/render-deploy.sh [OUTPUT_DIR]   (default: deploy/; `make deploy` runs it)
@@ -19,7 +19,11 @@ if [ ! -x "$helm" ]; then
 fi
 mkdir -p "$out"
 
-cp "$root/crds/authedapi.dev_authedapis.yaml" "$out/crd.yaml"
+{
+  cat "$root/crds/authedapi.dev_authedapis.yaml"
+  echo "---"
+  cat "$root/crds/authedapi.dev_authedapitenants.yaml"
+} > "$out/crd.yaml"
 
 # Render into a temporary file first, so a failing helm leaves the old file in place.
 tmp=$(mktemp)

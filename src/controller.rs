@@ -10,7 +10,9 @@ use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, reflector};
 use kube::runtime::watcher;
+use kube::runtime::WatchStreamExt;
 
 use crate::api::AuthedApi;
 use crate::aws::SharedInterceptor;
@@ -18,7 +20,9 @@ use crate::aws::ratelimit::{Limit, Limits, parse_limit};
 use crate::leader;
 use crate::metrics::{self, CountAwsRequests, Metrics};
 use crate::reconcile::context::AwsProvider;
+use crate::reconcile::context::Settings;
 use crate::reconcile::{self, Context};
+use crate::tenant::{AuthedApiTenant, Defaults};
 use crate::testhooks::CrashAfter;
 
 /// Settings of the controller (flags, with environment fallbacks).
@@ -73,6 +77,31 @@ pub struct ControllerArgs {
     /// Namespace of the Lease (default: the pod's namespace, POD_NAMESPACE).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,
+
+    /// The permissions boundary every IAM role the operator creates carries: a policy
+    /// ARN, or the name of a policy in the account (create it from
+    /// `authedapi iam-policy --boundary`, or deploy/aws-permissions-boundary.json).
+    #[arg(
+        long,
+        env = "AUTHEDAPI_PERMISSIONS_BOUNDARY",
+        default_value = crate::iam_policy::DEFAULT_BOUNDARY_NAME
+    )]
+    pub permissions_boundary: String,
+
+    /// OIDC issuer hosts (`*` wildcards) AuthedApis may federate where no
+    /// AuthedApiTenant says otherwise, comma-separated.
+    #[arg(
+        long,
+        env = "AUTHEDAPI_ALLOWED_ISSUERS",
+        value_delimiter = ',',
+        default_value = "*.auth0.com"
+    )]
+    pub allowed_issuers: Vec<String>,
+
+    /// Lambda function ARN patterns (`*` wildcards) routes may target where no
+    /// AuthedApiTenant says otherwise, comma-separated. Default: none.
+    #[arg(long, env = "AUTHEDAPI_ALLOWED_FUNCTIONS", value_delimiter = ',')]
+    pub allowed_functions: Vec<String>,
 }
 
 /// A cluster id is a tag value on every AWS resource: 1 to 128 characters AWS accepts in
@@ -151,6 +180,26 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(ControllerConfig::default().concurrency(args.concurrency));
     let store = controller.store();
+    // The platform's limits: kept in a store, and a change to any tenant looks at every
+    // object again (tenants are few and change rarely).
+    let tenants_api: Api<AuthedApiTenant> = Api::all(client.clone());
+    let (tenants, tenants_writer) = reflector::store();
+    let tenants_cache = tokio::spawn(
+        reflector(tenants_writer, watcher(tenants_api.clone(), watcher::Config::default()))
+            .default_backoff()
+            .for_each(|_| futures::future::ready(())),
+    );
+    let every_object = {
+        let store = store.clone();
+        move |_: AuthedApiTenant| {
+            store
+                .state()
+                .iter()
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let controller = controller.watches(tenants_api, watcher::Config::default(), every_object);
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -158,14 +207,23 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             instance: std::env::var("POD_NAME").ok(),
         },
     );
+    let settings = Settings {
+        cluster_id: args.cluster_id.clone(),
+        resync: args.resync,
+        permissions_boundary: args.permissions_boundary.clone(),
+        defaults: Defaults {
+            allowed_functions: args.allowed_functions.clone(),
+            allowed_issuers: args.allowed_issuers.clone(),
+        },
+    };
     let ctx = Arc::new(Context::new(
         client,
         aws,
-        args.cluster_id.clone(),
-        args.resync,
+        settings,
         recorder,
         metrics.clone(),
         store.clone(),
+        tenants,
     ));
 
     let server = tokio::spawn(metrics::serve(args.metrics_addr, metrics.clone()));
@@ -218,6 +276,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         .await;
     ready.abort();
     server.abort();
+    tenants_cache.abort();
     if let Some(leadership) = leadership {
         if !leadership.is_held() {
             // Another replica may be reconciling now: stop, and start again as a standby.

@@ -43,8 +43,21 @@ enum LogFormat {
 enum Command {
     /// Run the operator: reconcile AuthedApi objects into AWS.
     Controller(authedapi::controller::ControllerArgs),
-    /// Print the AuthedApi CustomResourceDefinition as YAML.
-    Crd,
+    /// Print the CustomResourceDefinitions (AuthedApi, AuthedApiTenant) as YAML.
+    Crd {
+        /// Write each to its own file in this directory instead (as `crds/` holds them).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Print the AWS IAM policy the operator needs (or, with --boundary, the permissions
+    /// boundary of the roles it creates), rendered for one cluster.
+    IamPolicy {
+        /// Print the permissions boundary instead of the operator's own policy.
+        #[arg(long)]
+        boundary: bool,
+        #[command(flatten)]
+        params: authedapi::iam_policy::PolicyParams,
+    },
     /// Call a route as a logged-in Auth0 user would: ID token -> Cognito credentials ->
     /// SigV4-signed request (IAM routes), bearer token (JWT routes), or unsigned (public).
     Call(authedapi::call::CallArgs),
@@ -63,8 +76,17 @@ async fn main() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Controller(args) => authedapi::controller::run(args).await,
-        Command::Crd => {
-            print!("{}", authedapi::crdgen::crd_yaml());
+        Command::Crd { dir } => {
+            for (file, yaml) in authedapi::crdgen::all() {
+                match &dir {
+                    Some(dir) => std::fs::write(dir.join(file), yaml)?,
+                    None => print!("---\n{yaml}"),
+                }
+            }
+            Ok(())
+        }
+        Command::IamPolicy { boundary, params } => {
+            print!("{}", authedapi::iam_policy::render(&params, boundary));
             Ok(())
         }
         Command::Call(args) => match authedapi::call::run(args).await {

@@ -50,6 +50,8 @@ pub struct Identity<'a> {
     pub account: &'a str,
     pub region: &'a str,
     pub cluster_id: &'a str,
+    /// The permissions boundary every role carries: an ARN, or a policy name in the account.
+    pub permissions_boundary: &'a str,
 }
 
 /// A spec the API server accepted but AWS would not.
@@ -90,10 +92,15 @@ pub struct OidcPlan {
     /// provider, so operators of several clusters sharing an account know who still
     /// uses a client id before removing it.
     pub claim: (String, String),
+    /// The record (a tag, value = client id) that this cluster added the client id to a
+    /// provider it created: written before the add, and the only reason it ever removes one.
+    pub added: (String, String),
 }
 
 /// Prefix of the claim tags on a shared OIDC provider.
 pub const TAG_CLAIM_PREFIX: &str = "authedapi.dev/uses/";
+/// Prefix of the records of client ids a cluster added to a provider it created.
+pub const TAG_ADDED_PREFIX: &str = "authedapi.dev/added/";
 
 /// The claim tag key of `cluster_id` on `client_id`.
 pub fn claim_key(cluster_id: &str, client_id: &str) -> String {
@@ -101,6 +108,25 @@ pub fn claim_key(cluster_id: &str, client_id: &str) -> String {
         "{TAG_CLAIM_PREFIX}{}/{}",
         short_hash(cluster_id),
         short_hash(client_id)
+    )
+}
+
+/// The tag key recording that `cluster_id` added `client_id` to a provider (written
+/// before the client id is added, so a client id is never removed unless it was ours).
+pub fn added_key(cluster_id: &str, client_id: &str) -> String {
+    format!(
+        "{TAG_ADDED_PREFIX}{}/{}",
+        short_hash(cluster_id),
+        short_hash(client_id)
+    )
+}
+
+/// The key prefixes of `cluster_id`'s own records on providers: (uses, added).
+pub fn record_key_prefixes(cluster_id: &str) -> (String, String) {
+    let cluster = short_hash(cluster_id);
+    (
+        format!("{TAG_CLAIM_PREFIX}{cluster}/"),
+        format!("{TAG_ADDED_PREFIX}{cluster}/"),
     )
 }
 
@@ -127,6 +153,8 @@ pub struct Plan {
     pub api_name: String,
     pub identity_pool_name: String,
     pub role_name: String,
+    /// The permissions boundary every role of this object is created with.
+    pub permissions_boundary_arn: String,
     pub tags: BTreeMap<String, String>,
     pub integrations: BTreeSet<IntegrationTarget>,
     pub routes: Vec<PlannedRoute>,
@@ -228,6 +256,10 @@ pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError>
             claim_key(who.cluster_id, &spec.auth0.client_id),
             spec.auth0.client_id.clone(),
         ),
+        added: (
+            added_key(who.cluster_id, &spec.auth0.client_id),
+            spec.auth0.client_id.clone(),
+        ),
         domain,
     };
 
@@ -241,6 +273,14 @@ pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError>
         api_name: with_hash(&base, '-', &hash, API_NAME_MAX),
         identity_pool_name: with_hash(&pool_safe(&base), '_', &hash, POOL_NAME_MAX),
         role_name: with_hash(&base, '-', &hash, ROLE_NAME_MAX),
+        permissions_boundary_arn: if who.permissions_boundary.starts_with("arn:") {
+            who.permissions_boundary.to_owned()
+        } else {
+            format!(
+                "arn:{partition}:iam::{}:policy/{}",
+                who.account, who.permissions_boundary
+            )
+        },
         permission_sid: format!("authedapi-{hash}"),
         partition,
         region: who.region.to_owned(),
@@ -667,6 +707,7 @@ mod tests {
             account: ACCOUNT,
             region,
             cluster_id: "test",
+            permissions_boundary: "authedapi-permissions-boundary",
         }
     }
 

@@ -572,6 +572,7 @@ async fn a_foreign_role_with_our_name_stalls_the_object_and_is_left_alone() {
             account: &s.account.id,
             region: "us-east-1",
             cluster_id: "test",
+            permissions_boundary: "authedapi-permissions-boundary",
         },
     )
     .unwrap();

@@ -119,6 +119,7 @@ fn who<'a>(namespace: &'a str, name: &'a str) -> Identity<'a> {
         account: "123456789012",
         region: "us-east-1",
         cluster_id: "cluster",
+        permissions_boundary: "authedapi-permissions-boundary",
     }
 }
 

@@ -343,6 +343,7 @@ async fn namespaces_never_adopt_change_or_delete_each_others_resources() {
             account: &s.account.id,
             region: "us-east-1",
             cluster_id: "test",
+            permissions_boundary: "authedapi-permissions-boundary",
         },
     )
     .unwrap();

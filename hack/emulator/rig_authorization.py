@@ -256,6 +256,7 @@ def _cognito(operation: str, response, principal) -> list[Check]:
             roles.extend(rule.get("RoleARN") for rule in rules if rule.get("RoleARN"))
         for role in sorted(set(roles)):
             checks.append(Check("iam:PassRole", role, {
+                **_role_tags(principal.account, response.region, role),
                 "iam:PassedToService": COGNITO_SERVICE,
                 "iam:AssociatedResourceArn": arn,
             }))
@@ -277,6 +278,16 @@ def _cognito(operation: str, response, principal) -> list[Check]:
 
 
 # --- IAM -----------------------------------------------------------------------------------
+
+
+def _role_tags(account: str, region: str, role_arn: str) -> dict:
+    """The resource-tag context of the role `role_arn` (none when it does not exist)."""
+    backend = iam_backends[account][get_partition(region)]
+    try:
+        role = backend.get_role_by_arn(role_arn)
+    except Exception:  # noqa: BLE001 - an unknown role has no tags
+        return {}
+    return resource_tags(_tag_dict(role.tags), iam=True)
 
 
 def _iam_params(response) -> dict:
@@ -317,6 +328,8 @@ def _iam(operation: str, response, principal) -> list[Check]:
             if tags:
                 checks.append(Check("iam:TagRole", arn, request_tags(tags)))
             return checks
+        # An existing role is authorized by its ARN (with its path); one that does not
+        # exist by role/NAME, without a path, as IAM cannot know the path it would have.
         arn = role.arn if role is not None else f"arn:{partition}:iam::{principal.account}:role/{role_name}"
         context = resource_tags(_tag_dict(role.tags), iam=True) if role is not None else {}
         if role is not None and role.permissions_boundary_arn:

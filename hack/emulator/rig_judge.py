@@ -131,16 +131,34 @@ def _user_principal(backend, key: IAMUserAccessKey, account: str) -> Principal:
     return Principal(key.arn, account, policies, None, None, {})
 
 
+RAW_BODY = "rig.raw_body"
+
+
+def keep_raw_bodies(app):
+    """WSGI middleware: keep each request's body bytes as sent (werkzeug parses forms
+    from the stream, and re-encoding the parsed form is not what the client signed)."""
+    import io
+
+    def wrapped(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ[RAW_BODY] = body
+        environ["wsgi.input"] = io.BytesIO(body)
+        return app(environ, start_response)
+
+    return wrapped
+
+
 class SignedRequest(IAMRequest):
-    """moto's SigV4 check, hashing the body as it was sent: moto hashes an empty body as
-    the parsed parameters, which is right only for query forms (whose body werkzeug has
-    already read into them)."""
+    """moto's SigV4 check, hashing the body exactly as it was sent."""
+
+    def __init__(self, raw_body: bytes, **kwargs):
+        self._raw_body = raw_body
+        super().__init__(**kwargs)
 
     def _create_aws_request(self):
         request = super()._create_aws_request()
-        content_type = self._headers.get("Content-Type", "")
-        if not content_type.startswith("application/x-www-form-urlencoded"):
-            request.data = self._body or b""
+        request.data = self._raw_body
         return request
 
 
@@ -150,6 +168,7 @@ def authenticate(response: BaseResponse):
     account = response.current_account
     partition = get_partition(response.region)
     iam_request = SignedRequest(
+        raw_body=response.normalized_request.environ.get(RAW_BODY, b""),
         account_id=account,
         method=response.method,
         path=_signed_path(response),
@@ -285,6 +304,14 @@ def judge(response: BaseResponse):
 
 
 def install() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    moto_dispatch = DomainDispatcherApplication.__call__
+
+    def dispatch(self, environ, start_response):
+        return keep_raw_bodies(lambda e, s: moto_dispatch(self, e, s))(environ, start_response)
+
+    DomainDispatcherApplication.__call__ = dispatch
     moto_call_action = BaseResponse.call_action
 
     def call_action(self: BaseResponse):

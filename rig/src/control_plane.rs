@@ -158,6 +158,7 @@ impl ControlPlane {
             "--for=condition=Established",
             "--timeout=60s",
             "crd/authedapis.authedapi.dev",
+            "crd/authedapitenants.authedapi.dev",
         ])?;
         Ok(())
     }

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
 
 use crate::judge::Judge;
 use crate::process::Supervised;
@@ -108,6 +107,14 @@ pub struct Account {
     pub region: String,
 }
 
+/// An access key (and session token, for a role session) of one principal.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+}
+
 impl Account {
     /// The account `id` on the emulator at `endpoint`, in the default region.
     pub fn new(endpoint: &str, id: &str) -> Self {
@@ -118,20 +125,31 @@ impl Account {
         }
     }
 
-    /// The access key id that makes the emulator act in this account (see the extension).
-    pub fn access_key_id(&self) -> String {
-        format!("AKIARIG0{}", self.id)
+    /// The account administrator's key: the emulator acts in this account for it and the
+    /// IAM judge lets it do anything (as the account root). The rig and the tests set
+    /// accounts up and look at them with it; the operator never gets it.
+    pub fn admin(&self) -> Credentials {
+        Credentials {
+            access_key_id: format!("AKIARIG0{}", self.id),
+            secret_access_key: "rig-secret-access-key".to_owned(),
+            session_token: None,
+        }
     }
 
-    /// SDK configuration for this account: SigV4-signed requests, as to real AWS.
+    /// SDK configuration for the administrator: SigV4-signed requests, as to real AWS.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.sdk_config_as(&self.admin()).await
+    }
+
+    /// SDK configuration for the principal holding `credentials`.
+    pub async fn sdk_config_as(&self, credentials: &Credentials) -> aws_config::SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new(self.region.clone()))
-            .credentials_provider(Credentials::new(
-                self.access_key_id(),
-                "rig-secret-access-key",
-                None,
+            .credentials_provider(aws_credential_types::Credentials::new(
+                credentials.access_key_id.clone(),
+                credentials.secret_access_key.clone(),
+                credentials.session_token.clone(),
                 None,
                 "authedapi-rig",
             ))
@@ -139,14 +157,19 @@ impl Account {
             .await
     }
 
-    /// Environment variables that point a process's AWS SDK at this account.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
+    /// Environment variables that point a process's AWS SDK at this account, as the
+    /// principal holding `credentials`.
+    pub fn env_as(&self, credentials: &Credentials) -> Vec<(&'static str, String)> {
+        let mut env = vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID", self.access_key_id()),
-            ("AWS_SECRET_ACCESS_KEY", "rig-secret-access-key".to_owned()),
+            ("AWS_ACCESS_KEY_ID", credentials.access_key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key.clone()),
             ("AWS_REGION", self.region.clone()),
-        ]
+        ];
+        if let Some(token) = &credentials.session_token {
+            env.push(("AWS_SESSION_TOKEN", token.clone()));
+        }
+        env
     }
 }
 

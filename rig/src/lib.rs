@@ -11,6 +11,7 @@ pub mod emulator;
 pub mod fault_proxy;
 pub mod functions;
 pub mod judge;
+pub mod operator_identity;
 pub mod process;
 pub mod shared;
 
@@ -18,16 +19,22 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 
 pub use control_plane::ControlPlane;
-pub use emulator::{Account, Emulator};
+pub use emulator::{Account, Credentials, Emulator};
 pub use fault_proxy::{Fault, FaultProxy, Rule};
 pub use judge::Judge;
+pub use operator_identity::OperatorIdentity;
 pub use shared::TestNamespace;
 
-/// What an operator process needs in its environment to reach `plane` and `account`: the
-/// AWS endpoint, credentials and region, and a kubeconfig.
-pub fn operator_env(plane: &ControlPlane, account: &Account) -> Vec<(String, String)> {
+/// What an operator process needs in its environment to reach `plane` and `account` as
+/// the principal holding `credentials`: the AWS endpoint, credentials and region, and a
+/// kubeconfig.
+pub fn operator_env(
+    plane: &ControlPlane,
+    account: &Account,
+    credentials: &Credentials,
+) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = account
-        .env()
+        .env_as(credentials)
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();

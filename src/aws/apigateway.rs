@@ -303,17 +303,6 @@ impl ApiGateway {
             .map_err(sdk_err(SERVICE, "DeleteApi"))
     }
 
-    pub async fn tag_api(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
-        self.client
-            .tag_resource()
-            .resource_arn(arn)
-            .set_tags(Some(tags.clone().into_iter().collect()))
-            .send()
-            .await
-            .map(drop)
-            .map_err(sdk_err(SERVICE, "TagResource"))
-    }
-
     // --- integrations ------------------------------------------------------------------
 
     pub async fn list_integrations(&self, api_id: &str) -> AwsResult<Vec<Integration>> {

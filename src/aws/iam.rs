@@ -116,7 +116,8 @@ impl Iam {
         }))
     }
 
-    /// Create a role under `path` (e.g. "/authedapi/", so policies can scope to it).
+    /// Create a role under `path` (e.g. "/authedapi/", so policies can scope to it),
+    /// carrying the permissions boundary `boundary_arn`.
     pub async fn create_role(
         &self,
         path: &str,
@@ -124,12 +125,14 @@ impl Iam {
         trust_policy: &Value,
         description: &str,
         tags: &BTreeMap<String, String>,
+        boundary_arn: &str,
     ) -> AwsResult<Role> {
         let out = self
             .client
             .create_role()
             .path(path)
             .role_name(name)
+            .permissions_boundary(boundary_arn)
             .assume_role_policy_document(trust_policy.to_string())
             .description(description)
             .set_tags(Some(to_tags(tags)))

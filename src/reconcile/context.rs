@@ -15,6 +15,7 @@ use crate::api::AuthedApi;
 use crate::aws::ratelimit::Limits;
 use crate::aws::{AwsClients, AwsError, SharedInterceptor};
 use crate::metrics::Metrics;
+use crate::tenant::{AuthedApiTenant, Defaults};
 use kube::Resource;
 
 /// AWS clients per region, and the account they act in.
@@ -99,12 +100,27 @@ impl Failures {
     }
 }
 
+/// The operator's settings a reconcile reads.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub cluster_id: String,
+    pub resync: Duration,
+    /// ARN or policy name of the permissions boundary every created role carries.
+    pub permissions_boundary: String,
+    /// Limits for namespaces no AuthedApiTenant selects.
+    pub defaults: Defaults,
+}
+
 /// Shared by every reconcile.
 pub struct Context {
     pub client: kube::Client,
     pub aws: AwsProvider,
     pub cluster_id: String,
     pub resync: Duration,
+    pub permissions_boundary: String,
+    pub defaults: Defaults,
+    /// Every AuthedApiTenant (the platform's limits per namespace).
+    pub tenants: Store<AuthedApiTenant>,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     /// Every AuthedApi the controller watches (to know who else uses an OIDC client id).
@@ -118,17 +134,20 @@ impl Context {
     pub fn new(
         client: kube::Client,
         aws: AwsProvider,
-        cluster_id: String,
-        resync: Duration,
+        settings: Settings,
         recorder: Recorder,
         metrics: Arc<Metrics>,
         store: Store<AuthedApi>,
+        tenants: Store<AuthedApiTenant>,
     ) -> Self {
         Self {
             client,
             aws,
-            cluster_id,
-            resync,
+            cluster_id: settings.cluster_id,
+            resync: settings.resync,
+            permissions_boundary: settings.permissions_boundary,
+            defaults: settings.defaults,
+            tenants,
             recorder,
             metrics,
             store,

@@ -15,10 +15,8 @@ pub async fn ensure(step: &mut Step<'_>) -> Result<String, Error> {
     let gw = &step.aws.apigateway;
     let api = find_or_create_api(step).await?;
     let api_id = api.id.clone();
-    if !step.has_plan_tags(&api.tags) {
-        let arn = ApiGateway::api_arn(&step.plan.partition, &step.plan.region, &api_id);
-        gw.tag_api(&arn, &step.plan.tags).await?;
-    }
+    let arn = ApiGateway::api_arn(&step.plan.partition, &step.plan.region, &api_id);
+    warn_if_tags_drifted(step, &format!("HTTP API {api_id}"), &arn, &api.tags).await;
 
     ensure_api_settings(step, &api).await?;
 
@@ -319,12 +317,50 @@ async fn ensure_api_settings(step: &mut Step<'_>, api: &HttpApi) -> Result<(), E
     Ok(())
 }
 
+/// API Gateway tags are set at creation only: the tags resource has no resource-tag
+/// condition key, so the operator's IAM policy cannot let it retag an API of its own
+/// without letting it retag (and so take) anyone's. Drift is reported, for a person to fix.
+async fn warn_if_tags_drifted(
+    step: &Step<'_>,
+    what: &str,
+    arn: &str,
+    tags: &BTreeMap<String, String>,
+) {
+    let drifted: Vec<String> = step
+        .plan
+        .tags
+        .iter()
+        .filter(|(k, v)| tags.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if drifted.is_empty() {
+        return;
+    }
+    step.warn(
+        "TagsDrifted",
+        "TagResource",
+        format!(
+            "The {what} lacks the tags {}: authedapi sets API Gateway tags only when it \
+             creates a resource. Restore them: aws apigatewayv2 tag-resource --resource-arn {arn} --tags ...",
+            drifted.join(", ")
+        ),
+    )
+    .await;
+}
+
 /// The `$default` stage with auto-deploy, so every change goes live, and the spec's
 /// throttling and access logs.
 async fn ensure_stage(step: &mut Step<'_>, api_id: &str) -> Result<(), Error> {
     let gw = &step.aws.apigateway;
     let wanted = &step.plan.stage;
-    match gw.get_stage(api_id, DEFAULT_STAGE).await? {
+    let stage = gw.get_stage(api_id, DEFAULT_STAGE).await?;
+    if let Some(stage) = &stage {
+        let arn = ApiGateway::api_arn(&step.plan.partition, &step.plan.region, api_id);
+        let what = format!("{DEFAULT_STAGE} stage of {api_id}");
+        warn_if_tags_drifted(step, &what, &format!("{arn}/stages/{DEFAULT_STAGE}"), &stage.tags)
+            .await;
+    }
+    match stage {
         Some(stage) if stage.auto_deploy && stage.settings == *wanted => {}
         Some(stage) => {
             gw.update_stage_settings(api_id, DEFAULT_STAGE, &stage.settings, wanted)

@@ -9,7 +9,9 @@ use crate::aws::cognito::{IdentityPool, MappingRule, PoolRoles, RulesMapping};
 use crate::aws::{AwsError, ErrorKind};
 use std::collections::BTreeMap;
 
-use crate::plan::{self, INVOKE_POLICY_NAME, MANAGED_BY, Plan, TAG_CLAIM_PREFIX, TAG_MANAGED_BY};
+use crate::plan::{
+    self, INVOKE_POLICY_NAME, MANAGED_BY, Plan, TAG_CLAIM_PREFIX, TAG_CLUSTER, TAG_MANAGED_BY,
+};
 use crate::policy;
 
 /// The provider ARN and client id this object registered last time (from status).
@@ -21,20 +23,39 @@ pub fn registered_oidc(step: &Step<'_>) -> Option<(String, String)> {
     ))
 }
 
-/// The provider for the Auth0 domain exists, trusts our client id, and carries this
-/// cluster's claim on it. It is shared by every AuthedApi on that domain: created (tagged
-/// as authedapi's) only when absent. Status records the pair only once a pair the spec
-/// moved away from has been let go (see `reconcile::sync`), so that one is never lost.
+/// Who a provider belongs to, from its tags.
+struct Ownership {
+    /// authedapi created it (some cluster's operator): it carries claim records.
+    managed: bool,
+    /// This cluster created it: only then may client ids be removed or it be deleted.
+    ours: bool,
+}
+
+fn ownership(step: &Step<'_>, tags: &BTreeMap<String, String>) -> Ownership {
+    let managed = tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY);
+    Ownership {
+        managed,
+        ours: managed && tags.get(TAG_CLUSTER) == Some(&step.ctx.cluster_id),
+    }
+}
+
+/// The provider for the Auth0 domain exists and trusts our client id. It is shared by
+/// every AuthedApi on that domain: created (tagged as this cluster's) only when absent.
+/// On a provider authedapi manages, this cluster's claim on the client id is recorded
+/// (so no cluster removes a client id another still uses); on one this cluster created,
+/// that it added the client id is recorded *before* adding it (so it never removes one it
+/// did not add). A provider someone else made gets the client id and nothing else.
+/// Status records the pair only once a pair the spec moved away from has been let go
+/// (see `reconcile::sync`), so that one is never lost.
 pub async fn ensure_oidc_provider(step: &mut Step<'_>) -> Result<(), Error> {
     let iam = &step.aws.iam;
     let oidc = &step.plan.oidc;
     let _turn = step.ctx.lock_provider(&oidc.arn).await;
-    let claim = BTreeMap::from([oidc.claim.clone()]);
-    let existing = match iam.get_oidc_provider(&oidc.arn).await? {
-        Some(provider) => Some(provider),
+    let provider = match iam.get_oidc_provider(&oidc.arn).await? {
+        Some(provider) => provider,
         None => {
             let mut tags = oidc.tags.clone();
-            tags.extend(claim.clone());
+            tags.extend([oidc.claim.clone(), oidc.added.clone()]);
             match iam
                 .create_oidc_provider(&oidc.url, std::slice::from_ref(&oidc.client_id), &tags)
                 .await
@@ -46,30 +67,39 @@ pub async fn ensure_oidc_provider(step: &mut Step<'_>) -> Result<(), Error> {
                         format!("Created OIDC provider {}", oidc.url),
                     )
                     .await;
-                    None
+                    return Ok(());
                 }
                 // Another AuthedApi on this domain created it a moment ago.
-                Err(e) if e.kind == ErrorKind::Conflict => iam.get_oidc_provider(&oidc.arn).await?,
+                Err(e) if e.kind == ErrorKind::Conflict => {
+                    iam.get_oidc_provider(&oidc.arn).await?.ok_or(e)?
+                }
                 Err(e) => return Err(e.into()),
             }
         }
     };
-    if let Some(provider) = existing {
-        if !provider.client_ids.contains(&oidc.client_id) {
-            iam.add_client_id(&oidc.arn, &oidc.client_id).await?;
-            step.event(
-                "Updated",
-                "AddClientIDToOpenIDConnectProvider",
-                format!(
-                    "Added client id {} to OIDC provider {}",
-                    oidc.client_id, oidc.url
-                ),
-            )
-            .await;
-        }
-        if provider.tags.get(&oidc.claim.0) != Some(&oidc.claim.1) {
-            iam.tag_oidc_provider(&oidc.arn, &claim).await?;
-        }
+    let owner = ownership(step, &provider.tags);
+    let mut records = BTreeMap::new();
+    if owner.managed && provider.tags.get(&oidc.claim.0) != Some(&oidc.claim.1) {
+        records.insert(oidc.claim.0.clone(), oidc.claim.1.clone());
+    }
+    let missing = !provider.client_ids.contains(&oidc.client_id);
+    if missing && owner.ours && provider.tags.get(&oidc.added.0) != Some(&oidc.added.1) {
+        records.insert(oidc.added.0.clone(), oidc.added.1.clone());
+    }
+    if !records.is_empty() {
+        iam.tag_oidc_provider(&oidc.arn, &records).await?;
+    }
+    if missing {
+        iam.add_client_id(&oidc.arn, &oidc.client_id).await?;
+        step.event(
+            "Updated",
+            "AddClientIDToOpenIDConnectProvider",
+            format!(
+                "Added client id {} to OIDC provider {}",
+                oidc.client_id, oidc.url
+            ),
+        )
+        .await;
     }
     Ok(())
 }
@@ -97,9 +127,10 @@ fn used_by_others(step: &Step<'_>, arn: &str, client_id: &str) -> bool {
 }
 
 /// Let go of a provider/client id pair, unless another AuthedApi of this cluster still
-/// uses it: drop this cluster's claim; remove the client id when no cluster claims it any
-/// more; delete the provider if authedapi created it and no client id is left on it. A
-/// provider someone else created is never deleted.
+/// uses it: drop this cluster's claim; on a provider this cluster created, remove the
+/// client id if this cluster recorded adding it and no cluster claims it any more, and
+/// delete the provider once no client id is left. A client id this cluster did not add,
+/// and a provider it did not create, are never removed.
 pub async fn release_oidc(step: &Step<'_>, arn: &str, client_id: &str) -> Result<(), Error> {
     let iam = &step.aws.iam;
     let _turn = step.ctx.lock_provider(arn).await;
@@ -109,8 +140,9 @@ pub async fn release_oidc(step: &Step<'_>, arn: &str, client_id: &str) -> Result
     let Some(provider) = iam.get_oidc_provider(arn).await? else {
         return Ok(());
     };
+    let owner = ownership(step, &provider.tags);
     let our_claim = plan::claim_key(&step.ctx.cluster_id, client_id);
-    if provider.tags.contains_key(&our_claim) {
+    if owner.managed && provider.tags.contains_key(&our_claim) {
         match iam
             .untag_oidc_provider(arn, std::slice::from_ref(&our_claim))
             .await
@@ -120,15 +152,19 @@ pub async fn release_oidc(step: &Step<'_>, arn: &str, client_id: &str) -> Result
             Err(e) => return Err(e.into()),
         }
     }
+    if !owner.ours {
+        return Ok(());
+    }
+    let added = plan::added_key(&step.ctx.cluster_id, client_id);
     let claimed_elsewhere = provider.tags.iter().any(|(key, value)| {
         key.starts_with(TAG_CLAIM_PREFIX) && *key != our_claim && value == client_id
     });
-    if claimed_elsewhere {
-        return Ok(());
-    }
-    if provider.client_ids.iter().any(|c| c == client_id) {
+    let present = provider.client_ids.iter().any(|c| c == client_id);
+    let mut removed = false;
+    if present && provider.tags.contains_key(&added) && !claimed_elsewhere {
         match iam.remove_client_id(arn, client_id).await {
             Ok(()) => {
+                removed = true;
                 step.event(
                     "Updated",
                     "RemoveClientIDFromOpenIDConnectProvider",
@@ -142,14 +178,18 @@ pub async fn release_oidc(step: &Step<'_>, arn: &str, client_id: &str) -> Result
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e.into()),
         }
+        match iam.untag_oidc_provider(arn, std::slice::from_ref(&added)).await {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
     }
     let remaining = provider
         .client_ids
         .iter()
-        .filter(|c| *c != client_id)
+        .filter(|c| !(removed && *c == client_id))
         .count();
-    let created_by_us = provider.tags.get(TAG_MANAGED_BY).map(String::as_str) == Some(MANAGED_BY);
-    if remaining == 0 && created_by_us {
+    if remaining == 0 {
         match iam.delete_oidc_provider(arn).await {
             Ok(()) => {
                 step.event(
@@ -292,7 +332,14 @@ async fn ensure_named_role(
                 step.obj.name_any()
             );
             let role = iam
-                .create_role(plan::ROLE_PATH, name, &trust, &description, &step.plan.tags)
+                .create_role(
+                    plan::ROLE_PATH,
+                    name,
+                    &trust,
+                    &description,
+                    &step.plan.tags,
+                    &step.plan.permissions_boundary_arn,
+                )
                 .await?;
             step.event(
                 "Created",

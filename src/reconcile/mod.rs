@@ -27,6 +27,7 @@ use crate::api::{AuthedApi, AuthedApiStatus, DeletionPolicy};
 use crate::aws::{AwsClients, AwsError, ErrorKind};
 use crate::plan::{self, Identity, Plan};
 use crate::status::{self, Outcome};
+use crate::tenant::{self, AuthedApiTenant};
 
 pub use context::Context;
 
@@ -46,6 +47,9 @@ pub enum Error {
     /// The spec passed admission but cannot be built.
     #[error("{0}")]
     InvalidSpec(String),
+    /// The spec uses what its namespace's tenant (or the operator) does not allow.
+    #[error("{0}")]
+    NotAllowed(String),
     /// The operator is missing configuration (e.g. no region anywhere).
     #[error("{0}")]
     Config(String),
@@ -69,6 +73,7 @@ impl Error {
             },
             Error::NameConflict(_) => "NameConflict",
             Error::InvalidSpec(_) => "InvalidSpec",
+            Error::NotAllowed(_) => "NotAllowed",
             Error::Config(_) => "OperatorMisconfigured",
             Error::Kube(_) => "KubernetesError",
             Error::Finalizer(_) => "FinalizerError",
@@ -79,7 +84,10 @@ impl Error {
     pub fn stalls(&self) -> bool {
         match self {
             Error::Aws(e) => !e.is_retryable(),
-            Error::NameConflict(_) | Error::InvalidSpec(_) | Error::Config(_) => true,
+            Error::NameConflict(_)
+            | Error::InvalidSpec(_)
+            | Error::NotAllowed(_)
+            | Error::Config(_) => true,
             Error::Kube(_) | Error::Finalizer(_) => false,
         }
     }
@@ -156,6 +164,13 @@ impl Step<'_> {
     pub async fn event(&self, reason: &str, action: &str, note: String) {
         self.ctx
             .publish(self.obj, EventType::Normal, reason, action, note)
+            .await;
+    }
+
+    /// Report something a person should fix (Warning event).
+    pub async fn warn(&self, reason: &str, action: &str, note: String) {
+        self.ctx
+            .publish(self.obj, EventType::Warning, reason, action, note)
             .await;
     }
 
@@ -318,13 +333,41 @@ async fn prepare(obj: &AuthedApi, ctx: &Context) -> Result<(AwsClients, Plan), E
         account: &account,
         region: &region,
         cluster_id: &ctx.cluster_id,
+        permissions_boundary: &ctx.permissions_boundary,
     };
     let plan = plan::plan(&obj.spec, &who).map_err(|e| Error::InvalidSpec(e.0))?;
     Ok((ctx.aws.clients(&region), plan))
 }
 
+/// Refuse a spec that uses what its namespace may not (before any AWS call).
+async fn check_guardrails(obj: &AuthedApi, ctx: &Context) -> Result<(), Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let tenants: Vec<AuthedApiTenant> = ctx.tenants.state().iter().map(|t| (**t).clone()).collect();
+    let labels = if AuthedApiTenant::uses_labels(&tenants) {
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(ctx.client.clone())
+            .get(&namespace)
+            .await?
+            .metadata
+            .labels
+            .unwrap_or_default()
+    } else {
+        Default::default()
+    };
+    let guardrails =
+        tenant::guardrails_for(&namespace, &labels, &tenants, &ctx.defaults).map_err(Error::NotAllowed)?;
+    let found = tenant::violations(&obj.spec, &guardrails);
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(Error::NotAllowed(format!(
+        "{}: ask the platform team to allow it, or change the spec (nothing was changed in AWS)",
+        found.join("; ")
+    )))
+}
+
 /// Every step, in dependency order.
 async fn sync(obj: &AuthedApi, ctx: &Context, writer: &mut StatusWriter) -> Result<(), Error> {
+    check_guardrails(obj, ctx).await?;
     let (aws, plan) = prepare(obj, ctx).await?;
     writer.status.account_id = Some(plan.account.clone());
     writer.status.region = Some(plan.region.clone());

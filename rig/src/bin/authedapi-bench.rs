@@ -12,7 +12,9 @@ use anyhow::Context;
 use authedapi_rig::emulator::Account;
 use authedapi_rig::fault_proxy::FaultProxy;
 use authedapi_rig::process::Supervised;
-use authedapi_rig::{ControlPlane, Emulator, TestNamespace, free_port, functions, repo_root};
+use authedapi_rig::{
+    ControlPlane, Emulator, OperatorIdentity, TestNamespace, free_port, functions, repo_root,
+};
 use clap::Parser;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -229,7 +231,14 @@ async fn scenario(
         endpoint: proxy.endpoint().to_owned(),
         ..account.clone()
     };
-    let mut env = authedapi_rig::operator_env(plane, &via_proxy);
+    let identity = OperatorIdentity::provision(
+        &account,
+        &repo_root().join(&args.operator),
+        "default",
+        &Default::default(),
+    )
+    .await?;
+    let mut env = authedapi_rig::operator_env(plane, &via_proxy, &identity.credentials);
     env.push(("AUTHEDAPI_LOG_LEVEL".into(), "warn".into()));
     let _operator = Supervised::spawn_with_env(
         "authedapi",
@@ -244,6 +253,9 @@ async fn scenario(
             format!("{}s", args.resync),
             "--concurrency".into(),
             "16".into(),
+            // The platform allows the benchmark's own functions (see function_names).
+            "--allowed-functions".into(),
+            format!("arn:aws:lambda:*:{}:function:*", account.id),
             // Uncapped runs measure the operator, not its client-side limit.
             "--aws-rate-limit".into(),
             if capped {

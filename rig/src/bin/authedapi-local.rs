@@ -12,11 +12,13 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use authedapi_rig::emulator::Account;
 use authedapi_rig::process::Supervised;
-use authedapi_rig::{ControlPlane, Emulator, free_port, functions, repo_root};
+use authedapi_rig::{ControlPlane, Emulator, OperatorIdentity, free_port, functions, repo_root};
 use clap::Parser;
 
 /// The account the examples' function ARNs name (moto's default account).
 const EXAMPLE_ACCOUNT: &str = "123456789012";
+/// The platform team's AuthedApiTenant for the examples' namespace.
+const TENANT: &str = "examples/tenant.yaml";
 
 #[derive(Parser)]
 #[command(about = "Run authedapi locally: control plane, AWS emulator, operator and an example")]
@@ -57,15 +59,30 @@ async fn main() -> anyhow::Result<()> {
         println!("Created Lambda function {function} in the emulator (stands in for yours)");
     }
 
-    let metrics = format!("127.0.0.1:{}", free_port()?);
-    let log = control_plane.dir().join("operator.log");
-    let env = authedapi_rig::operator_env(&control_plane, &account);
     let operator_path = root.join(&args.operator);
     anyhow::ensure!(
         operator_path.exists(),
         "{} is missing: build it with `cargo build --bin authedapi`",
         operator_path.display()
     );
+    // The operator's AWS identity, as a platform team would give it: the shipped policy
+    // (`authedapi iam-policy`) on a role, every role it creates bounded.
+    let identity =
+        OperatorIdentity::provision(&account, &operator_path, "default", &Default::default())
+            .await?;
+    println!(
+        "Operator role {} holds the shipped IAM policy; every AWS request it makes is judged",
+        identity.role_arn
+    );
+    println!("Applying {} (the platform team's limits)...", TENANT);
+    print!(
+        "{}",
+        control_plane.run_kubectl(&["apply", "-f", &TENANT.to_owned()])?
+    );
+
+    let metrics = format!("127.0.0.1:{}", free_port()?);
+    let log = control_plane.dir().join("operator.log");
+    let env = authedapi_rig::operator_env(&control_plane, &account, &identity.credentials);
     let mut operator = Supervised::spawn_with_env(
         "authedapi",
         &operator_path,

@@ -1,0 +1,147 @@
+//! The operator's AWS identity on the rig, set up the way a platform team sets it up on
+//! real AWS (README, "AWS credentials"): the permissions boundary policy, a role holding
+//! the shipped policy rendered for the operator's cluster id (`authedapi iam-policy`, the
+//! same text as `deploy/aws-iam-policy.json` for the defaults), and a session of that
+//! role. The operator runs with the session's credentials only, so every AWS request it
+//! makes is judged against the shipped policy by the emulator's IAM judge.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::Context as _;
+use aws_sdk_iam::error::ProvideErrorMetadata;
+
+use crate::emulator::{Account, Credentials};
+
+/// The name of the boundary policy the rig creates in every account (the operator's
+/// default `--permissions-boundary`).
+pub const BOUNDARY_NAME: &str = "authedapi-permissions-boundary";
+
+/// A role session the operator runs as.
+#[derive(Clone, Debug)]
+pub struct OperatorIdentity {
+    pub role_arn: String,
+    pub credentials: Credentials,
+    /// The identity policy the role holds, as `authedapi iam-policy` rendered it.
+    pub policy: serde_json::Value,
+}
+
+/// What to render the shipped policy for.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyOptions {
+    /// Extra `authedapi iam-policy` arguments (e.g. `--allowed-issuer`).
+    pub args: Vec<String>,
+}
+
+impl OperatorIdentity {
+    /// Create (or refresh) the boundary and the operator's role for `cluster_id` in
+    /// `account`, and start a session of it. `operator` is the `authedapi` binary whose
+    /// `iam-policy` subcommand renders the policies.
+    pub async fn provision(
+        account: &Account,
+        operator: &Path,
+        cluster_id: &str,
+        options: &PolicyOptions,
+    ) -> anyhow::Result<Self> {
+        let config = account.sdk_config().await;
+        let iam = aws_sdk_iam::Client::new(&config);
+        let sts = aws_sdk_sts::Client::new(&config);
+
+        let boundary = render(operator, &["--boundary", "--account-id", &account.id])?;
+        match iam
+            .create_policy()
+            .policy_name(BOUNDARY_NAME)
+            .policy_document(boundary.to_string())
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("EntityAlreadyExists") => {}
+            Err(e) => return Err(anyhow::anyhow!("creating the permissions boundary: {e:?}")),
+        }
+
+        let mut args = vec!["--cluster-id", cluster_id, "--account-id", &account.id];
+        args.extend(options.args.iter().map(String::as_str));
+        let policy = render(operator, &args)?;
+        let role = format!("authedapi-operator-{}", role_suffix(cluster_id));
+        let trust = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{}:root", account.id)},
+                "Action": "sts:AssumeRole"
+            }]
+        });
+        match iam
+            .create_role()
+            .role_name(&role)
+            .assume_role_policy_document(trust.to_string())
+            .max_session_duration(43_200)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("EntityAlreadyExists") => {}
+            Err(e) => return Err(anyhow::anyhow!("creating the operator's role: {e:?}")),
+        }
+        iam.put_role_policy()
+            .role_name(&role)
+            .policy_name("authedapi")
+            .policy_document(policy.to_string())
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("putting the operator's policy: {e:?}"))?;
+        let role_arn = format!("arn:aws:iam::{}:role/{role}", account.id);
+        let session = sts
+            .assume_role()
+            .role_arn(&role_arn)
+            .role_session_name("authedapi-operator")
+            .duration_seconds(43_200)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("assuming the operator's role: {e:?}"))?;
+        let c = session
+            .credentials()
+            .context("AssumeRole returned no credentials")?;
+        Ok(Self {
+            role_arn,
+            credentials: Credentials {
+                access_key_id: c.access_key_id().to_owned(),
+                secret_access_key: c.secret_access_key().to_owned(),
+                session_token: Some(c.session_token().to_owned()),
+            },
+            policy,
+        })
+    }
+}
+
+/// Run `operator iam-policy ARGS` and parse what it prints.
+fn render(operator: &Path, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let out = Command::new(operator)
+        .arg("iam-policy")
+        .args(args)
+        .output()
+        .with_context(|| format!("running {} iam-policy", operator.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} iam-policy {args:?} failed: {}",
+        operator.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).context("iam-policy printed JSON")
+}
+
+/// A role name part from a cluster id (IAM role names allow `[\w+=,.@-]`).
+fn role_suffix(cluster_id: &str) -> String {
+    cluster_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect()
+}

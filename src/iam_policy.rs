@@ -1,0 +1,431 @@
+//! The AWS IAM policies the operator ships, rendered for one cluster: its own identity
+//! policy (what the operator may do) and the permissions boundary every role it creates
+//! carries (what those roles may ever do). `authedapi iam-policy` prints them;
+//! `deploy/aws-iam-policy.json` and `deploy/aws-permissions-boundary.json` are the
+//! rendering for the defaults, and a test fails when they are stale.
+//!
+//! What the identity policy guarantees, statement by statement, is in each statement's
+//! comment below; the rig's IAM judge proves it request by request (see the README's
+//! threat model). What IAM cannot express is said where it applies.
+
+use serde_json::{Value, json};
+
+use crate::plan::{MANAGED_BY, TAG_CLUSTER, TAG_MANAGED_BY, ROLE_PATH, record_key_prefixes};
+
+/// The permissions boundary's name when none is configured.
+pub const DEFAULT_BOUNDARY_NAME: &str = "authedapi-permissions-boundary";
+/// The issuers an AuthedApi may name when the platform configures none: Auth0's domains.
+pub const DEFAULT_ALLOWED_ISSUERS: &[&str] = &["*.auth0.com"];
+/// The service Cognito's identity pools are.
+const COGNITO_SERVICE: &str = "cognito-identity.amazonaws.com";
+const APIGATEWAY_SERVICE: &str = "apigateway.amazonaws.com";
+
+/// What a rendering is for.
+#[derive(Clone, Debug, clap::Args)]
+pub struct PolicyParams {
+    /// The operator's --cluster-id: writes are allowed only on resources tagged with it.
+    #[arg(long, default_value = "default")]
+    pub cluster_id: String,
+    /// The AWS partition (aws, aws-cn, aws-us-gov).
+    #[arg(long, default_value = "aws")]
+    pub partition: String,
+    /// The account the operator works in; `*` for any.
+    #[arg(long, default_value = "*")]
+    pub account_id: String,
+    /// The name of the permissions boundary policy (created from the --boundary output)
+    /// that every role the operator creates must carry.
+    #[arg(long, default_value = DEFAULT_BOUNDARY_NAME)]
+    pub permissions_boundary_name: String,
+    /// Issuer hosts (with `*` wildcards) whose IAM OIDC providers the operator may use,
+    /// as the operator's --allowed-issuers says. Repeatable.
+    #[arg(long = "allowed-issuer", default_values_t = DEFAULT_ALLOWED_ISSUERS.iter().map(|s| s.to_string()))]
+    pub allowed_issuers: Vec<String>,
+    /// Lambda function ARN patterns API routes may target (the union of what tenants
+    /// allow). Repeatable.
+    #[arg(long = "allowed-function", default_value = "arn:aws:lambda:*:*:function:*")]
+    pub allowed_functions: Vec<String>,
+}
+
+impl Default for PolicyParams {
+    fn default() -> Self {
+        Self {
+            cluster_id: "default".into(),
+            partition: "aws".into(),
+            account_id: "*".into(),
+            permissions_boundary_name: DEFAULT_BOUNDARY_NAME.into(),
+            allowed_issuers: DEFAULT_ALLOWED_ISSUERS.iter().map(|s| s.to_string()).collect(),
+            allowed_functions: vec!["arn:aws:lambda:*:*:function:*".into()],
+        }
+    }
+}
+
+impl PolicyParams {
+    fn boundary_arn(&self) -> String {
+        format!(
+            "arn:{}:iam::{}:policy/{}",
+            self.partition, self.account_id, self.permissions_boundary_name
+        )
+    }
+
+    fn role_arns(&self) -> String {
+        format!("arn:{}:iam::{}:role{ROLE_PATH}*", self.partition, self.account_id)
+    }
+
+    fn provider_arns(&self) -> Vec<String> {
+        self.allowed_issuers
+            .iter()
+            .map(|issuer| {
+                format!(
+                    "arn:{}:iam::{}:oidc-provider/{}",
+                    self.partition,
+                    self.account_id,
+                    issuer.trim_start_matches("https://").trim_end_matches('/')
+                )
+            })
+            .collect()
+    }
+}
+
+/// The operator's identity policy.
+pub fn operator_policy(p: &PolicyParams) -> Value {
+    let cluster = p.cluster_id.as_str();
+    let ours = json!({"StringEquals": {format!("aws:ResourceTag/{TAG_CLUSTER}"): cluster}});
+    let tagged_ours = json!({"StringEquals": {format!("aws:RequestTag/{TAG_CLUSTER}"): cluster}});
+    let apis = format!("arn:{}:apigateway:*::/apis", p.partition);
+    let pools = format!(
+        "arn:{}:cognito-identity:*:{}:identitypool/*",
+        p.partition, p.account_id
+    );
+    let roles = p.role_arns();
+    let providers = p.provider_arns();
+    let boundary = json!({"ArnLike": {"iam:PermissionsBoundary": p.boundary_arn()}});
+    let (uses, added) = record_key_prefixes(cluster);
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            // Reading HTTP APIs (listing finds one a crash left unrecorded, by its tags).
+            {
+                "Sid": "ReadHttpApis",
+                "Effect": "Allow",
+                "Action": "apigateway:GET",
+                "Resource": [apis, format!("{apis}/*")]
+            },
+            // An API is created only carrying this cluster's tag...
+            {
+                "Sid": "CreateHttpApisTaggedForThisCluster",
+                "Effect": "Allow",
+                "Action": "apigateway:POST",
+                "Resource": apis,
+                "Condition": tagged_ours
+            },
+            // ...and only such APIs (their routes, integrations, authorizers, stages) are
+            // changed. API Gateway's tags resource (/tags/ARN) has no resource-tag key, so
+            // no statement lets the operator tag or untag an existing API: tags are set at
+            // creation only.
+            {
+                "Sid": "ChangeThisClustersHttpApis",
+                "Effect": "Allow",
+                "Action": ["apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"],
+                "Resource": format!("{apis}/*"),
+                "Condition": ours
+            },
+            // Listing and reading pools; CreateIdentityPool and SetIdentityPoolRoles have no
+            // resource type, so only "*" grants them.
+            {
+                "Sid": "ReadIdentityPools",
+                "Effect": "Allow",
+                "Action": [
+                    "cognito-identity:ListIdentityPools",
+                    "cognito-identity:DescribeIdentityPool",
+                    "cognito-identity:GetIdentityPoolRoles"
+                ],
+                "Resource": "*"
+            },
+            {
+                "Sid": "CreateIdentityPoolsTaggedForThisCluster",
+                "Effect": "Allow",
+                "Action": "cognito-identity:CreateIdentityPool",
+                "Resource": "*",
+                "Condition": tagged_ours
+            },
+            {
+                "Sid": "ChangeThisClustersIdentityPools",
+                "Effect": "Allow",
+                "Action": [
+                    "cognito-identity:UpdateIdentityPool",
+                    "cognito-identity:DeleteIdentityPool",
+                    "cognito-identity:TagResource"
+                ],
+                "Resource": pools,
+                "Condition": ours
+            },
+            // IAM cannot scope this call (no resource type, no condition key): the roles it
+            // can hand out are limited by PassOnlyThisClustersRolesToCognito below.
+            {
+                "Sid": "SetIdentityPoolRoles",
+                "Effect": "Allow",
+                "Action": "cognito-identity:SetIdentityPoolRoles",
+                "Resource": "*"
+            },
+            // IAM authorizes GetRole on a role that does not exist (yet) as
+            // role/NAME, without a path: finding out whether ours exists needs role/*.
+            // It reads metadata only (trust policy, tags), never permissions.
+            {
+                "Sid": "FindRolesByName",
+                "Effect": "Allow",
+                "Action": "iam:GetRole",
+                "Resource": format!("arn:{}:iam::{}:role/*", p.partition, p.account_id)
+            },
+            {
+                "Sid": "ReadRolePoliciesUnderOurPath",
+                "Effect": "Allow",
+                "Action": ["iam:GetRolePolicy", "iam:ListRolePolicies"],
+                "Resource": roles
+            },
+            // A role is created only under our path, tagged for this cluster, and with the
+            // permissions boundary: whatever policy is later put on it, it can do no more
+            // than the boundary allows (execute-api:Invoke).
+            {
+                "Sid": "CreateBoundedRolesTaggedForThisCluster",
+                "Effect": "Allow",
+                "Action": "iam:CreateRole",
+                "Resource": roles,
+                "Condition": {
+                    "StringEquals": {format!("aws:RequestTag/{TAG_CLUSTER}"): cluster},
+                    "ArnLike": {"iam:PermissionsBoundary": p.boundary_arn()}
+                }
+            },
+            // Tags at creation (CreateRole with tags needs iam:TagRole, on a role without
+            // tags yet) and on roles already this cluster's; never onto another cluster's.
+            {
+                "Sid": "TagRolesForThisCluster",
+                "Effect": "Allow",
+                "Action": "iam:TagRole",
+                "Resource": roles,
+                "Condition": {
+                    "StringEquals": {format!("aws:RequestTag/{TAG_CLUSTER}"): cluster},
+                    "StringEqualsIfExists": {format!("aws:ResourceTag/{TAG_CLUSTER}"): cluster}
+                }
+            },
+            {
+                "Sid": "ChangeThisClustersBoundedRoles",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:PutRolePolicy",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:DeleteRole"
+                ],
+                "Resource": roles,
+                "Condition": {
+                    "StringEquals": {format!("aws:ResourceTag/{TAG_CLUSTER}"): cluster},
+                    "ArnLike": boundary["ArnLike"]
+                }
+            },
+            {
+                "Sid": "PassOnlyThisClustersRolesToCognito",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": roles,
+                "Condition": {
+                    "StringEquals": {
+                        "iam:PassedToService": COGNITO_SERVICE,
+                        format!("iam:ResourceTag/{TAG_CLUSTER}"): cluster
+                    }
+                }
+            },
+            // OIDC providers: only for the allowed issuers.
+            {
+                "Sid": "ReadAllowedOidcProviders",
+                "Effect": "Allow",
+                "Action": "iam:GetOpenIDConnectProvider",
+                "Resource": providers
+            },
+            {
+                "Sid": "CreateOidcProvidersTaggedForThisCluster",
+                "Effect": "Allow",
+                "Action": "iam:CreateOpenIDConnectProvider",
+                "Resource": providers,
+                "Condition": {
+                    "StringEquals": {
+                        format!("aws:RequestTag/{TAG_CLUSTER}"): cluster,
+                        format!("aws:RequestTag/{TAG_MANAGED_BY}"): MANAGED_BY
+                    }
+                }
+            },
+            // The tags a create carries (CreateOpenIDConnectProvider with tags needs
+            // iam:TagOpenIDConnectProvider) on a provider that has no cluster tag yet. IAM
+            // cannot tell this from tagging an untagged provider someone made by hand: a
+            // provider the operator must never claim should carry an authedapi.dev/cluster
+            // tag of its own (README, threat model).
+            {
+                "Sid": "TagNewOidcProvidersForThisCluster",
+                "Effect": "Allow",
+                "Action": "iam:TagOpenIDConnectProvider",
+                "Resource": providers,
+                "Condition": {
+                    "StringEquals": {
+                        format!("aws:RequestTag/{TAG_CLUSTER}"): cluster,
+                        format!("aws:RequestTag/{TAG_MANAGED_BY}"): MANAGED_BY
+                    },
+                    "Null": {format!("aws:ResourceTag/{TAG_CLUSTER}"): "true"}
+                }
+            },
+            // This cluster's records (which client ids it uses, and which it added) on any
+            // provider authedapi manages; only its own keys, so no other cluster's record
+            // and no provider's ownership can be changed.
+            {
+                "Sid": "RecordThisClustersClientIds",
+                "Effect": "Allow",
+                "Action": ["iam:TagOpenIDConnectProvider", "iam:UntagOpenIDConnectProvider"],
+                "Resource": providers,
+                "Condition": {
+                    "StringEquals": {format!("aws:ResourceTag/{TAG_MANAGED_BY}"): MANAGED_BY},
+                    "ForAllValues:StringLike": {"aws:TagKeys": [format!("{uses}*"), format!("{added}*")]}
+                }
+            },
+            {
+                "Sid": "AddClientIdsToAllowedOidcProviders",
+                "Effect": "Allow",
+                "Action": "iam:AddClientIDToOpenIDConnectProvider",
+                "Resource": providers
+            },
+            // Client ids are removed, and providers deleted, only on providers this cluster
+            // created (and the operator removes only the client ids it recorded adding).
+            {
+                "Sid": "ReleaseThisClustersOidcProviders",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:RemoveClientIDFromOpenIDConnectProvider",
+                    "iam:DeleteOpenIDConnectProvider"
+                ],
+                "Resource": providers,
+                "Condition": ours
+            },
+            // Lambda: only the functions the platform allows; a permission only for API
+            // Gateway. (AddPermission has no condition key for the source ARN: the operator
+            // always scopes it to the API; IAM cannot insist.)
+            {
+                "Sid": "ReadAllowedFunctionPolicies",
+                "Effect": "Allow",
+                "Action": ["lambda:GetPolicy", "lambda:GetFunction", "lambda:RemovePermission"],
+                "Resource": p.allowed_functions
+            },
+            {
+                "Sid": "LetOnlyApiGatewayInvokeAllowedFunctions",
+                "Effect": "Allow",
+                "Action": "lambda:AddPermission",
+                "Resource": p.allowed_functions,
+                "Condition": {"StringEquals": {"lambda:Principal": APIGATEWAY_SERVICE}}
+            }
+        ]
+    })
+}
+
+/// The permissions boundary of every role the operator creates: those roles exist to let
+/// Cognito identities invoke API routes, and can never do anything else.
+pub fn boundary_policy(p: &PolicyParams) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "InvokeApisOnly",
+            "Effect": "Allow",
+            "Action": "execute-api:Invoke",
+            "Resource": format!("arn:{}:execute-api:*:{}:*", p.partition, p.account_id)
+        }]
+    })
+}
+
+/// What `authedapi iam-policy` prints.
+pub fn render(p: &PolicyParams, boundary: bool) -> String {
+    let value = if boundary {
+        boundary_policy(p)
+    } else {
+        operator_policy(p)
+    };
+    let mut text = serde_json::to_string_pretty(&value).expect("a policy is JSON");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement<'a>(policy: &'a Value, sid: &str) -> &'a Value {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no statement {sid}"))
+    }
+
+    #[test]
+    fn every_statement_has_a_unique_sid() {
+        let policy = operator_policy(&PolicyParams::default());
+        let sids: Vec<&str> = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap())
+            .collect();
+        let mut unique = sids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(sids.len(), unique.len(), "{sids:?}");
+    }
+
+    #[test]
+    fn the_cluster_value_is_in_every_tag_condition() {
+        let p = PolicyParams {
+            cluster_id: "prod-eu".into(),
+            ..Default::default()
+        };
+        let text = render(&p, false);
+        assert!(!text.contains("\"default\""), "{text}");
+        let create = statement(&operator_policy(&p), "CreateHttpApisTaggedForThisCluster");
+        assert_eq!(
+            create["Condition"]["StringEquals"]["aws:RequestTag/authedapi.dev/cluster"],
+            "prod-eu"
+        );
+    }
+
+    #[test]
+    fn roles_are_created_only_with_the_boundary() {
+        let p = PolicyParams {
+            account_id: "123456789012".into(),
+            permissions_boundary_name: "team-boundary".into(),
+            ..Default::default()
+        };
+        let policy = operator_policy(&p);
+        let create = statement(&policy, "CreateBoundedRolesTaggedForThisCluster");
+        assert_eq!(
+            create["Condition"]["ArnLike"]["iam:PermissionsBoundary"],
+            "arn:aws:iam::123456789012:policy/team-boundary"
+        );
+    }
+
+    #[test]
+    fn providers_are_limited_to_the_allowed_issuers() {
+        let p = PolicyParams {
+            allowed_issuers: vec!["https://id.example.com/".into(), "*.auth0.com".into()],
+            ..Default::default()
+        };
+        let policy = operator_policy(&p);
+        assert_eq!(
+            statement(&policy, "AddClientIdsToAllowedOidcProviders")["Resource"],
+            json!([
+                "arn:aws:iam::*:oidc-provider/id.example.com",
+                "arn:aws:iam::*:oidc-provider/*.auth0.com"
+            ])
+        );
+    }
+
+    #[test]
+    fn the_boundary_allows_invoking_apis_only() {
+        let boundary = boundary_policy(&PolicyParams::default());
+        assert_eq!(boundary["Statement"][0]["Action"], "execute-api:Invoke");
+        assert_eq!(boundary["Statement"].as_array().unwrap().len(), 1);
+    }
+}
