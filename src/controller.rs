@@ -8,11 +8,11 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use futures::StreamExt;
 use kube::api::Api;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, reflector};
 use kube::runtime::watcher;
-use kube::runtime::WatchStreamExt;
 
 use crate::api::AuthedApi;
 use crate::aws::SharedInterceptor;
@@ -185,9 +185,12 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let tenants_api: Api<AuthedApiTenant> = Api::all(client.clone());
     let (tenants, tenants_writer) = reflector::store();
     let tenants_cache = tokio::spawn(
-        reflector(tenants_writer, watcher(tenants_api.clone(), watcher::Config::default()))
-            .default_backoff()
-            .for_each(|_| futures::future::ready(())),
+        reflector(
+            tenants_writer,
+            watcher(tenants_api.clone(), watcher::Config::default()),
+        )
+        .default_backoff()
+        .for_each(|_| futures::future::ready(())),
     );
     let every_object = {
         let store = store.clone();

@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use crate::plan::{MANAGED_BY, TAG_CLUSTER, TAG_MANAGED_BY, ROLE_PATH, record_key_prefixes};
+use crate::plan::{MANAGED_BY, ROLE_PATH, TAG_CLUSTER, TAG_MANAGED_BY, record_key_prefixes};
 
 /// The permissions boundary's name when none is configured.
 pub const DEFAULT_BOUNDARY_NAME: &str = "authedapi-permissions-boundary";
@@ -42,7 +42,10 @@ pub struct PolicyParams {
     pub allowed_issuers: Vec<String>,
     /// Lambda function ARN patterns API routes may target (the union of what tenants
     /// allow). Repeatable.
-    #[arg(long = "allowed-function", default_value = "arn:aws:lambda:*:*:function:*")]
+    #[arg(
+        long = "allowed-function",
+        default_value = "arn:aws:lambda:*:*:function:*"
+    )]
     pub allowed_functions: Vec<String>,
 }
 
@@ -53,7 +56,10 @@ impl Default for PolicyParams {
             partition: "aws".into(),
             account_id: "*".into(),
             permissions_boundary_name: DEFAULT_BOUNDARY_NAME.into(),
-            allowed_issuers: DEFAULT_ALLOWED_ISSUERS.iter().map(|s| s.to_string()).collect(),
+            allowed_issuers: DEFAULT_ALLOWED_ISSUERS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             allowed_functions: vec!["arn:aws:lambda:*:*:function:*".into()],
         }
     }
@@ -68,7 +74,10 @@ impl PolicyParams {
     }
 
     fn role_arns(&self) -> String {
-        format!("arn:{}:iam::{}:role{ROLE_PATH}*", self.partition, self.account_id)
+        format!(
+            "arn:{}:iam::{}:role{ROLE_PATH}*",
+            self.partition, self.account_id
+        )
     }
 
     fn provider_arns(&self) -> Vec<String> {
@@ -384,7 +393,8 @@ mod tests {
         };
         let text = render(&p, false);
         assert!(!text.contains("\"default\""), "{text}");
-        let create = statement(&operator_policy(&p), "CreateHttpApisTaggedForThisCluster");
+        let policy = operator_policy(&p);
+        let create = statement(&policy, "CreateHttpApisTaggedForThisCluster");
         assert_eq!(
             create["Condition"]["StringEquals"]["aws:RequestTag/authedapi.dev/cluster"],
             "prod-eu"

@@ -248,7 +248,10 @@ routes:
     fn a_tenant_allows_its_functions_only() {
         let tenants = [tenant(
             "team-a",
-            spec_with(&["a"], &["arn:aws:lambda:us-east-1:123456789012:function:team-a-*"]),
+            spec_with(
+                &["a"],
+                &["arn:aws:lambda:us-east-1:123456789012:function:team-a-*"],
+            ),
         )];
         let g = guardrails_for("a", &BTreeMap::new(), &tenants, &defaults()).unwrap();
         assert_eq!(g.source, "AuthedApiTenant team-a");
@@ -293,14 +296,23 @@ routes:
         assert!(violations(&spec, &g).is_empty());
         spec.auth0.domain = "https://token.actions.githubusercontent.com/".into();
         let found = violations(&spec, &g);
-        assert!(found[0].contains("token.actions.githubusercontent.com"), "{found:?}");
+        assert!(
+            found[0].contains("token.actions.githubusercontent.com"),
+            "{found:?}"
+        );
         spec.auth0.domain = "evilauth0.com".into();
         assert_eq!(violations(&spec, &g).len(), 1);
     }
 
     #[test]
     fn star_matches_across_separators_as_iam_does() {
-        assert!(matches("arn:aws:lambda:*:*:function:*", "arn:aws:lambda:us-east-1:1:function:f"));
-        assert!(!matches("arn:aws:lambda:*:1:function:a-*", "arn:aws:lambda:us-east-1:2:function:a-x"));
+        assert!(matches(
+            "arn:aws:lambda:*:*:function:*",
+            "arn:aws:lambda:us-east-1:1:function:f"
+        ));
+        assert!(!matches(
+            "arn:aws:lambda:*:1:function:a-*",
+            "arn:aws:lambda:us-east-1:2:function:a-x"
+        ));
     }
 }

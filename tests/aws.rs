@@ -317,7 +317,17 @@ async fn role_with_trust_policy_and_inline_policy() {
     let owner = tags(&[("authedapi.dev/uid", "u-1")]);
     let role = aws
         .iam
-        .create_role("/authedapi/", "dev-auth", &trust, "test", &owner)
+        .create_role(
+            "/authedapi/",
+            "dev-auth",
+            &trust,
+            "test",
+            &owner,
+            &format!(
+                "arn:aws:iam::{}:policy/authedapi-permissions-boundary",
+                account.id
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(

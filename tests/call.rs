@@ -225,7 +225,7 @@ async fn ready_seed(prefix: &str) -> (String, Operator) {
     let ns = TestNamespace::create(&client, prefix).await.unwrap();
     let account = Account::new(&shared::emulator().endpoint, ACCOUNT);
     let config = account.sdk_config().await;
-    let operator = Operator::start(&ns.name, &account, &[], &[]);
+    let operator = Operator::start(&ns.name, &account, &[], &[]).await;
     let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
     apply(&api, &seed_in(&account, &config, "api").await).await;
     wait_ready(&api, "api", &operator, Duration::from_secs(60)).await;

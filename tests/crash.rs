@@ -139,7 +139,7 @@ async fn crash_and_recover(prefix: &str, hook: (&str, &str)) {
             "target": {"http": {"url": "https://example.com/reports"}}
         }));
 
-    let mut crashing = Operator::start(&ns.name, &account, &[], &[hook]);
+    let mut crashing = Operator::start(&ns.name, &account, &[], &[hook]).await;
     apply(&api, &object).await;
     assert!(
         crashing.wait_exit(TIMEOUT).await,
@@ -154,7 +154,7 @@ async fn crash_and_recover(prefix: &str, hook: (&str, &str)) {
         crashing.log_tail(30)
     );
 
-    let operator = Operator::start(&ns.name, &account, &[], &[]);
+    let operator = Operator::start(&ns.name, &account, &[], &[]).await;
     wait_ready(&api, "crash", &operator, TIMEOUT).await;
     assert_eq!(
         count(&account, &config).await,

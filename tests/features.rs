@@ -32,7 +32,7 @@ async fn setup(prefix: &str) -> Setup {
     let ns = TestNamespace::create(&client, prefix).await.unwrap();
     let account = shared::account();
     let config = account.sdk_config().await;
-    let operator = Operator::start(&ns.name, &account, &[], &[]);
+    let operator = Operator::start(&ns.name, &account, &[], &[]).await;
     Setup {
         api: Api::namespaced(client.clone(), &ns.name),
         config_maps: Api::namespaced(client, &ns.name),

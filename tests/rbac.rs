@@ -76,7 +76,8 @@ async fn the_operator_works_with_only_the_charts_rbac_and_nothing_more() {
         &account,
         &[],
         &[("KUBECONFIG", kubeconfig_env.as_str())],
-    );
+    )
+    .await;
     let api: Api<AuthedApi> = Api::namespaced(admin.clone(), &ns.name);
     let mut object = seed_in(&account, &config, "least-privilege").await;
     object["spec"]["outputs"] = serde_json::json!({"configMapName": "least-privilege-outputs"});

@@ -47,12 +47,12 @@ impl Stressed {
     }
 
     /// The operator for this namespace, its AWS calls through the proxy.
-    fn operator(&self, args: &[&str]) -> Operator {
+    async fn operator(&self, args: &[&str]) -> Operator {
         let via_proxy = Account {
             endpoint: self.proxy.endpoint().to_owned(),
             ..self.account.clone()
         };
-        Operator::start(&self.namespace, &via_proxy, args, &[])
+        Operator::start(&self.namespace, &via_proxy, args, &[]).await
     }
 
     async fn seed(&self, name: &str) -> Value {
@@ -74,7 +74,7 @@ async fn half_of_all_requests_throttled_twenty_objects_still_converge() {
     let s = Stressed::new("stress-throttle").await;
     s.proxy
         .set_rules(vec![Rule::new(Fault::Throttle).rate(0.5)]);
-    let operator = s.operator(&[]);
+    let operator = s.operator(&[]).await;
     let names: Vec<String> = (0..20).map(|i| format!("api-{i}")).collect();
     for name in &names {
         apply(&s.api, &s.seed(name).await).await;
@@ -138,7 +138,7 @@ async fn persistent_access_denied_stalls_one_object_and_backs_off() {
             .service("apigateway")
             .operation("CreateAuthorizer"),
     ]);
-    let operator = s.operator(&[]);
+    let operator = s.operator(&[]).await;
     // Only "jwt" needs an authorizer; "plain" does not.
     let mut jwt = s.seed("jwt").await;
     jwt["spec"]["routes"][0]["authorization"] = json!("jwt");
@@ -175,7 +175,7 @@ async fn persistent_access_denied_stalls_one_object_and_backs_off() {
 #[tokio::test]
 async fn a_client_id_the_spec_moves_away_from_is_released_even_after_a_failed_step() {
     let s = Stressed::new("stress-moving-client").await;
-    let operator = s.operator(&[]);
+    let operator = s.operator(&[]).await;
     let mut object = s.seed("moving").await;
     object["spec"]["auth0"]["domain"] = json!("moving.auth0.com");
     object["spec"]["auth0"]["clientId"] = json!("old-client");
@@ -205,7 +205,7 @@ async fn a_client_id_the_spec_moves_away_from_is_released_even_after_a_failed_st
 #[tokio::test]
 async fn drift_made_directly_in_aws_is_corrected_within_one_resync() {
     let s = Stressed::new("stress-drift").await;
-    let operator = s.operator(&["--resync", "3s"]);
+    let operator = s.operator(&["--resync", "3s"]).await;
     apply(&s.api, &s.seed("drifty").await).await;
     let obj = wait_ready(&s.api, "drifty", &operator, Duration::from_secs(60)).await;
     let status = obj.status.unwrap();
@@ -298,7 +298,8 @@ async fn a_restarted_api_server_does_not_stop_the_operator() {
     let account = shared::account();
     let config = account.sdk_config().await;
     let kubeconfig = plane.kubeconfig.display().to_string();
-    let mut operator = Operator::start(&ns.name, &account, &[], &[("KUBECONFIG", &kubeconfig)]);
+    let mut operator =
+        Operator::start(&ns.name, &account, &[], &[("KUBECONFIG", &kubeconfig)]).await;
     let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
     let seed = seed_in(&account, &config, "survivor").await;
     apply(&api, &seed).await;
@@ -321,7 +322,7 @@ async fn a_restarted_api_server_does_not_stop_the_operator() {
 #[tokio::test]
 async fn namespaces_never_adopt_change_or_delete_each_others_resources() {
     let s = Stressed::new("stress-iso-a").await;
-    let operator_a = s.operator(&[]);
+    let operator_a = s.operator(&[]).await;
     let a = wait_ready_after_apply(&s, "app", &operator_a).await;
     let a_uid = a.metadata.uid.clone().unwrap();
     let a_api = a.status.as_ref().unwrap().api_id.clone().unwrap();
@@ -363,12 +364,13 @@ async fn namespaces_never_adopt_change_or_delete_each_others_resources() {
             &decoy_trust,
             "A's",
             &a_tags,
+            &planned_b.permissions_boundary_arn,
         )
         .await
         .unwrap();
 
     let api_b: Api<AuthedApi> = Api::namespaced(client.clone(), &ns_b.name);
-    let operator_b = Operator::start(&ns_b.name, &s.account, &[], &[]);
+    let operator_b = Operator::start(&ns_b.name, &s.account, &[], &[]).await;
     apply(&api_b, &seed_b).await;
     let b = wait_for(
         &api_b,
@@ -463,7 +465,7 @@ async fn two_clusters_on_one_account_keep_apart() {
         .await
         .unwrap();
     let api_one: Api<AuthedApi> = Api::namespaced(one, &ns.name);
-    let operator_one = Operator::start(&ns.name, &account, &["--cluster-id", "one"], &[]);
+    let operator_one = Operator::start(&ns.name, &account, &["--cluster-id", "one"], &[]).await;
     apply(&api_one, &seed).await;
     let twin_one = wait_ready(&api_one, "twin", &operator_one, Duration::from_secs(60)).await;
     let status_one = twin_one.status.unwrap();
@@ -489,7 +491,8 @@ async fn two_clusters_on_one_account_keep_apart() {
         &account,
         &["--cluster-id", "two"],
         &[("KUBECONFIG", &kubeconfig_two)],
-    );
+    )
+    .await;
     apply(&api_two, &seed).await;
     wait_for(
         &api_two,
@@ -550,7 +553,7 @@ async fn two_clusters_on_one_account_keep_apart() {
 #[tokio::test]
 async fn policies_spelled_differently_by_aws_cause_no_updates() {
     let s = Stressed::new("stress-spelling").await;
-    let operator = s.operator(&["--resync", "2s"]);
+    let operator = s.operator(&["--resync", "2s"]).await;
     let obj = wait_ready_after_apply(&s, "spelled", &operator).await;
     let status = obj.status.unwrap();
     let role = status
@@ -616,7 +619,7 @@ async fn policies_spelled_differently_by_aws_cause_no_updates() {
 #[tokio::test]
 async fn deletion_under_half_throttling_removes_everything() {
     let s = Stressed::new("stress-delete").await;
-    let operator = s.operator(&[]);
+    let operator = s.operator(&[]).await;
     for name in ["one", "two", "three"] {
         wait_ready_after_apply(&s, name, &operator).await;
     }

@@ -96,6 +96,14 @@ def _document(text_or_dict):
     return json.loads(text_or_dict)
 
 
+def _default_document(policy) -> dict:
+    """The default version's document of a managed policy."""
+    for version in policy.versions:
+        if version.version_id == policy.default_version_id:
+            return _document(version.document)
+    return {"Version": "2012-10-17", "Statement": []}
+
+
 def _role_principal(backend, key: AssumedRoleAccessKey, account: str, partition: str) -> Principal:
     role = backend.get_role(key._owner_role_name)
     policies = [
@@ -103,12 +111,12 @@ def _role_principal(backend, key: AssumedRoleAccessKey, account: str, partition:
         for name, doc in role.policies.items()
     ]
     for arn, managed in role.managed_policies.items():
-        policies.append({"name": f"{role.name}/managed/{managed.name}", "policy": _document(managed.default_version.document)})
+        policies.append({"name": f"{role.name}/managed/{managed.name}", "policy": _default_document(managed)})
     boundary = None
     if role.permissions_boundary_arn:
         managed = backend.managed_policies.get(role.permissions_boundary_arn)
         if managed is not None:
-            boundary = {"name": role.permissions_boundary_arn, "policy": _document(managed.default_version.document)}
+            boundary = {"name": role.permissions_boundary_arn, "policy": _default_document(managed)}
         else:
             # A boundary that names no policy allows nothing.
             boundary = {"name": role.permissions_boundary_arn, "policy": {"Version": "2012-10-17", "Statement": []}}
@@ -127,7 +135,7 @@ def _user_principal(backend, key: IAMUserAccessKey, account: str) -> Principal:
         for name, doc in user.policies.items()
     ]
     for arn, managed in user.managed_policies.items():
-        policies.append({"name": f"{user.name}/managed/{managed.name}", "policy": _document(managed.default_version.document)})
+        policies.append({"name": f"{user.name}/managed/{managed.name}", "policy": _default_document(managed)})
     return Principal(key.arn, account, policies, None, None, {})
 
 
@@ -315,7 +323,13 @@ def install() -> None:
     moto_call_action = BaseResponse.call_action
 
     def call_action(self: BaseResponse):
-        refusal = judge(self)
+        try:
+            refusal = judge(self)
+        except Exception:  # noqa: BLE001 - a bug of the rig: answer it, never allow
+            import traceback
+
+            service = rig_authorization.service_of(self)
+            return error(service, 500, "InternalFailure", "the rig's IAM judge failed: " + traceback.format_exc())
         if refusal is not None:
             return refusal
         return moto_call_action(self)

@@ -63,7 +63,7 @@ const documentedTypes = (async () => {
           return '[^/]+'
         })
         .join('')
-      types.push({ key: type.key, regex: new RegExp(`^${pattern}$`), conditionKeys: type.conditionKeys })
+      types.push({ key: type.key, regex: new RegExp(`^${pattern}$`), conditionKeys: type.conditionKeys ?? [] })
     }
   }
   return types
@@ -77,7 +77,7 @@ async function documentedType(action, resource) {
 }
 
 function allowedKeys(type, actionKeys) {
-  const patterns = [...type.conditionKeys, ...actionKeys].map(
+  const patterns = [...type.conditionKeys, ...(actionKeys ?? [])].map(
     (key) => new RegExp('^' + key.split(/\$\{[A-Za-z]+\}/).map((part) => part.replace(/[.*+?^$()|[\]\\]/g, '\\$&')).join('.+') + '$', 'i')
   )
   return (key) => key.toLowerCase().startsWith('aws:') && !/^aws:(RequestTag|ResourceTag|TagKeys)/i.test(key)

@@ -163,7 +163,10 @@ impl Account {
         let mut env = vec![
             ("AWS_ENDPOINT_URL", self.endpoint.clone()),
             ("AWS_ACCESS_KEY_ID", credentials.access_key_id.clone()),
-            ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key.clone()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                credentials.secret_access_key.clone(),
+            ),
             ("AWS_REGION", self.region.clone()),
         ];
         if let Some(token) = &credentials.session_token {

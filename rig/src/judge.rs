@@ -145,3 +145,107 @@ pub fn read_records(path: &Path) -> Vec<Decision> {
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect()
 }
+
+/// The decisions in every records file of `dir` (a run's `$AUTHEDAPI_JUDGE_RECORDS`).
+pub fn read_records_dir(dir: &Path) -> anyhow::Result<Vec<Decision>> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "jsonl") {
+            all.extend(read_records(&path));
+        }
+    }
+    Ok(all)
+}
+
+/// How often each statement of `policy` granted a check of a principal whose policy
+/// name ends with `policy_name`, with the operations it granted; every statement of the
+/// policy is listed, unused ones with a count of 0.
+pub fn statement_use(
+    policy: &serde_json::Value,
+    policy_name: &str,
+    decisions: &[Decision],
+) -> Vec<StatementUse> {
+    let mut uses: Vec<StatementUse> = policy["Statement"]
+        .as_array()
+        .map(|statements| {
+            statements
+                .iter()
+                .enumerate()
+                .map(|(i, s)| StatementUse {
+                    sid: s["Sid"]
+                        .as_str()
+                        .map_or_else(|| format!("#{}", i + 1), str::to_owned),
+                    grants: 0,
+                    operations: Default::default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for decision in decisions {
+        for check in &decision.checks {
+            for grant in check
+                .grants
+                .iter()
+                .filter(|g| g.policy.ends_with(policy_name))
+            {
+                if let Some(statement) = uses.iter_mut().find(|u| u.sid == grant.sid) {
+                    statement.grants += 1;
+                    statement
+                        .operations
+                        .insert(format!("{} ({})", decision.operation, check.action));
+                }
+            }
+        }
+    }
+    uses
+}
+
+/// One statement's use over a run.
+#[derive(Clone, Debug)]
+pub struct StatementUse {
+    pub sid: String,
+    pub grants: u64,
+    pub operations: std::collections::BTreeSet<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(sid: &str) -> Decision {
+        serde_json::from_value(serde_json::json!({
+            "principal": "arn:aws:sts::1:assumed-role/op/s",
+            "operation": "iam:GetRole",
+            "decision": "Allowed",
+            "checks": [{"action": "iam:GetRole", "resource": "*", "decision": "Allowed",
+                        "grants": [{"policy": "op/inline/authedapi", "sid": sid}]}]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_statement_no_decision_used_is_reported_unused() {
+        let policy = serde_json::json!({"Statement": [{"Sid": "A"}, {"Sid": "B"}]});
+        let uses = statement_use(
+            &policy,
+            "/inline/authedapi",
+            &[decision("A"), decision("A")],
+        );
+        assert_eq!(uses[0].sid, "A");
+        assert_eq!(uses[0].grants, 2);
+        assert_eq!(uses[1].sid, "B");
+        assert_eq!(uses[1].grants, 0);
+    }
+
+    #[test]
+    fn grants_of_other_policies_do_not_count() {
+        let policy = serde_json::json!({"Statement": [{"Sid": "A"}]});
+        let mut other = decision("A");
+        other.checks[0].grants[0].policy = "someone/inline/admin".into();
+        assert_eq!(
+            statement_use(&policy, "/inline/authedapi", &[other])[0].grants,
+            0
+        );
+    }
+}

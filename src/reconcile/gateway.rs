@@ -357,8 +357,13 @@ async fn ensure_stage(step: &mut Step<'_>, api_id: &str) -> Result<(), Error> {
     if let Some(stage) = &stage {
         let arn = ApiGateway::api_arn(&step.plan.partition, &step.plan.region, api_id);
         let what = format!("{DEFAULT_STAGE} stage of {api_id}");
-        warn_if_tags_drifted(step, &what, &format!("{arn}/stages/{DEFAULT_STAGE}"), &stage.tags)
-            .await;
+        warn_if_tags_drifted(
+            step,
+            &what,
+            &format!("{arn}/stages/{DEFAULT_STAGE}"),
+            &stage.tags,
+        )
+        .await;
     }
     match stage {
         Some(stage) if stage.auto_deploy && stage.settings == *wanted => {}

@@ -178,7 +178,10 @@ pub async fn release_oidc(step: &Step<'_>, arn: &str, client_id: &str) -> Result
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        match iam.untag_oidc_provider(arn, std::slice::from_ref(&added)).await {
+        match iam
+            .untag_oidc_provider(arn, std::slice::from_ref(&added))
+            .await
+        {
             Ok(()) => {}
             Err(e) if e.is_not_found() => return Ok(()),
             Err(e) => return Err(e.into()),

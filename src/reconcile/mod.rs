@@ -353,8 +353,8 @@ async fn check_guardrails(obj: &AuthedApi, ctx: &Context) -> Result<(), Error> {
     } else {
         Default::default()
     };
-    let guardrails =
-        tenant::guardrails_for(&namespace, &labels, &tenants, &ctx.defaults).map_err(Error::NotAllowed)?;
+    let guardrails = tenant::guardrails_for(&namespace, &labels, &tenants, &ctx.defaults)
+        .map_err(Error::NotAllowed)?;
     let found = tenant::violations(&obj.spec, &guardrails);
     if found.is_empty() {
         return Ok(());

@@ -23,22 +23,25 @@ pub fn crd() -> CustomResourceDefinition {
     serde_yaml::from_str(&authedapi::crdgen::crd_yaml()).expect("the generated CRD parses")
 }
 
-/// Install (server-side apply) the CRD and wait until it is Established.
+/// Install (server-side apply) both CRDs (AuthedApi, AuthedApiTenant) and wait until
+/// they are Established.
 pub async fn install_crd(client: &kube::Client) -> anyhow::Result<()> {
     let crds = Api::<CustomResourceDefinition>::all(client.clone());
-    let crd = crd();
-    let name = crd.metadata.name.clone().expect("the CRD has a name");
-    crds.patch(
-        &name,
-        &PatchParams::apply(TEST_MANAGER).force(),
-        &Patch::Apply(&crd),
-    )
-    .await?;
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        await_condition(crds, &name, conditions::is_crd_established()),
-    )
-    .await??;
+    for (_, yaml) in authedapi::crdgen::all() {
+        let crd: CustomResourceDefinition = serde_yaml::from_str(&yaml)?;
+        let name = crd.metadata.name.clone().expect("the CRD has a name");
+        crds.patch(
+            &name,
+            &PatchParams::apply(TEST_MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await?;
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(crds.clone(), &name, conditions::is_crd_established()),
+        )
+        .await??;
+    }
     Ok(())
 }
 
@@ -65,10 +68,50 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Start `authedapi controller` for `namespace`, acting in `account`.
-    pub fn start(
+    /// Start `authedapi controller` for `namespace`, acting in `account` as a role that
+    /// holds the shipped IAM policy rendered for its cluster id (`--cluster-id`, default
+    /// `test`): every AWS request it makes is judged by the rig's IAM judge. The platform
+    /// allows it the account's Lambda functions (`--allowed-functions`) unless the test
+    /// says otherwise.
+    pub async fn start(
         namespace: &str,
         account: &Account,
+        extra_args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Self {
+        let cluster_id = extra_args
+            .iter()
+            .position(|a| *a == "--cluster-id")
+            .and_then(|i| extra_args.get(i + 1))
+            .copied()
+            .unwrap_or("test");
+        // Set the identity up in the emulator itself, not through a test's fault proxy.
+        let direct = Account {
+            endpoint: authedapi_rig::shared::emulator().endpoint.clone(),
+            ..account.clone()
+        };
+        let identity = authedapi_rig::OperatorIdentity::provision(
+            &direct,
+            std::path::Path::new(env!("CARGO_BIN_EXE_authedapi")),
+            cluster_id,
+            &Default::default(),
+        )
+        .await
+        .expect("the operator's IAM role in the emulator");
+        Self::start_as(
+            namespace,
+            account,
+            &identity.credentials,
+            extra_args,
+            extra_env,
+        )
+    }
+
+    /// Start `authedapi controller` as the principal holding `credentials`.
+    pub fn start_as(
+        namespace: &str,
+        account: &Account,
+        credentials: &authedapi_rig::Credentials,
         extra_args: &[&str],
         extra_env: &[(&str, &str)],
     ) -> Self {
@@ -88,9 +131,15 @@ impl Operator {
         if !extra_args.contains(&"--cluster-id") {
             args.extend(["--cluster-id".to_owned(), "test".to_owned()]);
         }
+        if !extra_args.contains(&"--allowed-functions") {
+            args.extend([
+                "--allowed-functions".to_owned(),
+                format!("arn:aws:lambda:*:{}:function:*", account.id),
+            ]);
+        }
         args.extend(extra_args.iter().map(|a| a.to_string()));
         // The supervisor passes its environment on: set it for the child process.
-        let mut env = authedapi_rig::operator_env(control_plane, account);
+        let mut env = authedapi_rig::operator_env(control_plane, account, credentials);
         env.push(("AUTHEDAPI_LOG_LEVEL".into(), "info,authedapi=debug".into()));
         env.extend(
             extra_env

@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
     println!("Applying {} (the platform team's limits)...", TENANT);
     print!(
         "{}",
-        control_plane.run_kubectl(&["apply", "-f", &TENANT.to_owned()])?
+        control_plane.run_kubectl(&["apply", "-f", TENANT])?
     );
 
     let metrics = format!("127.0.0.1:{}", free_port()?);
