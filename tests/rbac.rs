@@ -1,15 +1,19 @@
 //! The chart's RBAC is enough, and no more: the operator, running with only a
 //! ServiceAccount token bound to the chart's ClusterRole, takes the seed to Ready and
-//! deletes it; a verb the chart does not grant is refused.
+//! deletes it; a verb the chart does not grant is refused, and the chart's admission
+//! policies refuse what RBAC cannot say (threat model: someone holding the operator's
+//! Kubernetes token; a namespace user routing to functions their tenant does not allow).
 
 mod common;
 
 use std::time::Duration;
 
 use authedapi::api::AuthedApi;
+use authedapi::tenant::AuthedApiTenant;
 use authedapi_rig::{TestNamespace, shared};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 
 use common::{Operator, apply, helm, install_crd, run, seed_in, wait_gone, wait_ready};
 
@@ -112,10 +116,179 @@ async fn the_operator_works_with_only_the_charts_rbac_and_nothing_more() {
         matches!(&refused, kube::Error::Api(s) if s.code == 403),
         "{refused}"
     );
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(restricted, &ns.name);
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(restricted.clone(), &ns.name);
     let refused = secrets.list(&ListParams::default()).await.unwrap_err();
     assert!(
         matches!(&refused, kube::Error::Api(s) if s.code == 403),
         "{refused}"
     );
+
+    // What RBAC cannot say, the chart's admission policy does. The token may not redirect
+    // an AuthedApi (its spec is the namespace user's)...
+    let redirect = serde_json::json!({"spec": {"routes": [{"route": "GET /private",
+        "target": {"http": {"url": "https://attacker.example.com/"}}}]}});
+    let refused = eventually_refused(|| {
+        let (api, body) = (as_operator.clone(), redirect.clone());
+        async move {
+            api.patch("victim", &PatchParams::default(), &Patch::Merge(body))
+                .await
+        }
+    })
+    .await;
+    assert!(
+        refused.contains("may not change an AuthedApi's spec"),
+        "{refused}"
+    );
+    // ...nor write a ConfigMap that is not its output, nor take one over.
+    let configmaps: Api<ConfigMap> = Api::namespaced(restricted.clone(), &ns.name);
+    let stray = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "stray"}, "data": {"k": "v"}});
+    let refused = eventually_refused(|| {
+        let (api, body) = (configmaps.clone(), stray.clone());
+        async move {
+            api.patch(
+                "stray",
+                &PatchParams::apply("authedapi").force(),
+                &Patch::Apply(body),
+            )
+            .await
+        }
+    })
+    .await;
+    assert!(refused.contains("only its outputs ConfigMaps"), "{refused}");
+    let admin_configmaps: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns.name);
+    admin_configmaps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "app-config"},
+                "data": {"db": "postgres://"}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let takeover =
+        serde_json::json!({"metadata": {"labels": {"app.kubernetes.io/managed-by": "authedapi"}}});
+    let refused = configmaps
+        .patch(
+            "app-config",
+            &PatchParams::default(),
+            &Patch::Merge(takeover),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("only its outputs ConfigMaps"),
+        "{refused}"
+    );
+    let refused = configmaps
+        .delete("app-config", &DeleteParams::default())
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("only its outputs ConfigMaps"),
+        "{refused}"
+    );
+    // The platform's tenants are read-only to it.
+    let tenants: Api<AuthedApiTenant> = Api::all(restricted);
+    let tenant = serde_json::json!({"apiVersion": "authedapi.dev/v1alpha1",
+        "kind": "AuthedApiTenant", "metadata": {"name": format!("{}-self-granted", ns.name)},
+        "spec": {"namespaces": [ns.name], "allowedFunctions": ["*"]}});
+    let refused = tenants
+        .patch(
+            &format!("{}-self-granted", ns.name),
+            &PatchParams::apply("authedapi").force(),
+            &Patch::Apply(tenant),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, kube::Error::Api(s) if s.code == 403),
+        "{refused}"
+    );
+}
+
+/// Retry `attempt` until the API server refuses it (admission policies take effect a
+/// moment after they are created); the refusal's message.
+async fn eventually_refused<T, F, Fut>(attempt: F) -> String
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match attempt().await {
+            Err(e @ kube::Error::Api(_)) => return e.to_string(),
+            Err(e) => panic!("not a refusal: {e}"),
+            Ok(_) if std::time::Instant::now() > deadline => {
+                panic!("still allowed after 20s: the admission policy is not in force")
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_namespace_user_cannot_name_functions_or_issuers_their_tenant_does_not_allow() {
+    let admin = shared::client().await;
+    install_crd(&admin).await.unwrap();
+    let ns = TestNamespace::create(&admin, "admission").await.unwrap();
+    let release = format!("r{}", ns.name.replace('-', ""));
+    install_chart_objects(&ns.name, &release);
+    let account = shared::account();
+    let config = account.sdk_config().await;
+    let tenants: Api<AuthedApiTenant> = Api::all(admin.clone());
+    let tenant = serde_json::json!({"apiVersion": "authedapi.dev/v1alpha1",
+        "kind": "AuthedApiTenant", "metadata": {"name": format!("{}-team", ns.name)},
+        "spec": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns.name}},
+                 "allowedFunctions": [format!("arn:aws:lambda:us-east-1:{}:function:api-auth-auth0-dev-*", account.id)],
+                 "allowedIssuers": ["*.us.auth0.com"]}});
+    tenants
+        .patch(
+            &format!("{}-team", ns.name),
+            &PatchParams::apply("platform").force(),
+            &Patch::Apply(tenant),
+        )
+        .await
+        .unwrap();
+    let api: Api<AuthedApi> = Api::namespaced(admin.clone(), &ns.name);
+    let allowed = seed_in(&account, &config, "allowed").await;
+    let mut payroll = allowed.clone();
+    payroll["metadata"]["name"] = "payroll".into();
+    payroll["spec"]["routes"][0]["target"]["lambda"]["functionArn"] =
+        format!("arn:aws:lambda:us-east-1:{}:function:payroll", account.id).into();
+    let refused = eventually_refused(|| {
+        let (api, body) = (api.clone(), payroll.clone());
+        async move {
+            api.patch(
+                "payroll",
+                &PatchParams::apply("user").force(),
+                &Patch::Apply(body),
+            )
+            .await
+        }
+    })
+    .await;
+    assert!(refused.contains("does not allow"), "{refused}");
+    assert!(refused.contains(&format!("{}-team", ns.name)), "{refused}");
+    let mut ci = allowed.clone();
+    ci["metadata"]["name"] = "ci".into();
+    ci["spec"]["auth0"]["domain"] = "token.actions.githubusercontent.com".into();
+    let refused = api
+        .patch("ci", &PatchParams::apply("user").force(), &Patch::Apply(ci))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("token.actions.githubusercontent.com is not allowed"),
+        "{refused}"
+    );
+    // What the tenant allows is admitted.
+    api.patch(
+        "allowed",
+        &PatchParams::apply("user").force(),
+        &Patch::Apply(allowed),
+    )
+    .await
+    .unwrap();
 }

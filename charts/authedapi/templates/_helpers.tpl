@@ -53,7 +53,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) }}true{{ end }}
 {{- end }}
 
-{{/* The RBAC rules the operator needs on AuthedApi objects and events, and nothing more. */}}
+{{/* The operator's ServiceAccount as the API server names it in requests. */}}
+{{- define "authedapi.serviceAccountUser" -}}
+system:serviceaccount:{{ .Release.Namespace }}:{{ include "authedapi.serviceAccountName" . }}
+{{- end }}
+
+{{/* The RBAC rules the operator needs on AuthedApi objects, events and its outputs
+ConfigMaps, and nothing more. Which ConfigMaps it may write is narrowed further by the
+authedapi-operator-writes admission policy: only those labelled and owned as its own. */}}
 {{- define "authedapi.rules" -}}
 - apiGroups: ["authedapi.dev"]
   resources: ["authedapis"]

@@ -75,10 +75,7 @@ async fn main() -> anyhow::Result<()> {
         identity.role_arn
     );
     println!("Applying {} (the platform team's limits)...", TENANT);
-    print!(
-        "{}",
-        control_plane.run_kubectl(&["apply", "-f", TENANT])?
-    );
+    print!("{}", control_plane.run_kubectl(&["apply", "-f", TENANT])?);
 
     let metrics = format!("127.0.0.1:{}", free_port()?);
     let log = control_plane.dir().join("operator.log");
