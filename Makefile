@@ -18,10 +18,14 @@ demo: tools build
 	$(TARGET_DIR)/debug/authedapi-local --operator $(TARGET_DIR)/debug/authedapi $(ARGS)
 
 # Every test, against the real rig: formatting, lints, unit and integration tests, and
-# the demo run end to end.
+# the demo run end to end. The rig's IAM judges record every decision; the report at the
+# end fails when a statement of the shipped IAM policy granted nothing over the suite.
+JUDGE_RECORDS := $(abspath $(TARGET_DIR))/iam-judge-records
 test: tools lint
-	cargo test --workspace
-	$(MAKE) --no-print-directory demo ARGS=--exit
+	rm -rf $(JUDGE_RECORDS)
+	AUTHEDAPI_JUDGE_RECORDS=$(JUDGE_RECORDS) cargo test --workspace
+	AUTHEDAPI_JUDGE_RECORDS=$(JUDGE_RECORDS) $(MAKE) --no-print-directory demo ARGS=--exit
+	cargo run -q -p authedapi-rig --bin authedapi-judge-report -- --records $(JUDGE_RECORDS)
 
 lint:
 	cargo fmt --all -- --check

@@ -221,7 +221,7 @@ async fn drift_made_directly_in_aws_is_corrected_within_one_resync() {
         .unwrap()
         .unwrap();
 
-    // Someone deletes a route and the stage, widens the policy, detaches the pool's role.
+    // Someone deletes a route and the stage, widens the policy, detaches the pool's role...
     let public = gw
         .list_routes(&api_id)
         .await
@@ -241,6 +241,25 @@ async fn drift_made_directly_in_aws_is_corrected_within_one_resync() {
     s.aws
         .cognito
         .set_roles(&pool_id, &PoolRoles::default())
+        .await
+        .unwrap();
+    // ...lets unauthenticated identities in and strips a tag of ours from the pool and the
+    // role.
+    let mut pool = s
+        .aws
+        .cognito
+        .describe_identity_pool(&pool_id)
+        .await
+        .unwrap()
+        .unwrap();
+    pool.allow_unauthenticated = true;
+    pool.tags.remove("authedapi.dev/stage");
+    s.aws.cognito.update_identity_pool(&pool).await.unwrap();
+    aws_sdk_iam::Client::new(&s.config)
+        .untag_role()
+        .role_name(&role)
+        .tag_keys("authedapi.dev/stage")
+        .send()
         .await
         .unwrap();
     let drifted = Instant::now();
@@ -269,7 +288,21 @@ async fn drift_made_directly_in_aws_is_corrected_within_one_resync() {
                 .unwrap()
                 .authenticated
                 .as_deref()
-                == Some(role_arn.as_str());
+                == Some(role_arn.as_str())
+            && s.aws
+                .cognito
+                .describe_identity_pool(&pool_id)
+                .await
+                .unwrap()
+                .is_some_and(|p| {
+                    !p.allow_unauthenticated && p.tags.contains_key("authedapi.dev/stage")
+                })
+            && s.aws
+                .iam
+                .get_role(&role)
+                .await
+                .unwrap()
+                .is_some_and(|r| r.tags.contains_key("authedapi.dev/stage"));
         if restored {
             break;
         }

@@ -178,6 +178,14 @@ pub fn statement_use(
                         .map_or_else(|| format!("#{}", i + 1), str::to_owned),
                     grants: 0,
                     operations: Default::default(),
+                    actions: match &s["Action"] {
+                        serde_json::Value::String(a) => [(a.clone(), 0)].into(),
+                        serde_json::Value::Array(list) => list
+                            .iter()
+                            .filter_map(|a| Some((a.as_str()?.to_owned(), 0)))
+                            .collect(),
+                        _ => Default::default(),
+                    },
                 })
                 .collect()
         })
@@ -191,6 +199,9 @@ pub fn statement_use(
             {
                 if let Some(statement) = uses.iter_mut().find(|u| u.sid == grant.sid) {
                     statement.grants += 1;
+                    if let Some(count) = statement.actions.get_mut(&check.action) {
+                        *count += 1;
+                    }
                     statement
                         .operations
                         .insert(format!("{} ({})", decision.operation, check.action));
@@ -207,6 +218,19 @@ pub struct StatementUse {
     pub sid: String,
     pub grants: u64,
     pub operations: std::collections::BTreeSet<String>,
+    /// Each action the statement names, with how often it was granted by it.
+    pub actions: std::collections::BTreeMap<String, u64>,
+}
+
+impl StatementUse {
+    /// The statement's actions it never granted.
+    pub fn unused_actions(&self) -> Vec<&str> {
+        self.actions
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(a, _)| a.as_str())
+            .collect()
+    }
 }
 
 #[cfg(test)]

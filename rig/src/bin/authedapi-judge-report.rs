@@ -47,18 +47,28 @@ fn main() -> anyhow::Result<()> {
             println!("          {operation}");
         }
     }
-    let unused: Vec<&str> = uses
+    let unused: Vec<String> = uses
         .iter()
-        .filter(|u| u.grants == 0)
-        .map(|u| u.sid.as_str())
+        .flat_map(|u| {
+            let actions = u.unused_actions();
+            if u.grants == 0 {
+                vec![u.sid.clone()]
+            } else {
+                actions
+                    .into_iter()
+                    .map(|a| format!("{} ({a})", u.sid))
+                    .collect()
+            }
+        })
         .collect();
     anyhow::ensure!(
         unused.is_empty(),
-        "statements of {} that granted nothing over the whole suite (privilege the operator \
-         never needs: remove them, or add the test that needs them): {}",
+        "statements (or actions of statements) of {} that granted nothing over the whole \
+         suite (privilege the operator never needs: remove them, or add the test that needs \
+         them): {}",
         args.policy.display(),
         unused.join(", ")
     );
-    println!("every statement granted at least one request");
+    println!("every statement, and every action of every statement, granted a request");
     Ok(())
 }
