@@ -243,8 +243,8 @@ async fn drift_made_directly_in_aws_is_corrected_within_one_resync() {
         .set_roles(&pool_id, &PoolRoles::default())
         .await
         .unwrap();
-    // ...lets unauthenticated identities in and strips a tag of ours from the pool and the
-    // role.
+    // ...lets unauthenticated identities in, strips a tag of ours from the pool and the
+    // role...
     let mut pool = s
         .aws
         .cognito
@@ -260,6 +260,25 @@ async fn drift_made_directly_in_aws_is_corrected_within_one_resync() {
         .role_name(&role)
         .tag_keys("authedapi.dev/stage")
         .send()
+        .await
+        .unwrap();
+    // ...and widens the role's trust to every identity pool's users.
+    let wanted_trust = s
+        .aws
+        .iam
+        .get_role(&role)
+        .await
+        .unwrap()
+        .unwrap()
+        .trust_policy;
+    let mut widened_trust = wanted_trust.clone();
+    widened_trust["Statement"][0]["Condition"]
+        .as_object_mut()
+        .unwrap()
+        .remove("StringEquals");
+    s.aws
+        .iam
+        .update_trust_policy(&role, &widened_trust)
         .await
         .unwrap();
     let drifted = Instant::now();
@@ -297,12 +316,10 @@ async fn drift_made_directly_in_aws_is_corrected_within_one_resync() {
                 .is_some_and(|p| {
                     !p.allow_unauthenticated && p.tags.contains_key("authedapi.dev/stage")
                 })
-            && s.aws
-                .iam
-                .get_role(&role)
-                .await
-                .unwrap()
-                .is_some_and(|r| r.tags.contains_key("authedapi.dev/stage"));
+            && s.aws.iam.get_role(&role).await.unwrap().is_some_and(|r| {
+                r.tags.contains_key("authedapi.dev/stage")
+                    && authedapi::policy::equivalent(&r.trust_policy, &wanted_trust)
+            });
         if restored {
             break;
         }
