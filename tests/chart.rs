@@ -16,7 +16,11 @@ use serde_json::Value;
 
 const CHART: &str = "charts/authedapi";
 const ALL_ON: &str = "charts/authedapi/ci/all-on-values.yaml";
-const CRD: &str = "crds/authedapi.dev_authedapis.yaml";
+/// The CRDs, as `crds/` holds them (the chart's `crds/` and deploy/crd.yaml are copies).
+const CRDS: &[&str] = &[
+    "crds/authedapi.dev_authedapis.yaml",
+    "crds/authedapi.dev_authedapitenants.yaml",
+];
 
 /// The rules the operator needs on AuthedApi objects and events: (apiGroups, resources, verbs).
 const OPERATOR_RULES: &[(&str, &str, &[&str])] = &[
@@ -29,6 +33,18 @@ const OPERATOR_RULES: &[(&str, &str, &[&str])] = &[
     ("authedapi.dev", "authedapis/finalizers", &["update"]),
     ("events.k8s.io", "events", &["create", "patch"]),
     ("", "configmaps", &["get", "create", "patch", "delete"]),
+];
+
+/// The rules of the `-tenants` ClusterRole: read-only, cluster-scoped, whatever
+/// watchNamespace says (AuthedApiTenant objects are cluster-scoped; namespaces for their
+/// labels).
+const TENANT_RULES: &[(&str, &str, &[&str])] = &[
+    (
+        "authedapi.dev",
+        "authedapitenants",
+        &["get", "list", "watch"],
+    ),
+    ("", "namespaces", &["get"]),
 ];
 
 /// The rule of the leader-election Role.
@@ -270,10 +286,16 @@ fn default_values_render_the_documented_settings() {
         kinds(&docs),
         [
             "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
             "ClusterRoleBinding",
             "Deployment",
             "Service",
-            "ServiceAccount"
+            "ServiceAccount",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+            "ValidatingAdmissionPolicyBinding"
         ]
     );
     let deployment = find(&docs, "Deployment", "authedapi");
@@ -319,6 +341,12 @@ fn default_values_render_the_documented_settings() {
         ("AUTHEDAPI_LOG_FORMAT", "text"),
         ("AUTHEDAPI_LOG_LEVEL", "info"),
         ("AUTHEDAPI_AWS_RATE_LIMITS", "apigateway=10:40"),
+        (
+            "AUTHEDAPI_PERMISSIONS_BOUNDARY",
+            "authedapi-permissions-boundary",
+        ),
+        ("AUTHEDAPI_ALLOWED_ISSUERS", "*.auth0.com"),
+        // allowedFunctions is empty: no AUTHEDAPI_ALLOWED_FUNCTIONS, the operator allows none.
         ("AWS_REGION", "us-east-1"),
     ]
     .into_iter()
@@ -335,23 +363,125 @@ fn default_values_render_the_documented_settings() {
     );
     let account = find(&docs, "ServiceAccount", "authedapi");
     assert!(account["metadata"].get("annotations").is_none());
+
+    // Both admission policies, each bound, denying.
+    let limits = find(
+        &docs,
+        "ValidatingAdmissionPolicy",
+        "authedapi-tenant-limits",
+    );
+    assert_eq!(
+        limits["spec"]["paramKind"],
+        serde_json::json!({"apiVersion": "authedapi.dev/v1alpha1", "kind": "AuthedApiTenant"})
+    );
+    assert_eq!(limits["spec"]["failurePolicy"], "Fail");
+    assert_eq!(
+        limits["spec"]["matchConstraints"]["resourceRules"],
+        serde_json::json!([{
+            "apiGroups": ["authedapi.dev"],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["authedapis"]
+        }])
+    );
+    let binding = find(
+        &docs,
+        "ValidatingAdmissionPolicyBinding",
+        "authedapi-tenant-limits",
+    );
+    assert_eq!(
+        binding["spec"],
+        serde_json::json!({
+            "policyName": "authedapi-tenant-limits",
+            "validationActions": ["Deny"],
+            // Every tenant is a param; a namespace no tenant selects is the operator's to judge.
+            "paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"}
+        })
+    );
+    let writes = find(
+        &docs,
+        "ValidatingAdmissionPolicy",
+        "authedapi-operator-writes",
+    );
+    assert_eq!(writes["spec"]["failurePolicy"], "Fail");
+    assert_eq!(
+        writes["spec"]["matchConditions"],
+        serde_json::json!([{
+            "name": "by-the-operator",
+            "expression": "request.userInfo.username == 'system:serviceaccount:authedapi-system:authedapi'"
+        }])
+    );
+    let binding = find(
+        &docs,
+        "ValidatingAdmissionPolicyBinding",
+        "authedapi-operator-writes",
+    );
+    assert_eq!(
+        binding["spec"],
+        serde_json::json!({"policyName": "authedapi-operator-writes", "validationActions": ["Deny"]})
+    );
+}
+
+#[test]
+fn admission_policies_can_be_turned_off() {
+    let docs = documents(&render(
+        "authedapi-system",
+        &["--set", "admissionPolicies.enabled=false"],
+    ));
+    assert!(of_kind(&docs, "ValidatingAdmissionPolicy").is_empty());
+    assert!(of_kind(&docs, "ValidatingAdmissionPolicyBinding").is_empty());
+    // Everything else is still there.
+    assert_eq!(
+        kinds(&docs),
+        [
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ClusterRoleBinding",
+            "Deployment",
+            "Service",
+            "ServiceAccount"
+        ]
+    );
 }
 
 #[test]
 fn cluster_role_has_exactly_the_operator_rules() {
     let docs = documents(&render("authedapi-system", &[]));
-    let roles = of_kind(&docs, "ClusterRole");
-    assert_eq!(roles.len(), 1, "one ClusterRole");
-    assert_eq!(rules(roles[0]), expected(OPERATOR_RULES));
+    let names = |kind: &str| -> Vec<&str> {
+        let mut names: Vec<&str> = of_kind(&docs, kind)
+            .iter()
+            .map(|d| d["metadata"]["name"].as_str().expect("a name"))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names("ClusterRole"), ["authedapi", "authedapi-tenants"]);
+    assert_eq!(
+        names("ClusterRoleBinding"),
+        ["authedapi", "authedapi-tenants"]
+    );
+    assert_eq!(
+        rules(find(&docs, "ClusterRole", "authedapi")),
+        expected(OPERATOR_RULES)
+    );
+    assert_eq!(
+        rules(find(&docs, "ClusterRole", "authedapi-tenants")),
+        expected(TENANT_RULES)
+    );
     assert!(of_kind(&docs, "Role").is_empty(), "no Role by default");
 
-    let binding = find(&docs, "ClusterRoleBinding", "authedapi");
-    assert_eq!(binding["roleRef"]["kind"], "ClusterRole");
-    assert_eq!(binding["roleRef"]["name"], "authedapi");
-    assert_eq!(
-        binding["subjects"],
-        serde_json::json!([{"kind": "ServiceAccount", "name": "authedapi", "namespace": "authedapi-system"}])
-    );
+    for name in ["authedapi", "authedapi-tenants"] {
+        let binding = find(&docs, "ClusterRoleBinding", name);
+        assert_eq!(
+            binding["roleRef"],
+            serde_json::json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name})
+        );
+        assert_eq!(
+            binding["subjects"],
+            serde_json::json!([{"kind": "ServiceAccount", "name": "authedapi", "namespace": "authedapi-system"}])
+        );
+    }
 }
 
 #[test]
@@ -360,14 +490,29 @@ fn watch_namespace_uses_a_role_there() {
         "authedapi-system",
         &["--set", "watchNamespace=apis"],
     ));
-    assert!(of_kind(&docs, "ClusterRole").is_empty());
-    assert!(of_kind(&docs, "ClusterRoleBinding").is_empty());
+    // AuthedApiTenants and namespaces are cluster-scoped: their read-only ClusterRole stays,
+    // and it is the only one.
+    let cluster_roles = of_kind(&docs, "ClusterRole");
+    assert_eq!(cluster_roles.len(), 1, "{cluster_roles:#?}");
+    assert_eq!(cluster_roles[0]["metadata"]["name"], "authedapi-tenants");
+    assert_eq!(rules(cluster_roles[0]), expected(TENANT_RULES));
+    let cluster_bindings = of_kind(&docs, "ClusterRoleBinding");
+    assert_eq!(cluster_bindings.len(), 1, "{cluster_bindings:#?}");
+    assert_eq!(cluster_bindings[0]["metadata"]["name"], "authedapi-tenants");
+    assert_eq!(cluster_bindings[0]["roleRef"]["name"], "authedapi-tenants");
+    assert_eq!(
+        cluster_bindings[0]["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "authedapi", "namespace": "authedapi-system"}])
+    );
+    // What the operator does with AuthedApis: in the watched namespace only.
+    assert_eq!(of_kind(&docs, "Role").len(), 1, "one Role");
     let role = find(&docs, "Role", "authedapi");
     assert_eq!(role["metadata"]["namespace"], "apis");
     assert_eq!(rules(role), expected(OPERATOR_RULES));
     let binding = find(&docs, "RoleBinding", "authedapi");
     assert_eq!(binding["metadata"]["namespace"], "apis");
     assert_eq!(binding["roleRef"]["kind"], "Role");
+    assert_eq!(binding["roleRef"]["name"], "authedapi");
     assert_eq!(binding["subjects"][0]["namespace"], "authedapi-system");
     let deployment = find(&docs, "Deployment", "authedapi");
     assert_eq!(env(deployment)["AUTHEDAPI_NAMESPACE"], "apis");
@@ -416,14 +561,21 @@ fn default_render_is_accepted_by_the_api_server() {
         &out,
         &[
             "customresourcedefinition.apiextensions.k8s.io/authedapis.authedapi.dev",
+            "customresourcedefinition.apiextensions.k8s.io/authedapitenants.authedapi.dev",
             "serviceaccount/authedapi",
             "clusterrole.rbac.authorization.k8s.io/authedapi",
             "clusterrolebinding.rbac.authorization.k8s.io/authedapi",
+            "clusterrole.rbac.authorization.k8s.io/authedapi-tenants",
+            "clusterrolebinding.rbac.authorization.k8s.io/authedapi-tenants",
             "service/authedapi-metrics",
             "deployment.apps/authedapi",
+            "validatingadmissionpolicy.admissionregistration.k8s.io/authedapi-tenant-limits",
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-tenant-limits",
+            "validatingadmissionpolicy.admissionregistration.k8s.io/authedapi-operator-writes",
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-operator-writes",
         ],
     );
-    assert_eq!(out.lines().count(), 6, "{out}");
+    assert_eq!(out.lines().count(), 13, "{out}");
 }
 
 #[test]
@@ -446,7 +598,10 @@ fn all_on_render_is_accepted_by_the_api_server() {
     assert_eq!(
         kinds(&docs),
         [
+            "ClusterRole",
+            "ClusterRoleBinding",
             "Deployment",
+            "NetworkPolicy",
             "PodDisruptionBudget",
             "Role",
             "Role",
@@ -454,7 +609,11 @@ fn all_on_render_is_accepted_by_the_api_server() {
             "RoleBinding",
             "Service",
             "ServiceAccount",
-            "ServiceMonitor"
+            "ServiceMonitor",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+            "ValidatingAdmissionPolicyBinding"
         ]
     );
     let deployment = find(&docs, "Deployment", "authedapi");
@@ -473,6 +632,16 @@ fn all_on_render_is_accepted_by_the_api_server() {
         ("AWS_REGION", "eu-west-1"),
         ("AWS_ENDPOINT_URL", "http://aws-emulator.test.svc:5000"),
         ("AWS_STS_REGIONAL_ENDPOINTS", "regional"),
+        (
+            "AUTHEDAPI_PERMISSIONS_BOUNDARY",
+            "arn:aws:iam::123456789012:policy/platform/authedapi-boundary",
+        ),
+        ("AUTHEDAPI_ALLOWED_ISSUERS", "*.auth0.com,login.example.com"),
+        (
+            "AUTHEDAPI_ALLOWED_FUNCTIONS",
+            "arn:aws:lambda:eu-west-1:123456789012:function:team-a-*,\
+             arn:aws:lambda:eu-west-1:123456789012:function:shared-auth",
+        ),
     ] {
         assert_eq!(env.get(name).map(String::as_str), Some(value), "{name}");
     }
@@ -485,9 +654,14 @@ fn all_on_render_is_accepted_by_the_api_server() {
     assert_eq!(pod["spec"]["nodeSelector"]["kubernetes.io/os"], "linux");
     assert_eq!(pod["spec"]["tolerations"][0]["key"], "CriticalAddonsOnly");
     assert!(pod["spec"]["affinity"]["podAntiAffinity"].is_object());
+    // A digest wins over the tag; the tag still names the version in the labels.
     assert_eq!(
         container(deployment)["image"],
-        "ghcr.io/authedapi/authedapi:0.1.0-test"
+        "ghcr.io/authedapi/authedapi@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    );
+    assert_eq!(
+        deployment["metadata"]["labels"]["app.kubernetes.io/version"],
+        "0.1.0-test"
     );
     assert_eq!(
         find(&docs, "ServiceAccount", "authedapi")["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
@@ -504,6 +678,40 @@ fn all_on_render_is_accepted_by_the_api_server() {
         find(&docs, "PodDisruptionBudget", "authedapi")["spec"]["minAvailable"],
         1
     );
+    let policy = &find(&docs, "NetworkPolicy", "authedapi")["spec"];
+    assert_eq!(
+        policy["ingress"][0]["from"],
+        serde_json::json!([{
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
+        }])
+    );
+    assert_eq!(
+        policy["egress"][1]["ports"],
+        serde_json::json!([
+            {"port": 443, "protocol": "TCP"},
+            {"port": 6443, "protocol": "TCP"},
+            {"port": 8443, "protocol": "TCP"}
+        ])
+    );
+    assert_eq!(
+        policy["egress"][2],
+        serde_json::json!({
+            "to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "test"}}}],
+            "ports": [{"port": 5000, "protocol": "TCP"}]
+        })
+    );
+    assert_eq!(policy["egress"].as_array().unwrap().len(), 3);
+    // The operator-writes policy names the operator's ServiceAccount in the release namespace.
+    assert_eq!(
+        find(
+            &docs,
+            "ValidatingAdmissionPolicy",
+            "authedapi-operator-writes"
+        )["spec"]["matchConditions"][0]["expression"],
+        format!("request.userInfo.username == 'system:serviceaccount:{namespace}:authedapi'")
+            .as_str()
+    );
 
     let out = server_dry_run(&rendered);
     assert_applied(
@@ -518,9 +726,16 @@ fn all_on_render_is_accepted_by_the_api_server() {
             "deployment.apps/authedapi",
             "servicemonitor.monitoring.coreos.com/authedapi",
             "poddisruptionbudget.policy/authedapi",
+            "clusterrole.rbac.authorization.k8s.io/authedapi-tenants",
+            "clusterrolebinding.rbac.authorization.k8s.io/authedapi-tenants",
+            "networkpolicy.networking.k8s.io/authedapi",
+            "validatingadmissionpolicy.admissionregistration.k8s.io/authedapi-tenant-limits",
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-tenant-limits",
+            "validatingadmissionpolicy.admissionregistration.k8s.io/authedapi-operator-writes",
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-operator-writes",
         ],
     );
-    assert_eq!(out.lines().count(), 9, "{out}");
+    assert_eq!(out.lines().count(), 16, "{out}");
 }
 
 /// `kubectl auth can-i VERB RESOURCE` as the ServiceAccount `account` of `namespace`, in
@@ -596,12 +811,27 @@ fn helm_install_upgrade_and_uninstall() {
         format!("service/{name}-metrics"),
         format!("clusterrole.rbac.authorization.k8s.io/{name}"),
         format!("clusterrolebinding.rbac.authorization.k8s.io/{name}"),
+        format!("clusterrole.rbac.authorization.k8s.io/{name}-tenants"),
+        format!("clusterrolebinding.rbac.authorization.k8s.io/{name}-tenants"),
+        format!("validatingadmissionpolicy.admissionregistration.k8s.io/{name}-tenant-limits"),
+        format!(
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/{name}-tenant-limits"
+        ),
+        format!("validatingadmissionpolicy.admissionregistration.k8s.io/{name}-operator-writes"),
+        format!(
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/{name}-operator-writes"
+        ),
     ];
     objects.sort();
     assert_eq!(existing(&namespace, &objects), objects);
-    // Helm installs the CRD from the chart's crds/.
+    // Helm installs both CRDs from the chart's crds/.
     run(
-        kubectl().args(["get", "crd", "authedapis.authedapi.dev"]),
+        kubectl().args([
+            "get",
+            "crd",
+            "authedapis.authedapi.dev",
+            "authedapitenants.authedapi.dev",
+        ]),
         None,
     );
 
@@ -617,6 +847,10 @@ fn helm_install_upgrade_and_uninstall() {
         ("create", "events.events.k8s.io"),
         ("create", "configmaps"),
         ("delete", "configmaps"),
+        ("get", "authedapitenants.authedapi.dev"),
+        ("list", "authedapitenants.authedapi.dev"),
+        ("watch", "authedapitenants.authedapi.dev"),
+        ("get", "namespaces"),
     ] {
         assert!(
             can_i(&namespace, &name, verb, resource, elsewhere),
@@ -631,6 +865,10 @@ fn helm_install_upgrade_and_uninstall() {
         ("list", "configmaps"),
         ("create", "events"),
         ("create", "leases.coordination.k8s.io"),
+        ("create", "authedapitenants.authedapi.dev"),
+        ("patch", "authedapitenants.authedapi.dev"),
+        ("list", "namespaces"),
+        ("patch", "namespaces"),
     ] {
         assert!(
             !can_i(&namespace, &name, verb, resource, &namespace),
@@ -693,22 +931,39 @@ fn helm_install_upgrade_and_uninstall() {
         "rolebinding.rbac.authorization.k8s.io/{name}-leader-election"
     ));
     assert_eq!(existing(&namespace, &all), Vec::<String>::new());
-    // Helm never deletes what it installed from crds/: AuthedApi objects survive.
+    // Helm never deletes what it installed from crds/: AuthedApi and AuthedApiTenant
+    // objects survive.
     run(
-        kubectl().args(["get", "crd", "authedapis.authedapi.dev"]),
+        kubectl().args([
+            "get",
+            "crd",
+            "authedapis.authedapi.dev",
+            "authedapitenants.authedapi.dev",
+        ]),
         None,
     );
 }
 
 #[test]
 fn chart_crd_is_a_copy_of_crds_dir() {
-    let source = std::fs::read(common::repo().join(CRD)).expect("crds/ holds the CRD");
-    let copy = std::fs::read(common::repo().join(CHART).join(CRD))
-        .expect("charts/authedapi/crds/ holds the CRD");
-    assert!(
-        source == copy,
-        "charts/authedapi/{CRD} differs from {CRD}: run `make deploy`"
-    );
+    for crd in CRDS {
+        let source = std::fs::read(common::repo().join(crd)).expect("crds/ holds the CRD");
+        let copy = std::fs::read(common::repo().join(CHART).join(crd))
+            .expect("charts/authedapi/crds/ holds the CRD");
+        assert!(
+            source == copy,
+            "charts/authedapi/{crd} differs from {crd}: run `make deploy`"
+        );
+    }
+    // No other CRD in either, and none left behind in the chart.
+    let names: Vec<String> = CRDS
+        .iter()
+        .map(|crd| crd.trim_start_matches("crds/").to_owned())
+        .collect();
+    for dir in ["crds", "charts/authedapi/crds"] {
+        let have: Vec<String> = files(&common::repo().join(dir)).into_keys().collect();
+        assert_eq!(have, names, "{dir}/");
+    }
 }
 
 /// The files directly in `dir` (not in subdirectories), by name.
@@ -750,17 +1005,39 @@ fn deploy_dir_is_rendered_from_the_chart() {
     }
     std::fs::remove_dir_all(&out_dir).ok();
 
-    // What deploy/ holds: the CRD, then a namespace and the operator in it.
+    // What deploy/ holds: the CRDs (those of crds/, one after the other), then a namespace
+    // and the operator in it.
+    let concatenated = CRDS
+        .iter()
+        .map(|crd| std::fs::read_to_string(common::repo().join(crd)).unwrap())
+        .collect::<Vec<_>>()
+        .join("---\n");
     assert!(
-        std::fs::read(common::repo().join("deploy/crd.yaml")).unwrap()
-            == std::fs::read(common::repo().join(CRD)).unwrap()
+        std::fs::read_to_string(common::repo().join("deploy/crd.yaml")).unwrap() == concatenated,
+        "deploy/crd.yaml is not crds/ concatenated"
+    );
+    let crds = documents(&concatenated);
+    assert_eq!(
+        crds.iter()
+            .map(|d| d["metadata"]["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["authedapis.authedapi.dev", "authedapitenants.authedapi.dev"]
     );
     let docs =
         documents(&std::fs::read_to_string(common::repo().join("deploy/authedapi.yaml")).unwrap());
     assert_eq!(docs[0]["kind"], "Namespace");
     assert_eq!(docs[0]["metadata"]["name"], "authedapi-system");
+    // Cluster-scoped objects have no namespace; every other one is in authedapi-system.
+    const CLUSTER_SCOPED: &[&str] = &[
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ];
     for doc in &docs[1..] {
-        if !doc["kind"].as_str().unwrap().starts_with("Cluster") {
+        if CLUSTER_SCOPED.contains(&doc["kind"].as_str().unwrap()) {
+            assert!(doc["metadata"].get("namespace").is_none(), "{doc}");
+        } else {
             assert_eq!(doc["metadata"]["namespace"], "authedapi-system", "{doc}");
         }
     }
@@ -782,13 +1059,358 @@ fn deploy_manifests_are_accepted_by_the_api_server() {
         &out,
         &[
             "customresourcedefinition.apiextensions.k8s.io/authedapis.authedapi.dev",
+            "customresourcedefinition.apiextensions.k8s.io/authedapitenants.authedapi.dev",
             "namespace/authedapi-system",
             "serviceaccount/authedapi",
             "clusterrole.rbac.authorization.k8s.io/authedapi",
             "clusterrolebinding.rbac.authorization.k8s.io/authedapi",
+            "clusterrole.rbac.authorization.k8s.io/authedapi-tenants",
+            "clusterrolebinding.rbac.authorization.k8s.io/authedapi-tenants",
             "service/authedapi-metrics",
             "deployment.apps/authedapi",
+            "validatingadmissionpolicy.admissionregistration.k8s.io/authedapi-tenant-limits",
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-tenant-limits",
+            "validatingadmissionpolicy.admissionregistration.k8s.io/authedapi-operator-writes",
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-operator-writes",
         ],
     );
-    assert_eq!(out.lines().count(), 7, "{out}");
+    assert_eq!(out.lines().count(), 14, "{out}");
+}
+
+/// `helm template` of the chart with `extra`, which must fail: helm's error output.
+fn render_error(extra: &[&str]) -> String {
+    let (ok, out, err) = try_run(
+        helm()
+            .args([
+                "template",
+                "authedapi",
+                CHART,
+                "--namespace",
+                "authedapi-system",
+            ])
+            .args(extra),
+        None,
+    );
+    assert!(!ok, "helm template {extra:?} succeeded:\n{out}");
+    err
+}
+
+#[test]
+fn values_schema_refuses_typos_and_wrong_types() {
+    // The defaults and every ci/ values file pass (render panics on a failure).
+    render("authedapi-system", &[]);
+    let ci = files(&common::repo().join(CHART).join("ci"));
+    assert!(ci.contains_key("all-on-values.yaml"), "{ci:?}");
+    for path in ci.values() {
+        render("authedapi-system", &["--values", path.to_str().unwrap()]);
+    }
+
+    // A misspelt value name fails, at the top and inside our own objects, naming it.
+    for (set, at, name) in [
+        ("resyncc=1m", "at ''", "'resyncc'"),
+        ("image.tagg=1.0", "at '/image'", "'tagg'"),
+        (
+            "networkPolicy.enable=true",
+            "at '/networkPolicy'",
+            "'enable'",
+        ),
+        (
+            "aws.permissionBoundary=x",
+            "at '/aws'",
+            "'permissionBoundary'",
+        ),
+        (
+            "serviceMonitor.intervall=1m",
+            "at '/serviceMonitor'",
+            "'intervall'",
+        ),
+    ] {
+        let err = render_error(&["--set", set]);
+        assert!(
+            err.contains(at) && err.contains(&format!("additional properties {name} not allowed")),
+            "--set {set}:\n{err}"
+        );
+    }
+
+    // Wrong types, values outside an enum, values the operator would refuse at start.
+    for (set, at) in [
+        (
+            "concurrency=many",
+            "at '/concurrency': got string, want integer",
+        ),
+        ("replicas=two", "at '/replicas'"),
+        (
+            "admissionPolicies.enabled=yes",
+            "at '/admissionPolicies/enabled'",
+        ),
+        ("allowedIssuers=*.auth0.com", "at '/allowedIssuers'"),
+        (
+            "podAnnotations.example\\.com/port=8080",
+            "at '/podAnnotations/example.com~1port'",
+        ),
+        (
+            "log.format=xml",
+            "at '/log/format': value must be one of 'text', 'json'",
+        ),
+        ("service.type=ExternalName", "at '/service/type'"),
+        ("image.pullPolicy=Sometimes", "at '/image/pullPolicy'"),
+        ("resync=10 minutes", "at '/resync'"),
+        ("resync=0s", "at '/resync'"),
+        (
+            "leaderElection.leaseDuration=15x",
+            "at '/leaderElection/leaseDuration'",
+        ),
+        ("clusterId=prod cluster", "at '/clusterId'"),
+        // --set makes 42 a number: --set-string it.
+        ("clusterId=42", "at '/clusterId': got number, want string"),
+        ("aws.rateLimits=apigw=5", "at '/aws/rateLimits'"),
+        ("aws.permissionsBoundary=", "at '/aws/permissionsBoundary'"),
+        ("image.digest=latest", "at '/image/digest'"),
+        ("metrics.port=80800", "at '/metrics/port'"),
+        ("watchNamespace=Team_A", "at '/watchNamespace'"),
+    ] {
+        let err = render_error(&["--set", set]);
+        assert!(err.contains(at), "--set {set}:\n{err}");
+    }
+
+    // What the operator accepts passes: plain seconds, a percentage; Kubernetes objects
+    // passed through are free-form (the API server checks them) and reach the Deployment.
+    let docs = documents(&render(
+        "authedapi-system",
+        &[
+            "--set",
+            "resync=600",
+            "--set",
+            "leaderElection.leaseDuration=1m30s",
+            "--set",
+            "podDisruptionBudget.enabled=true,podDisruptionBudget.minAvailable=50%",
+            "--set",
+            "podSecurityContext.fsGroup=65532",
+            "--set-json",
+            r#"resources={"limits":{"cpu":"1","memory":"1Gi"},"requests":{"cpu":"100m"}}"#,
+            "--set-json",
+            r#"tolerations=[{"key":"k","operator":"Equal","value":"v","effect":"NoSchedule"}]"#,
+            "--set-json",
+            r#"extraEnv=[{"name":"NODE","valueFrom":{"fieldRef":{"fieldPath":"spec.nodeName"}}}]"#,
+        ],
+    ));
+    let deployment = find(&docs, "Deployment", "authedapi");
+    assert_eq!(env(deployment)["AUTHEDAPI_RESYNC"], "600");
+    assert_eq!(env(deployment)["NODE"], "fieldRef:spec.nodeName");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["fsGroup"], 65532);
+    assert_eq!(
+        pod["tolerations"],
+        serde_json::json!([{"key": "k", "operator": "Equal", "value": "v", "effect": "NoSchedule"}])
+    );
+    // (Helm merges maps: the default memory request stays.)
+    assert_eq!(
+        container(deployment)["resources"],
+        serde_json::json!({"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "100m", "memory": "64Mi"}})
+    );
+    assert_eq!(
+        find(&docs, "PodDisruptionBudget", "authedapi")["spec"]["minAvailable"],
+        "50%"
+    );
+}
+
+#[test]
+fn image_digest_replaces_the_tag() {
+    let digest = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    for (args, image, version) in [
+        (vec![], "ghcr.io/authedapi/authedapi:0.1.0", "0.1.0"),
+        (
+            vec!["--set", "image.tag=0.2.0"],
+            "ghcr.io/authedapi/authedapi:0.2.0",
+            "0.2.0",
+        ),
+        (
+            vec!["--set", &format!("image.digest={digest}")],
+            &format!("ghcr.io/authedapi/authedapi@{digest}"),
+            "0.1.0",
+        ),
+        // With both, the digest is what runs; the tag only names the version in labels.
+        (
+            vec![
+                "--set",
+                "image.tag=0.2.0",
+                "--set",
+                &format!("image.digest={digest}"),
+                "--set",
+                "image.repository=registry.example.com/authedapi",
+            ],
+            &format!("registry.example.com/authedapi@{digest}"),
+            "0.2.0",
+        ),
+    ] {
+        let docs = documents(&render("authedapi-system", &args));
+        let deployment = find(&docs, "Deployment", "authedapi");
+        assert_eq!(container(deployment)["image"], image, "{args:?}");
+        assert_eq!(
+            deployment["metadata"]["labels"]["app.kubernetes.io/version"], version,
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn network_policy_is_optional_and_accepted_by_the_api_server() {
+    let docs = documents(&render("authedapi-system", &[]));
+    assert!(of_kind(&docs, "NetworkPolicy").is_empty(), "off by default");
+
+    let namespace = unique("chart-netpol");
+    create_namespace(&namespace);
+    let rendered = render(&namespace, &["--set", "networkPolicy.enabled=true"]);
+    let docs = documents(&rendered);
+    assert_eq!(of_kind(&docs, "NetworkPolicy").len(), 1);
+    let policy = find(&docs, "NetworkPolicy", "authedapi");
+    assert_eq!(policy["metadata"]["namespace"], namespace.as_str());
+    let deployment = find(&docs, "Deployment", "authedapi");
+    assert_eq!(
+        policy["spec"],
+        serde_json::json!({
+            // The operator's pods, and only them.
+            "podSelector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
+            "policyTypes": ["Ingress", "Egress"],
+            // Metrics and health, from any namespace of the cluster.
+            "ingress": [{
+                "ports": [{"port": 8080, "protocol": "TCP"}],
+                "from": [{"namespaceSelector": {}}]
+            }],
+            "egress": [
+                // DNS.
+                {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+                // AWS, and the Kubernetes API server on 443 or 6443.
+                {"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}
+            ]
+        })
+    );
+    let out = server_dry_run(&rendered);
+    assert_applied(&out, &["networkpolicy.networking.k8s.io/authedapi"]);
+
+    // The metrics port follows metrics.port; metricsFrom replaces "any namespace"; an API
+    // server on 443 adds no port; extraEgress rules come last, as given.
+    let rendered = render(
+        &namespace,
+        &[
+            "--set",
+            "networkPolicy.enabled=true,metrics.port=9090",
+            "--set-json",
+            r#"networkPolicy.metricsFrom=[{"podSelector":{"matchLabels":{"app":"prometheus"}}}]"#,
+            "--set-json",
+            "networkPolicy.apiServerPorts=[443]",
+            "--set-json",
+            r#"networkPolicy.extraEgress=[{"to":[{"ipBlock":{"cidr":"169.254.170.23/32"}}],"ports":[{"port":80,"protocol":"TCP"}]}]"#,
+        ],
+    );
+    let docs = documents(&rendered);
+    let spec = &find(&docs, "NetworkPolicy", "authedapi")["spec"];
+    assert_eq!(
+        spec["ingress"],
+        serde_json::json!([{
+            "ports": [{"port": 9090, "protocol": "TCP"}],
+            "from": [{"podSelector": {"matchLabels": {"app": "prometheus"}}}]
+        }])
+    );
+    assert_eq!(
+        spec["egress"],
+        serde_json::json!([
+            {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+            {"ports": [{"port": 443, "protocol": "TCP"}]},
+            {
+                "to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}],
+                "ports": [{"port": 80, "protocol": "TCP"}]
+            }
+        ])
+    );
+    let out = server_dry_run(&rendered);
+    assert_applied(&out, &["networkpolicy.networking.k8s.io/authedapi"]);
+}
+
+/// A YAML file of the repository, as JSON.
+fn yaml_file(path: &str) -> Value {
+    let text = std::fs::read_to_string(common::repo().join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn artifact_hub_annotations_name_the_image_both_crds_and_the_examples() {
+    let chart = yaml_file("charts/authedapi/Chart.yaml");
+    let annotations = chart["annotations"].as_object().expect("annotations");
+    // Each annotation is a string (Helm requires it); the list-valued ones hold YAML.
+    let annotation = |key: &str| -> &str {
+        annotations
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key}"))
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} is not a string"))
+    };
+    let parsed = |key: &str| -> Value {
+        serde_yaml::from_str(annotation(key)).unwrap_or_else(|e| panic!("{key}: {e}"))
+    };
+    assert_eq!(annotation("artifacthub.io/license"), "Apache-2.0");
+    assert_eq!(annotation("artifacthub.io/operator"), "true");
+    assert_eq!(
+        annotation("artifacthub.io/operatorCapabilities"),
+        "Basic Install"
+    );
+
+    // The image: values.yaml's repository at the chart's appVersion (the default tag).
+    let values = yaml_file("charts/authedapi/values.yaml");
+    let app_version = chart["appVersion"].as_str().expect("appVersion");
+    assert_eq!(
+        parsed("artifacthub.io/images"),
+        serde_json::json!([{
+            "name": "authedapi",
+            "image": format!("{}:{app_version}", values["image"]["repository"].as_str().unwrap())
+        }])
+    );
+
+    // Both CRDs, as crds/ defines them.
+    let crds = parsed("artifacthub.io/crds");
+    let crds = crds.as_array().expect("a list of CRDs");
+    assert_eq!(crds.len(), CRDS.len(), "{crds:#?}");
+    for path in CRDS {
+        let crd = yaml_file(path);
+        let kind = crd["spec"]["names"]["kind"].as_str().unwrap();
+        let entry = crds
+            .iter()
+            .find(|c| c["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {crds:#?}"));
+        let storage: Vec<&Value> = crd["spec"]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["storage"] == true)
+            .collect();
+        assert_eq!(entry["version"], storage[0]["name"], "{kind}");
+        assert_eq!(entry["name"], crd["metadata"]["name"], "{kind}");
+        let keys: BTreeSet<&str> = entry
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["kind", "version", "name", "displayName", "description"]),
+            "{kind}"
+        );
+        for key in ["displayName", "description"] {
+            assert!(
+                entry[key].as_str().is_some_and(|s| !s.trim().is_empty()),
+                "{kind} {key}"
+            );
+        }
+    }
+
+    // The examples are the repository's, unchanged.
+    assert_eq!(
+        parsed("artifacthub.io/crdsExamples"),
+        serde_json::json!([
+            yaml_file("examples/authedapi.yaml"),
+            yaml_file("examples/tenant.yaml")
+        ])
+    );
 }

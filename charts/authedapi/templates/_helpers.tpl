@@ -48,6 +48,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* The operator's image: repository@digest when image.digest is set (the tag is then
+ignored), else repository:tag (default tag: the chart's appVersion). */}}
+{{- define "authedapi.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
 {{/* "true" when leader election is on: asked for, or more than one replica. */}}
 {{- define "authedapi.leaderElect" -}}
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) }}true{{ end }}
