@@ -65,7 +65,10 @@ vflags() { # -X flags so the binaries report their real version instead of v0.0.
 go_tool kube "$root/hack/tools/kube" "-s -w $(vflags)" \
   kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver kubectl=k8s.io/kubernetes/cmd/kubectl
 go_tool etcd "$root/hack/tools/etcd" "-s -w" etcd=go.etcd.io/etcd/server/v3
-go_tool helm "$root/hack/tools/helm" "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0" \
+# Helm's own releases stamp the Kubernetes version it assumes without a cluster (for
+# `helm template` and a chart's kubeVersion); a source build must too, or it assumes 1.20.
+go_tool helm "$root/hack/tools/helm" "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0 \
+-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=36" \
   helm=helm.sh/helm/v3/cmd/helm
 
 # The AWS emulator: moto server in a virtualenv, every dependency pinned.

@@ -1096,6 +1096,13 @@ fn render_error(extra: &[&str]) -> String {
 }
 
 #[test]
+fn the_chart_needs_kubernetes_1_30() {
+    let err = render_error(&["--kube-version", "1.29.0"]);
+    assert!(err.contains("kubeVersion"), "{err}");
+    render("authedapi-system", &["--kube-version", "1.30.0"]);
+}
+
+#[test]
 fn values_schema_refuses_typos_and_wrong_types() {
     // The defaults and every ci/ values file pass (render panics on a failure).
     render("authedapi-system", &[]);

@@ -22,12 +22,9 @@ fn operator_binary() -> &'static std::path::Path {
 }
 
 /// (code, HTTP status, message) of a refused SDK call.
-fn refusal<E: ProvideErrorMetadata, R: std::fmt::Debug>(
+fn refusal<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     e: SdkError<E, aws_smithy_runtime_api::http::Response<R>>,
-) -> (String, u16, String)
-where
-    E: std::fmt::Debug,
-{
+) -> (String, u16, String) {
     let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
     let code = e.code().unwrap_or_default().to_owned();
     let message = e.message().unwrap_or_default().to_owned();
@@ -79,11 +76,11 @@ async fn allowed_requests_pass_and_refusals_come_in_each_services_protocol() {
     );
     assert_eq!((code.as_str(), status), ("AccessDeniedException", 403));
     assert!(
-        message.ends_with(&format!(
+        message.ends_with(
             "is not authorized to perform: apigateway:POST on resource: \
              arn:aws:apigateway:us-east-1::/apis because no identity-based policy allows the \
              apigateway:POST action"
-        )),
+        ),
         "{message}"
     );
     // Cognito Identity (awsJson1.1): 400 AccessDeniedException.
