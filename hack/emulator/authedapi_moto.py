@@ -17,10 +17,12 @@ Test isolation:
   that account's administrator.
 IAM judged as AWS does (rig_judge.py, rig_authorization.py): every other signed request is
   authorized against its principal's policies by the IAM judge process before moto acts.
+Cognito's credential flow as AWS runs it (rig_identity.py): GetId and
+  GetCredentialsForIdentity verify the ID token, choose the role, have its trust judged
+  and issue that role's session.
+The execute-api data plane (rig_execute_api.py): every HTTP API served, authorized and
+  integrated as API Gateway does, for Host <apiId>.execute-api.<region>.amazonaws.com.
 Corrected to behave as AWS does:
-  cognito-identity  GetId and GetCredentialsForIdentity refuse an ID token (a JWT in
-                    Logins) whose "exp" has passed with NotAuthorizedException, as
-                    Cognito does; moto accepted any token.
   cognito-identity  UpdateIdentityPool replaces the whole pool (moto kept the old name and
                     any field the request left out).
   apigatewayv2      CreateRoute refuses a route key the API already has (ConflictException).
@@ -28,12 +30,9 @@ Corrected to behave as AWS does:
                     (ResourceConflictException).
 """
 
-import base64
-import binascii
 import json
 import re
 import sys
-import time
 from urllib.parse import unquote
 
 import moto.iam.models
@@ -52,6 +51,8 @@ from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.policy import Policy as LambdaPolicy
 from moto.core.utils import utcnow
 
+import rig_execute_api
+import rig_identity
 import rig_judge
 
 POOL_ARN = re.compile(
@@ -132,43 +133,6 @@ def untag_resource(self: CognitoIdentityResponse) -> str:
 def list_tags_for_resource(self: CognitoIdentityResponse) -> str:
     pool = _pool_by_arn(self, self._get_param("ResourceArn"))
     return json.dumps({"Tags": pool.tags or {}})
-
-
-class NotAuthorizedException(JsonRESTError):
-    def __init__(self, message: str):
-        super().__init__(error_type="NotAuthorizedException", message=message)
-
-
-def _check_logins(logins) -> None:
-    """Refuse expired JWTs the way Cognito does (signatures are not checked here)."""
-    for provider, token in (logins or {}).items():
-        parts = (token or "").split(".")
-        if len(parts) != 3:
-            continue
-        try:
-            padded = parts[1] + "=" * (-len(parts[1]) % 4)
-            claims = json.loads(base64.urlsafe_b64decode(padded))
-        except (ValueError, binascii.Error):
-            raise NotAuthorizedException(f"Invalid login token. Not a valid OpenId Connect identity token.")
-        exp = claims.get("exp")
-        if isinstance(exp, (int, float)) and exp < time.time():
-            raise NotAuthorizedException(
-                f"Invalid login token. Token expired: {int(exp)} >= {int(time.time())}"
-            )
-
-
-_moto_get_id = CognitoIdentityResponse.get_id
-_moto_get_credentials = CognitoIdentityResponse.get_credentials_for_identity
-
-
-def get_id(self: CognitoIdentityResponse) -> str:
-    _check_logins(self._get_param("Logins"))
-    return _moto_get_id(self)
-
-
-def get_credentials_for_identity(self: CognitoIdentityResponse) -> str:
-    _check_logins(self._get_param("Logins"))
-    return _moto_get_credentials(self)
 
 
 def update_identity_pool(
@@ -347,8 +311,6 @@ def install() -> None:
     apigatewayv2_urls.url_paths[stages + "/accesslogsettings$"] = ApiGatewayV2Response.dispatch
     ApiGatewayV2Api.create_route = create_route
     LambdaPolicy.add_statement = add_statement
-    CognitoIdentityResponse.get_id = get_id
-    CognitoIdentityResponse.get_credentials_for_identity = get_credentials_for_identity
     CognitoIdentityResponse.set_identity_pool_roles = set_identity_pool_roles
     CognitoIdentityResponse.get_identity_pool_roles = get_identity_pool_roles
     CognitoIdentityResponse.tag_resource = tag_resource
@@ -363,7 +325,37 @@ def install() -> None:
     )
 
 
+def rig_control(app):
+    """WSGI middleware: the rig's own calls, under /_rig/ (loopback only, like the rest)."""
+
+    def wrapped(environ, start_response):
+        if environ.get("PATH_INFO") != "/_rig/issuers" or environ["REQUEST_METHOD"] != "POST":
+            return app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        rig_identity.register_issuer(body["domain"], body["url"])
+        start_response("204 No Content", [])
+        return [b""]
+
+    return wrapped
+
+
+def install_front() -> None:
+    """Before moto: keep raw bodies (for SigV4), the rig's calls, the execute-api data plane."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    moto_dispatch = DomainDispatcherApplication.__call__
+
+    def dispatch(self, environ, start_response):
+        inner = rig_execute_api.data_plane(lambda e, s: moto_dispatch(self, e, s))
+        return rig_judge.keep_raw_bodies(rig_control(inner))(environ, start_response)
+
+    DomainDispatcherApplication.__call__ = dispatch
+
+
 if __name__ == "__main__":
     install()
+    rig_identity.install()
     rig_judge.install()
+    install_front()
     server.main(sys.argv[1:])

@@ -33,7 +33,6 @@ from moto.iam.access_control import (
     CreateAccessKeyFailure,
     IAMRequest,
     IAMUserAccessKey,
-    create_access_key,
 )
 from moto.iam.models import iam_backends
 from moto.sts.models import sts_backends
@@ -73,6 +72,38 @@ def _post(url: str, body: dict) -> dict:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def authorize(principal: str, account: str, operation: str, checks: list[dict],
+              identity_policies=None, boundary=None, session_policy=None) -> dict:
+    """Ask the judge about `checks` for `principal` (an ARN, or a service principal such as
+    cognito-identity.amazonaws.com); its verdict. Fails closed when the judge is off."""
+    url = judge_url()
+    if not url:
+        return {"decision": "Error", "failed": {"reason": "the IAM judge is not configured"}}
+    return _post(url, {
+        "principal": principal,
+        "accountId": account,
+        "operation": operation,
+        "identityPolicies": identity_policies or [],
+        "permissionBoundary": boundary,
+        "sessionPolicy": session_policy,
+        "checks": checks,
+    })
+
+
+def principal_of_key(access_key_id: str, account: str, partition: str) -> "Principal | None":
+    """The role session or user behind an access key in `account`, with its policies."""
+    backend = iam_backends[account][partition]
+    for assumed in sts_backends[account][partition].assumed_roles:
+        if assumed.access_key_id == access_key_id:
+            key = AssumedRoleAccessKey.__new__(AssumedRoleAccessKey)
+            key.account_id, key.partition = account, partition
+            key._access_key_id = access_key_id
+            key._owner_role_name = assumed.role_arn.split("/")[-1]
+            key._session_name = assumed.session_name
+            return _role_principal(backend, key, account, partition)
+    return None
 
 
 # --- who is calling ----------------------------------------------------------------------
@@ -172,7 +203,6 @@ class SignedRequest(IAMRequest):
 
 def authenticate(response: BaseResponse):
     """The caller of a signed request, or an HTTPException as AWS answers a bad one."""
-    authorization = response.headers.get("Authorization", "")
     account = response.current_account
     partition = get_partition(response.region)
     iam_request = SignedRequest(
@@ -277,7 +307,7 @@ def judge(response: BaseResponse):
         service = rig_authorization.service_of(response)
         return error(service, 403, "MissingAuthenticationTokenException" if _protocol(service) != "query" else "MissingAuthenticationToken",
                      "Request is missing Authentication Token")
-    access_key, _region, service = scope.group(1), scope.group(2), scope.group(3)
+    access_key, service = scope.group(1), scope.group(3)
     if ADMIN_ACCESS_KEY.fullmatch(access_key):
         return None
     try:
@@ -312,14 +342,6 @@ def judge(response: BaseResponse):
 
 
 def install() -> None:
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-
-    moto_dispatch = DomainDispatcherApplication.__call__
-
-    def dispatch(self, environ, start_response):
-        return keep_raw_bodies(lambda e, s: moto_dispatch(self, e, s))(environ, start_response)
-
-    DomainDispatcherApplication.__call__ = dispatch
     moto_call_action = BaseResponse.call_action
 
     def call_action(self: BaseResponse):
