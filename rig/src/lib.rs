@@ -5,6 +5,7 @@
 //! Processes are supervised so they never outlive the process that started them, even
 //! when it is killed: see [`process`].
 
+pub mod auth0;
 pub mod certs;
 pub mod control_plane;
 pub mod emulator;
@@ -18,6 +19,7 @@ pub mod shared;
 use std::net::TcpListener;
 use std::path::PathBuf;
 
+pub use auth0::Auth0StandIn;
 pub use control_plane::ControlPlane;
 pub use emulator::{Account, Credentials, Emulator};
 pub use fault_proxy::{Fault, FaultProxy, Rule};
