@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod plan;
 pub mod policy;
 pub mod reconcile;
+pub mod route_access;
 pub mod status;
 pub mod tenant;
 pub mod testhooks;

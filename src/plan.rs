@@ -15,6 +15,7 @@ use crate::aws::apigateway::{
     AccessLogConfig, CorsConfig, DEFAULT_STAGE, IntegrationTarget, RouteAuth, StageSettings,
     Throttle,
 };
+use crate::route_access::{self, RoleResources};
 
 /// Tag keys every taggable resource carries.
 pub const TAG_OWNER: &str = "authedapi.dev/owner";
@@ -166,6 +167,8 @@ pub struct Plan {
     pub permission_sid: String,
     /// Access by claim, when the spec has rules.
     pub access: Option<AccessPlan>,
+    /// What the default authenticated role may invoke (exactly its routes).
+    pub default_role_resources: RoleResources,
     /// CORS of the API (None: none).
     pub cors: Option<CorsConfig>,
     pub disable_execute_api_endpoint: bool,
@@ -192,6 +195,8 @@ pub struct AccessRulePlan {
     pub match_type: String,
     pub value: String,
     pub routes: Vec<String>,
+    /// What this rule's role may invoke (exactly its routes).
+    pub resources: RoleResources,
 }
 
 /// The access log line when the spec gives no format: one JSON object per request.
@@ -263,13 +268,15 @@ pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError>
         domain,
     };
 
-    let access = match &spec.access {
+    let mut access = match &spec.access {
         None => None,
         Some(access) => Some(plan_access(spec, access, who, &base)?),
     };
+    let default_role_resources = role_resources(spec, access.as_mut())?;
 
     Ok(Plan {
         access,
+        default_role_resources,
         api_name: with_hash(&base, '-', &hash, API_NAME_MAX),
         identity_pool_name: with_hash(&pool_safe(&base), '_', &hash, POOL_NAME_MAX),
         role_name: with_hash(&base, '-', &hash, ROLE_NAME_MAX),
@@ -322,6 +329,57 @@ pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError>
     })
 }
 
+/// What each role may invoke, exactly its routes (see `route_access`): the default
+/// role's (every IAM route, or with access rules what `unlistedRoutes` leaves it), and each
+/// rule's, written into `access`. A spec IAM cannot express exactly is refused.
+fn role_resources(
+    spec: &AuthedApiSpec,
+    access: Option<&mut AccessPlan>,
+) -> Result<RoleResources, PlanError> {
+    let all: Vec<&str> = spec.routes.iter().map(|r| r.route.as_str()).collect();
+    let iam: BTreeSet<&str> = spec
+        .routes
+        .iter()
+        .filter(|r| spec.authorization_of(r) == Authorization::Iam)
+        .map(|r| r.route.as_str())
+        .collect();
+    let default_routes: Vec<&str> = match &access {
+        Some(a) => a.default_role_routes.iter().map(String::as_str).collect(),
+        None => iam.iter().copied().collect(),
+    };
+    let names: Vec<String> = access
+        .as_ref()
+        .map(|a| {
+            a.rules
+                .iter()
+                .map(|r| format!("access rule {:?}", r.name))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut roles = vec![route_access::Role {
+        name: "the default authenticated role",
+        routes: default_routes,
+    }];
+    if let Some(a) = &access {
+        for (rule, name) in a.rules.iter().zip(&names) {
+            roles.push(route_access::Role {
+                name,
+                routes: rule.routes.iter().map(String::as_str).collect(),
+            });
+        }
+    }
+    let mut resources = route_access::role_resources(&all, &iam, &roles)
+        .map_err(|e| PlanError(e.0))?
+        .into_iter();
+    let default = resources.next().unwrap_or_default();
+    if let Some(a) = access {
+        for (rule, r) in a.rules.iter_mut().zip(resources) {
+            rule.resources = r;
+        }
+    }
+    Ok(default)
+}
+
 /// Roles per rule, and which IAM routes the default role keeps.
 fn plan_access(
     spec: &AuthedApiSpec,
@@ -364,6 +422,7 @@ fn plan_access(
             match_type: rule.match_type.as_str().to_owned(),
             value: rule.value.clone(),
             routes: rule.routes.clone(),
+            resources: RoleResources::default(),
         });
     }
     let default_role_routes = match access.unlisted_routes {
@@ -399,62 +458,45 @@ impl Plan {
         format!("https://{api_id}.execute-api.{}.{suffix}", self.region)
     }
 
-    /// The execute-api ARN of one route on the `$default` stage: path parameters and
-    /// `ANY` become `*`; the `$default` route is every method and path.
-    pub fn route_arn(&self, api_id: &str, route_key: &str) -> String {
-        let (method, path) = match route_key.split_once(' ') {
-            Some((method, path)) => (
-                if method == "ANY" { "*" } else { method },
-                wildcard_params(path),
-            ),
-            None => ("*", "/*".to_owned()),
-        };
+    /// The execute-api ARN of a resource pattern (`METHOD/path`) on the `$default` stage.
+    pub fn invoke_arn(&self, api_id: &str, pattern: &str) -> String {
         format!(
-            "arn:{}:execute-api:{}:{}:{api_id}/{DEFAULT_STAGE}/{method}{path}",
+            "arn:{}:execute-api:{}:{}:{api_id}/{DEFAULT_STAGE}/{pattern}",
             self.partition, self.region, self.account
         )
     }
 
-    /// The ARNs of exactly the routes the default authenticated role may invoke, sorted:
-    /// every IAM route, or with access rules only those `unlistedRoutes` leaves it.
-    pub fn invoke_arns(&self, api_id: &str) -> Vec<String> {
-        match &self.access {
-            Some(access) => self.arns_of(api_id, &access.default_role_routes),
-            None => {
-                let keys: Vec<String> = self
-                    .routes
-                    .iter()
-                    .filter(|r| r.authorization == Authorization::Iam)
-                    .map(|r| r.key.clone())
-                    .collect();
-                self.arns_of(api_id, &keys)
-            }
-        }
-    }
-
-    /// Sorted, de-duplicated execute-api ARNs of `keys`.
-    pub fn arns_of(&self, api_id: &str, keys: &[String]) -> Vec<String> {
-        let arns: BTreeSet<String> = keys.iter().map(|k| self.route_arn(api_id, k)).collect();
-        arns.into_iter().collect()
-    }
-
-    /// The authenticated role's inline policy, or None when it may invoke nothing.
+    /// The default authenticated role's inline policy, or None when it may invoke nothing.
     pub fn invoke_policy(&self, api_id: &str) -> Option<Value> {
-        Self::policy_for(self.invoke_arns(api_id))
+        self.policy_for(api_id, &self.default_role_resources)
     }
 
-    /// An inline policy allowing execute-api:Invoke on `arns`, or None when empty.
-    pub fn policy_for(arns: Vec<String>) -> Option<Value> {
-        (!arns.is_empty()).then(|| {
-            json!({
-                "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow",
-                    "Action": "execute-api:Invoke",
-                    "Resource": arns,
-                }]
-            })
-        })
+    /// An inline policy allowing execute-api:Invoke on exactly `resources` (an Allow of
+    /// the role's routes, a Deny of others' they would reach), or None when it allows
+    /// nothing.
+    pub fn policy_for(&self, api_id: &str, resources: &RoleResources) -> Option<Value> {
+        if resources.allow.is_empty() {
+            return None;
+        }
+        let arns = |patterns: &[String]| -> Vec<String> {
+            patterns
+                .iter()
+                .map(|p| self.invoke_arn(api_id, p))
+                .collect()
+        };
+        let mut statements = vec![json!({
+            "Effect": "Allow",
+            "Action": "execute-api:Invoke",
+            "Resource": arns(&resources.allow),
+        })];
+        if !resources.deny.is_empty() {
+            statements.push(json!({
+                "Effect": "Deny",
+                "Action": "execute-api:Invoke",
+                "Resource": arns(&resources.deny),
+            }));
+        }
+        Some(json!({"Version": "2012-10-17", "Statement": statements}))
     }
 
     /// Trust policy of the authenticated role: only identities of this pool that logged in.
@@ -556,19 +598,6 @@ fn pool_safe(name: &str) -> String {
 }
 
 /// "/items/{id}/{proxy+}" -> "/items/*/*"
-fn wildcard_params(path: &str) -> String {
-    path.split('/')
-        .map(|segment| {
-            if segment.starts_with('{') && segment.ends_with('}') {
-                "*"
-            } else {
-                segment
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// What the CRD pattern cannot say about a route key: parameter syntax, and a greedy
 /// `{proxy+}` only as the last segment.
 fn check_route_key(key: &str) -> Result<(), PlanError> {
@@ -832,17 +861,59 @@ mod tests {
     #[test]
     fn invoke_policy_lists_exactly_the_iam_routes() {
         let p = seed_plan();
-        assert_eq!(
-            p.invoke_arns("abc123"),
-            vec![format!(
-                "arn:aws:execute-api:us-east-1:{ACCOUNT}:abc123/$default/GET/private"
-            )]
-        );
         let policy = p.invoke_policy("abc123").unwrap();
         assert_eq!(policy["Statement"][0]["Action"], "execute-api:Invoke");
         assert_eq!(
-            policy["Statement"][0]["Resource"].as_array().unwrap().len(),
-            1
+            policy["Statement"][0]["Resource"],
+            json!([format!(
+                "arn:aws:execute-api:us-east-1:{ACCOUNT}:abc123/$default/GET/private"
+            )])
+        );
+        assert_eq!(policy["Statement"].as_array().unwrap().len(), 1, "no deny");
+    }
+
+    #[test]
+    fn a_rule_whose_parameter_reaches_another_rules_route_gets_a_deny() {
+        let mut spec = seed();
+        spec.routes = vec![
+            route("GET /pets/{id}", None, http("https://example.com")),
+            route("GET /pets/{id}/owner", None, http("https://example.com")),
+        ];
+        spec.access = Some(serde_json::from_value(json!({"rules": [
+            {"name": "reader", "claim": "c", "matchType": "Equals", "value": "r", "routes": ["GET /pets/{id}"]},
+            {"name": "admin", "claim": "c", "matchType": "Equals", "value": "a", "routes": ["GET /pets/{id}/owner"]}
+        ]})).unwrap());
+        let p = plan(&spec, &who("default", "x", "us-east-1")).unwrap();
+        let reader = p
+            .policy_for("id", &p.access.as_ref().unwrap().rules[0].resources)
+            .unwrap();
+        let prefix = format!("arn:aws:execute-api:us-east-1:{ACCOUNT}:id/$default");
+        assert_eq!(
+            reader["Statement"][0]["Resource"],
+            json!([format!("{prefix}/GET/pets/*")])
+        );
+        assert_eq!(reader["Statement"][1]["Effect"], "Deny");
+        assert_eq!(
+            reader["Statement"][1]["Resource"],
+            json!([format!("{prefix}/GET/pets/*/owner")])
+        );
+    }
+
+    #[test]
+    fn rules_iam_cannot_separate_are_refused_with_the_routes() {
+        let mut spec = seed();
+        spec.routes = vec![
+            route("GET /pets/{id}", None, http("https://example.com")),
+            route("GET /pets/{rest+}", None, http("https://example.com")),
+        ];
+        spec.access = Some(serde_json::from_value(json!({"rules": [
+            {"name": "reader", "claim": "c", "matchType": "Equals", "value": "r", "routes": ["GET /pets/{id}"]},
+            {"name": "admin", "claim": "c", "matchType": "Equals", "value": "a", "routes": ["GET /pets/{rest+}"]}
+        ]})).unwrap());
+        let e = plan(&spec, &who("default", "x", "us-east-1")).unwrap_err();
+        assert!(
+            e.0.starts_with("spec.access: IAM cannot give access rule"),
+            "{e}"
         );
     }
 
@@ -855,14 +926,12 @@ mod tests {
     }
 
     #[test]
-    fn route_arns_use_wildcards_for_parameters_any_and_default() {
+    fn invoke_arns_name_the_default_stage() {
         let p = seed_plan();
-        let arn = |key: &str| p.route_arn("id", key);
-        let prefix = format!("arn:aws:execute-api:us-east-1:{ACCOUNT}:id/$default");
-        assert_eq!(arn("GET /items/{id}"), format!("{prefix}/GET/items/*"));
-        assert_eq!(arn("ANY /files/{proxy+}"), format!("{prefix}/*/files/*"));
-        assert_eq!(arn("POST /"), format!("{prefix}/POST/"));
-        assert_eq!(arn("$default"), format!("{prefix}/*/*"));
+        assert_eq!(
+            p.invoke_arn("id", "GET/items/*"),
+            format!("arn:aws:execute-api:us-east-1:{ACCOUNT}:id/$default/GET/items/*")
+        );
     }
 
     #[test]
@@ -874,7 +943,7 @@ mod tests {
         spec.routes = vec![route("GET /x", None, http("https://example.com"))];
         let p = plan(&spec, &who("default", "x", "cn-north-1")).unwrap();
         assert!(
-            p.route_arn("id", "GET /x")
+            p.invoke_arn("id", "GET/x")
                 .starts_with("arn:aws-cn:execute-api:cn-north-1:")
         );
         assert!(p.oidc.arn.starts_with("arn:aws-cn:iam::"));

@@ -48,12 +48,16 @@ fn route_key() -> impl Strategy<Value = String> {
         Just("HEAD"),
         Just("OPTIONS")
     ];
-    let segment = prop_oneof![
-        "[a-z0-9._~-]{1,12}",
-        "[a-z]{1,8}".prop_map(|p| format!("{{{p}}}")),
-    ];
+    // A parameter is named by its position, so two keys that match the same requests are
+    // the same key (API Gateway could not tell them apart either).
+    let segment = prop_oneof!["[a-z0-9._~-]{1,12}".prop_map(Some), Just(None),];
     let path =
         (prop::collection::vec(segment, 0..4), prop::bool::ANY).prop_map(|(segments, greedy)| {
+            let segments: Vec<String> = segments
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| s.unwrap_or_else(|| format!("{{p{i}}}")))
+                .collect();
             let mut path = format!("/{}", segments.join("/"));
             if greedy {
                 path = format!("{}/{{proxy+}}", path.trim_end_matches('/'));
@@ -123,6 +127,27 @@ fn who<'a>(namespace: &'a str, name: &'a str) -> Identity<'a> {
     }
 }
 
+/// The IAM resource patterns of one route key, as this test reads API Gateway's ARN rules.
+fn expected_resources(key: &str) -> Vec<String> {
+    let Some((method, path)) = key.split_once(' ') else {
+        return vec!["*".to_owned()];
+    };
+    let path: Vec<&str> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| if s.starts_with('{') { "*" } else { s })
+        .collect();
+    let methods: Vec<&str> = if method == "ANY" {
+        vec!["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    } else {
+        vec![method]
+    };
+    methods
+        .iter()
+        .map(|m| format!("{m}/{}", path.join("/")))
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
@@ -165,6 +190,8 @@ proptest! {
         prop_assert_ne!(&pa.permission_sid, &pb.permission_sid);
     }
 
+    /// Without access rules the default role holds every IAM route (so nothing needs a
+    /// Deny): each route's method (ANY: every method) and path with parameters as `*`.
     #[test]
     fn the_invoke_policy_lists_exactly_the_iam_routes(spec in spec()) {
         let p = plan(&spec, &who("default", "api")).unwrap();
@@ -172,7 +199,8 @@ proptest! {
             .routes
             .iter()
             .filter(|r| spec.authorization_of(r) == Authorization::Iam)
-            .map(|r| p.route_arn("abc123", &r.route))
+            .flat_map(|r| expected_resources(&r.route))
+            .map(|pattern| format!("arn:aws:execute-api:us-east-1:123456789012:abc123/$default/{pattern}"))
             .collect();
         let listed: BTreeSet<String> = match p.invoke_policy("abc123") {
             Some(policy) => policy["Statement"][0]["Resource"]

@@ -10,7 +10,7 @@ use crate::aws::{AwsError, ErrorKind};
 use std::collections::BTreeMap;
 
 use crate::plan::{
-    self, INVOKE_POLICY_NAME, MANAGED_BY, Plan, TAG_CLAIM_PREFIX, TAG_CLUSTER, TAG_MANAGED_BY,
+    self, INVOKE_POLICY_NAME, MANAGED_BY, TAG_CLAIM_PREFIX, TAG_CLUSTER, TAG_MANAGED_BY,
 };
 use crate::policy;
 
@@ -465,7 +465,7 @@ pub async fn ensure_access_roles(
     for rule in &rules {
         let purpose = format!("Users matching access rule {}", rule.name);
         let (arn, is_new) = ensure_named_role(step, &rule.role_name, pool_id, &purpose).await?;
-        let policy = Plan::policy_for(step.plan.arns_of(api_id, &rule.routes));
+        let policy = step.plan.policy_for(api_id, &rule.resources);
         ensure_role_policy(step, &rule.role_name, policy).await?;
         arns.push(arn);
         any_new |= is_new;
