@@ -1,5 +1,7 @@
 //! Lambda functions in the emulator, standing in for the user's functions an example
-//! routes to (the operator only grants API Gateway permission to invoke them).
+//! routes to (the operator only grants API Gateway permission to invoke them). Each has
+//! real code the emulator's data plane runs: the seed's handlers from
+//! `examples/functions/` for the seed's functions, else a handler that says its name.
 
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use aws_smithy_types::Blob;
@@ -42,7 +44,7 @@ pub async fn ensure_function(config: &aws_types::SdkConfig, name: &str) -> anyho
         .role(role_arn)
         .code(
             FunctionCode::builder()
-                .zip_file(Blob::new(empty_zip()))
+                .zip_file(Blob::new(zip_of("index.mjs", &code_for(name)?)?))
                 .build(),
         )
         .send()
@@ -62,11 +64,48 @@ pub async fn ensure_function(config: &aws_types::SdkConfig, name: &str) -> anyho
     }
 }
 
-/// A valid zip archive with no entries: the emulator stores code, it never runs it here.
-pub fn empty_zip() -> Vec<u8> {
-    let mut zip = vec![0x50, 0x4b, 0x05, 0x06];
-    zip.extend_from_slice(&[0; 18]);
-    zip
+/// The handler code a function named `name` gets: the seed's (`examples/functions/`) for
+/// the seed's functions, else one that answers its own name.
+pub fn code_for(name: &str) -> anyhow::Result<String> {
+    let seed = |file: &str| -> anyhow::Result<String> {
+        let path = crate::repo_root().join("examples/functions").join(file);
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    };
+    if name.ends_with("-private") {
+        return seed("private.mjs");
+    }
+    if name.ends_with("-public") {
+        return seed("public.mjs");
+    }
+    Ok(format!(
+        "export async function handler(event) {{\n  return {{ statusCode: 200, body: {name:?} }};\n}}\n"
+    ))
+}
+
+/// A zip archive holding one file (the form Lambda takes code in).
+pub fn zip_of(file: &str, contents: &str) -> anyhow::Result<Vec<u8>> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file(file, zip::write::SimpleFileOptions::default())?;
+    std::io::Write::write_all(&mut zip, contents.as_bytes())?;
+    Ok(zip.finish()?.into_inner())
+}
+
+/// Replace `name`'s code with the handler in `file` (as index.mjs), as
+/// `aws lambda update-function-code` does.
+pub async fn update_code(
+    config: &aws_types::SdkConfig,
+    name: &str,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    let code =
+        std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    aws_sdk_lambda::Client::new(config)
+        .update_function_code()
+        .function_name(name)
+        .zip_file(Blob::new(zip_of("index.mjs", &code)?))
+        .send()
+        .await?;
+    Ok(())
 }
 
 /// The function names of every Lambda ARN in a YAML/JSON text.

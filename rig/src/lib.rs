@@ -16,6 +16,7 @@ pub mod judge;
 pub mod operator_identity;
 pub mod process;
 pub mod shared;
+pub mod web;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
