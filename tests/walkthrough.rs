@@ -9,50 +9,15 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use authedapi::api::AuthedApi;
 use authedapi_rig::auth0::TestUser;
 use authedapi_rig::{TestNamespace, shared};
 use kube::api::Api;
 
+use common::web::{Session, get, signed};
 use common::{Operator, apply, install_crd, seed_in, wait_gone, wait_ready};
-
-/// Sign `request` for execute-api with SigV4, as Insomnia (or any SigV4 tool) does.
-fn sign(request: &mut http::Request<Vec<u8>>, access_key: &str, secret: &str, token: &str) {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    let identity = aws_credential_types::Credentials::new(
-        access_key,
-        secret,
-        Some(token.into()),
-        None,
-        "test",
-    )
-    .into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("execute-api")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
-        .collect();
-    let signable = SignableRequest::new(
-        request.method().as_str(),
-        request.uri().to_string(),
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(request.body()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-    instructions.apply_to_request_http1x(request);
-}
 
 #[tokio::test]
 async fn the_seeds_walkthrough_step_by_step() {
@@ -173,21 +138,19 @@ async fn the_seeds_walkthrough_step_by_step() {
         .unwrap()
         .credentials
         .unwrap();
-    let (key, secret, token) = (
-        credentials.access_key_id.unwrap(),
-        credentials.secret_key.unwrap(),
-        credentials.session_token.unwrap(),
+    let session = Session {
+        identity_id: identity_id.clone(),
+        access_key: credentials.access_key_id.unwrap(),
+        secret: credentials.secret_key.unwrap(),
+        token: credentials.session_token.unwrap(),
+    };
+    assert!(
+        session.access_key.starts_with("ASIA"),
+        "temporary credentials"
     );
-    assert!(key.starts_with("ASIA"), "temporary credentials: {key}");
 
     // "Let's make a call to the private route using the credentials" (SigV4-signed).
-    let signed_get = |path: &str| {
-        let mut request = http::Request::get(format!("{endpoint}{path}"))
-            .body(Vec::new())
-            .unwrap();
-        sign(&mut request, &key, &secret, &token);
-        reqwest::Request::try_from(request).unwrap()
-    };
+    let signed_get = |path: &str| signed(get(&format!("{endpoint}{path}")), &session);
     let private = http.execute(signed_get("/private")).await.unwrap();
     assert_eq!(private.status(), 200);
     assert_eq!(private.text().await.unwrap(), "Hello user!");

@@ -329,11 +329,16 @@ def rig_control(app):
     """WSGI middleware: the rig's own calls, under /_rig/ (loopback only, like the rest)."""
 
     def wrapped(environ, start_response):
-        if environ.get("PATH_INFO") != "/_rig/issuers" or environ["REQUEST_METHOD"] != "POST":
+        path = environ.get("PATH_INFO")
+        if path not in ("/_rig/issuers", "/_rig/expire-session") or environ["REQUEST_METHOD"] != "POST":
             return app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-        rig_identity.register_issuer(body["domain"], body["url"])
+        if path == "/_rig/issuers":
+            rig_identity.register_issuer(body["domain"], body["url"])
+        else:
+            # A test's clock: the session behind this access key has expired.
+            rig_identity.expire_session(body["accessKeyId"])
         start_response("204 No Content", [])
         return [b""]
 

@@ -26,6 +26,9 @@ with the operator):
     mapped as API Gateway maps it. Anything failing there: 500 {"message":"Internal
     Server Error"}.
   * HTTP_PROXY: the request forwarded to the integration's URL.
+  * Every answer of a routed request carries `x-rig-route-key` (API Gateway's
+    $context.routeKey, as its access logs show it), so tests can tell routing from
+    authorization.
 """
 
 import base64
@@ -509,6 +512,10 @@ def serve(environ, api_id: str, region: str):
         return 204, _cors_headers(api, origin, preflight=True), b"", []
     cors = _cors_headers(api, origin, preflight=False)
     route, params = select_route(api, request["method"], request["path"])
+    # Which route answered, as API Gateway's access log's $context.routeKey says (the rig
+    # shows it on every answer, for tests to tell routing from authorization).
+    if route is not None:
+        cors = {**cors, "x-rig-route-key": route.route_key}
     try:
         if route is None:
             raise Answer(404, "Not Found")

@@ -271,6 +271,16 @@ def get_credentials_for_identity(self: CognitoIdentityResponse) -> str:
     })
 
 
+def expire_session(access_key_id: str) -> None:
+    """Make the role session of `access_key_id` one that expired a minute ago."""
+    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
+    for account_backends in list(sts_backends.values()):
+        for backend in list(account_backends.values()):
+            for session in backend.assumed_roles:
+                if session.access_key_id == access_key_id:
+                    session.expiration = past.replace(tzinfo=None)
+
+
 def install() -> None:
     CognitoIdentityResponse.get_id = get_id
     CognitoIdentityResponse.get_credentials_for_identity = get_credentials_for_identity

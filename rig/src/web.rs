@@ -55,6 +55,19 @@ impl Web {
         Ok(())
     }
 
+    /// Make the role session behind `access_key_id` expired (a test's clock).
+    pub async fn expire_session(&self, access_key_id: &str) -> anyhow::Result<()> {
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .build()?
+            .post(format!("{}/_rig/expire-session", self.emulator))
+            .json(&serde_json::json!({"accessKeyId": access_key_id}))
+            .send()
+            .await?;
+        anyhow::ensure!(response.status().is_success(), "{}", response.status());
+        Ok(())
+    }
+
     /// Environment variables that point a client (curl, `authedapi call`) at the web.
     pub fn client_env(&self) -> Vec<(String, String)> {
         self.front_door.client_env()

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests (each test file includes this module).
 #![allow(dead_code)] // not every test binary uses every helper
 
+pub mod web;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
