@@ -41,13 +41,22 @@ pub struct CallArgs {
     )]
     pub id_token: Option<String>,
     /// An Auth0 authorization code to exchange for tokens (needs --client-secret-env).
-    #[arg(long, requires = "client_secret_env")]
+    #[arg(long, requires = "client_secret_env", conflicts_with = "login")]
     pub code: Option<String>,
+    /// Log in at Auth0 now: print the login URL, wait for the browser to come back to
+    /// --redirect-uri on this machine, exchange the code (PKCE; plus the secret of
+    /// --client-secret-env for a regular web application).
+    #[arg(long, conflicts_with = "id_token")]
+    pub login: bool,
+    /// How long --login waits for the browser.
+    #[arg(long, default_value = "5m", value_parser = crate::controller::parse_duration)]
+    pub login_timeout: std::time::Duration,
     /// Name of the environment variable holding the Auth0 application's client secret.
     #[arg(long)]
     pub client_secret_env: Option<String>,
-    /// The redirect URI the code was issued for.
-    #[arg(long, default_value = "http://localhost:3000/callback")]
+    /// The redirect URI the code is issued for (an Allowed Callback URL of the Auth0
+    /// application; for --login, a loopback one: this command listens on it).
+    #[arg(long, default_value = "http://localhost:5678")]
     pub redirect_uri: String,
     /// Request body ("@file" reads a file, "-" reads stdin).
     #[arg(short, long)]
@@ -58,12 +67,6 @@ pub struct CallArgs {
     /// Print the temporary AWS credentials as shell exports instead of calling.
     #[arg(long)]
     pub print_credentials: bool,
-    /// Send the request here instead of the status' endpoint (a proxy, a test server).
-    #[arg(long, env = "AUTHEDAPI_CALL_ENDPOINT", hide = true)]
-    pub endpoint_url: Option<String>,
-    /// Base URL of Auth0 instead of https://<domain> (a test stand-in).
-    #[arg(long, env = "AUTHEDAPI_AUTH0_URL", hide = true)]
-    pub auth0_url: Option<String>,
 }
 
 /// Why a call could not be made; each says what to do.
@@ -92,9 +95,11 @@ pub enum CallError {
         allowed: String,
     },
     #[error(
-        "route {0} needs the caller's Auth0 ID token: pass --id-token (or - for stdin), set AUTHEDAPI_ID_TOKEN, or --code with --client-secret-env"
+        "route {0} needs the caller's Auth0 ID token: log in with --login, or pass --id-token (or - for stdin), set AUTHEDAPI_ID_TOKEN, or --code with --client-secret-env"
     )]
     TokenNeeded(String),
+    #[error("login: {0}")]
+    Login(String),
     #[error("the ID token was refused as expired or invalid: log in to Auth0 again ({0})")]
     TokenRefused(String),
     #[error("the client secret variable {0} is not set")]
@@ -196,25 +201,38 @@ fn read_stdin() -> Result<String, CallError> {
     Ok(text.trim().to_owned())
 }
 
-/// Exchange an authorization code for an ID token at `<base>/oauth/token`.
+/// Exchange an authorization code for an ID token at `<issuer>/oauth/token`.
 async fn exchange_code(
-    base: &str,
+    issuer: &str,
     client_id: &str,
     secret_env: &str,
     code: &str,
     redirect_uri: &str,
 ) -> Result<String, CallError> {
-    let secret =
-        std::env::var(secret_env).map_err(|_| CallError::NoSecret(secret_env.to_owned()))?;
-    let response = reqwest::Client::new()
-        .post(format!("{}/oauth/token", base.trim_end_matches('/')))
-        .json(&serde_json::json!({
+    let secret = secret_from(secret_env)?;
+    token_request(
+        issuer,
+        &serde_json::json!({
             "grant_type": "authorization_code",
             "client_id": client_id,
             "client_secret": secret,
             "code": code,
             "redirect_uri": redirect_uri,
-        }))
+        }),
+    )
+    .await
+}
+
+/// The client secret in the environment variable `name`.
+fn secret_from(name: &str) -> Result<String, CallError> {
+    std::env::var(name).map_err(|_| CallError::NoSecret(name.to_owned()))
+}
+
+/// POST `body` to `<issuer>/oauth/token`; the ID token of the answer.
+pub async fn token_request(issuer: &str, body: &serde_json::Value) -> Result<String, CallError> {
+    let response = reqwest::Client::new()
+        .post(format!("{}/oauth/token", issuer.trim_end_matches('/')))
+        .json(body)
         .send()
         .await?;
     let status = response.status();
@@ -371,17 +389,28 @@ pub async fn run(args: CallArgs) -> Result<i32, CallError> {
     let id_token = if authorization == Authorization::None && !args.print_credentials {
         None
     } else {
+        let issuer = format!("https://{domain}");
         Some(match (&args.id_token, &args.code) {
+            _ if args.login => {
+                crate::login::login(crate::login::Login {
+                    issuer: &issuer,
+                    client_id: &obj.spec.auth0.client_id,
+                    client_secret: args
+                        .client_secret_env
+                        .as_deref()
+                        .map(secret_from)
+                        .transpose()?,
+                    redirect_uri: &args.redirect_uri,
+                    timeout: args.login_timeout,
+                })
+                .await?
+            }
             (Some(t), _) if t == "-" => read_stdin()?,
             (Some(t), _) => t.clone(),
             (None, Some(code)) => {
-                let base = args
-                    .auth0_url
-                    .clone()
-                    .unwrap_or_else(|| format!("https://{domain}"));
                 let secret_env = args.client_secret_env.as_deref().unwrap_or_default();
                 exchange_code(
-                    &base,
+                    &issuer,
                     &obj.spec.auth0.client_id,
                     secret_env,
                     code,
@@ -414,11 +443,7 @@ pub async fn run(args: CallArgs) -> Result<i32, CallError> {
         return Ok(0);
     }
 
-    let endpoint = args
-        .endpoint_url
-        .clone()
-        .or(status.api_endpoint.clone())
-        .unwrap_or_default();
+    let endpoint = status.api_endpoint.clone().unwrap_or_default();
     let url = format!("{}{}", endpoint.trim_end_matches('/'), args.path);
     let mut request = http::Request::builder()
         .method(args.method.to_ascii_uppercase().as_str())

@@ -8,6 +8,7 @@ pub mod controller;
 pub mod crdgen;
 pub mod iam_policy;
 pub mod leader;
+pub mod login;
 pub mod metrics;
 pub mod plan;
 pub mod policy;
