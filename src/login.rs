@@ -61,7 +61,8 @@ pub async fn login(login: Login<'_>) -> Result<String, CallError> {
         .parse()
         .map_err(|_| CallError::Login(format!("{} is not a URI", login.redirect_uri)))?;
     let host = redirect.host().unwrap_or_default();
-    if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") || redirect.scheme_str() != Some("http") {
+    if !matches!(host, "localhost" | "127.0.0.1" | "[::1]") || redirect.scheme_str() != Some("http")
+    {
         return Err(CallError::Login(format!(
             "the redirect URI {} must be http://localhost:PORT or http://127.0.0.1:PORT (this \
              machine), and registered in the Auth0 application's Allowed Callback URLs",
@@ -79,9 +80,12 @@ pub async fn login(login: Login<'_>) -> Result<String, CallError> {
         login.redirect_uri,
         authorize_url(&login, &state, &challenge(&verifier))
     );
-    let code = tokio::time::timeout(login.timeout, wait_for_code(listener, redirect.path(), &state))
-        .await
-        .map_err(|_| CallError::Login(format!("no login within {:?}", login.timeout)))??;
+    let code = tokio::time::timeout(
+        login.timeout,
+        wait_for_code(listener, redirect.path(), &state),
+    )
+    .await
+    .map_err(|_| CallError::Login(format!("no login within {:?}", login.timeout)))??;
     exchange(&login, &code, &verifier).await
 }
 
@@ -94,7 +98,11 @@ async fn wait_for_code(
     let (sender, received) = oneshot::channel::<Result<String, CallError>>();
     let sender = std::sync::Arc::new(std::sync::Mutex::new(Some(sender)));
     let state = state.to_owned();
-    let path = if path.is_empty() { "/".to_owned() } else { path.to_owned() };
+    let path = if path.is_empty() {
+        "/".to_owned()
+    } else {
+        path.to_owned()
+    };
     let handler = move |query: axum::extract::Query<std::collections::HashMap<String, String>>| {
         let sender = sender.clone();
         let state = state.clone();
@@ -102,10 +110,15 @@ async fn wait_for_code(
             let outcome = if let Some(error) = query.get("error") {
                 Err(CallError::Login(format!(
                     "Auth0 refused the login: {error}: {}",
-                    query.get("error_description").map(String::as_str).unwrap_or("")
+                    query
+                        .get("error_description")
+                        .map(String::as_str)
+                        .unwrap_or("")
                 )))
             } else if query.get("state") != Some(&state) {
-                Err(CallError::Login("the redirect's state is not this login's".into()))
+                Err(CallError::Login(
+                    "the redirect's state is not this login's".into(),
+                ))
             } else {
                 query
                     .get("code")
@@ -119,7 +132,9 @@ async fn wait_for_code(
             if let Some(sender) = sender.lock().expect("the sender lock").take() {
                 let _ = sender.send(outcome);
             }
-            axum::response::Html(format!("<!doctype html><title>authedapi</title><p>{page}</p>"))
+            axum::response::Html(format!(
+                "<!doctype html><title>authedapi</title><p>{page}</p>"
+            ))
         }
     };
     let app = axum::Router::new().route(&path, axum::routing::get(handler));
@@ -170,6 +185,9 @@ mod tests {
         };
         let url = authorize_url(&login, "s1", "c1");
         assert!(url.starts_with("https://myorg.us.auth0.com/authorize?response_type=code&client_id=abc&redirect_uri=http%3A%2F%2Flocalhost%3A5678"), "{url}");
-        assert!(url.contains("&state=s1&code_challenge=c1&code_challenge_method=S256"), "{url}");
+        assert!(
+            url.contains("&state=s1&code_challenge=c1&code_challenge_method=S256"),
+            "{url}"
+        );
     }
 }

@@ -59,7 +59,8 @@ async fn ready_seed(prefix: &str) -> (String, Operator) {
     let config = account.sdk_config().await;
     shared::auth0();
     let mut seed = seed_in(&account, &config, "api").await;
-    seed["spec"]["auth0"] = json!({"domain": shared::AUTH0_DOMAIN, "clientId": shared::AUTH0_CLIENT_ID});
+    seed["spec"]["auth0"] =
+        json!({"domain": shared::AUTH0_DOMAIN, "clientId": shared::AUTH0_CLIENT_ID});
     let private = seed["spec"]["routes"][0]["target"].clone();
     seed["spec"]["routes"]
         .as_array_mut()
@@ -84,7 +85,10 @@ async fn iam_jwt_and_public_routes_are_called_as_their_users_call_them() {
         let (stdout, stderr) = text(&out);
         assert!(out.status.success(), "{route}: {stdout}{stderr}");
         assert_eq!(stdout, expected, "{route}");
-        assert!(!stdout.contains(&token) && !stderr.contains(&token), "the token is never echoed");
+        assert!(
+            !stdout.contains(&token) && !stderr.contains(&token),
+            "the token is never echoed"
+        );
     }
     let out = call(&ns, &["api", "GET", "/public"], &[]).await;
     let (stdout, stderr) = text(&out);
@@ -92,7 +96,12 @@ async fn iam_jwt_and_public_routes_are_called_as_their_users_call_them() {
     assert_eq!(stdout, "HTTP 200\nHello stranger!\n");
     // What the data plane refuses, the command reports with its status and exit code 1.
     let other = shared::auth0()
-        .id_token("caller@example.com", "another-app", Duration::from_secs(600), Default::default())
+        .id_token(
+            "caller@example.com",
+            "another-app",
+            Duration::from_secs(600),
+            Default::default(),
+        )
         .unwrap();
     let out = call(&ns, &["api", "GET", "/token", "--id-token", &other], &[]).await;
     assert_eq!(out.status.code(), Some(1));
@@ -102,7 +111,10 @@ async fn iam_jwt_and_public_routes_are_called_as_their_users_call_them() {
 #[tokio::test]
 async fn login_runs_the_code_flow_from_the_terminal() {
     let (ns, _operator) = ready_seed("call-login").await;
-    shared::auth0().add_user(authedapi_rig::auth0::TestUser::new("terminal@example.com", PASSWORD));
+    shared::auth0().add_user(authedapi_rig::auth0::TestUser::new(
+        "terminal@example.com",
+        PASSWORD,
+    ));
     let port = authedapi_rig::free_port().unwrap();
     let redirect = format!("http://127.0.0.1:{port}/callback");
     let mut child = command(
@@ -135,14 +147,29 @@ async fn login_runs_the_code_flow_from_the_terminal() {
             .expect("the command prints the login URL");
         printed.push_str(&line);
         printed.push('\n');
-        if let Some(url) = line.trim().strip_prefix("https://").map(|u| format!("https://{u}")) {
+        if let Some(url) = line
+            .trim()
+            .strip_prefix("https://")
+            .map(|u| format!("https://{u}"))
+        {
             break url;
         }
     };
-    assert!(url.starts_with(&format!("https://{}/authorize?", shared::AUTH0_DOMAIN)), "{printed}");
+    assert!(
+        url.starts_with(&format!("https://{}/authorize?", shared::AUTH0_DOMAIN)),
+        "{printed}"
+    );
     let browser = shared::web().http_client().unwrap();
-    assert_eq!(browser.get(&url).send().await.unwrap().status(), 200, "the login page");
-    let mut form: Vec<(String, String)> = url::Url::parse(&url).unwrap().query_pairs().into_owned().collect();
+    assert_eq!(
+        browser.get(&url).send().await.unwrap().status(),
+        200,
+        "the login page"
+    );
+    let mut form: Vec<(String, String)> = url::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
     form.push(("username".into(), "terminal@example.com".into()));
     form.push(("password".into(), PASSWORD.into()));
     let login = browser
@@ -154,20 +181,39 @@ async fn login_runs_the_code_flow_from_the_terminal() {
     assert_eq!(login.status(), 302);
     let back = login.headers()["location"].to_str().unwrap().to_owned();
     assert!(back.starts_with(&redirect), "{back}");
-    let page = reqwest::Client::builder().no_proxy().build().unwrap().get(&back).send().await.unwrap();
+    let page = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(&back)
+        .send()
+        .await
+        .unwrap();
     assert!(page.text().await.unwrap().contains("Logged in"));
     let out = child.wait_with_output().await.unwrap();
     let (stdout, _) = text(&out);
     assert!(out.status.success(), "{stdout}");
     assert_eq!(stdout, "HTTP 200\nHello user!\n");
-    let code = url::Url::parse(&back).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
-    assert!(!printed.contains(&code) && !printed.contains(shared::AUTH0_CLIENT_SECRET), "nothing secret printed");
+    let code = url::Url::parse(&back)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(
+        !printed.contains(&code) && !printed.contains(shared::AUTH0_CLIENT_SECRET),
+        "nothing secret printed"
+    );
 }
 
 #[tokio::test]
 async fn an_authorization_code_is_exchanged_for_the_id_token() {
     let (ns, _operator) = ready_seed("call-code").await;
-    shared::auth0().add_user(authedapi_rig::auth0::TestUser::new("code@example.com", PASSWORD));
+    shared::auth0().add_user(authedapi_rig::auth0::TestUser::new(
+        "code@example.com",
+        PASSWORD,
+    ));
     // A code, as the seed gets one: log in with the browser, copy it from the callback.
     let browser = shared::web().http_client().unwrap();
     let login = browser
@@ -184,32 +230,65 @@ async fn an_authorization_code_is_exchanged_for_the_id_token() {
         .await
         .unwrap();
     let location = login.headers()["location"].to_str().unwrap().to_owned();
-    let code = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let code = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
     let env = [("MY_CLIENT_SECRET", shared::AUTH0_CLIENT_SECRET)];
     let args = |code: &str| {
         vec![
-            "api".to_owned(), "GET".into(), "/private".into(), "--code".into(), code.to_owned(),
-            "--client-secret-env".into(), "MY_CLIENT_SECRET".into(),
+            "api".to_owned(),
+            "GET".into(),
+            "/private".into(),
+            "--code".into(),
+            code.to_owned(),
+            "--client-secret-env".into(),
+            "MY_CLIENT_SECRET".into(),
         ]
     };
     let first: Vec<String> = args(&code);
-    let out = call(&ns, &first.iter().map(String::as_str).collect::<Vec<_>>(), &env).await;
+    let out = call(
+        &ns,
+        &first.iter().map(String::as_str).collect::<Vec<_>>(),
+        &env,
+    )
+    .await;
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     assert_eq!(stdout, "HTTP 200\nHello user!\n");
-    assert!(!stdout.contains(shared::AUTH0_CLIENT_SECRET) && !stderr.contains(shared::AUTH0_CLIENT_SECRET));
+    assert!(
+        !stdout.contains(shared::AUTH0_CLIENT_SECRET)
+            && !stderr.contains(shared::AUTH0_CLIENT_SECRET)
+    );
     // A code works once, as at Auth0.
-    let out = call(&ns, &first.iter().map(String::as_str).collect::<Vec<_>>(), &env).await;
+    let out = call(
+        &ns,
+        &first.iter().map(String::as_str).collect::<Vec<_>>(),
+        &env,
+    )
+    .await;
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr.contains("Auth0 refused the code exchange") && stderr.contains("Invalid authorization code"), "{stderr}");
+    assert!(
+        stderr.contains("Auth0 refused the code exchange")
+            && stderr.contains("Invalid authorization code"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
 async fn print_credentials_prints_working_temporary_credentials() {
     let (ns, _operator) = ready_seed("call-creds").await;
     let token = id_token("creds@example.com", &[]);
-    let out = call(&ns, &["api", "GET", "/private", "--print-credentials"], &[("AUTHEDAPI_ID_TOKEN", &token)]).await;
+    let out = call(
+        &ns,
+        &["api", "GET", "/private", "--print-credentials"],
+        &[("AUTHEDAPI_ID_TOKEN", &token)],
+    )
+    .await;
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}{stderr}");
     let exports: std::collections::BTreeMap<&str, &str> = stdout
@@ -218,7 +297,9 @@ async fn print_credentials_prints_working_temporary_credentials() {
         .collect();
     assert!(exports["AWS_ACCESS_KEY_ID"].starts_with("ASIA"), "{stdout}");
     assert_eq!(exports["AWS_REGION"], "us-east-1");
-    assert!(!exports["AWS_SECRET_ACCESS_KEY"].is_empty() && !exports["AWS_SESSION_TOKEN"].is_empty());
+    assert!(
+        !exports["AWS_SECRET_ACCESS_KEY"].is_empty() && !exports["AWS_SESSION_TOKEN"].is_empty()
+    );
 }
 
 /// Each error case: exit code 2 and a message naming the problem.
@@ -241,12 +322,49 @@ async fn error_cases_exit_non_zero_with_a_clear_message() {
             serde_json::Map::from_iter([("exp".to_owned(), json!(1_600_000_000))]),
         )
         .unwrap();
-    assert_fails(&ns, &["api", "GET", "/private", "--id-token", &expired], "expired or invalid: log in to Auth0 again").await;
-    assert_fails(&ns, &["api", "GET", "/nowhere"], "no route for GET /nowhere: the spec has GET /private, GET /public, GET /token").await;
-    assert_fails(&ns, &["api", "DELETE", "/private"], "/private does not take DELETE: use GET").await;
-    assert_fails(&ns, &["api", "GET", "/private"], "needs the caller's Auth0 ID token: log in with --login").await;
-    assert_fails(&ns, &["missing", "GET", "/private"], "AuthedApi missing not found").await;
-    assert_fails(&ns, &["api", "GET", "/private", "--login", "--redirect-uri", "https://app.example.com/cb"], "must be http://localhost:PORT").await;
+    assert_fails(
+        &ns,
+        &["api", "GET", "/private", "--id-token", &expired],
+        "expired or invalid: log in to Auth0 again",
+    )
+    .await;
+    assert_fails(
+        &ns,
+        &["api", "GET", "/nowhere"],
+        "no route for GET /nowhere: the spec has GET /private, GET /public, GET /token",
+    )
+    .await;
+    assert_fails(
+        &ns,
+        &["api", "DELETE", "/private"],
+        "/private does not take DELETE: use GET",
+    )
+    .await;
+    assert_fails(
+        &ns,
+        &["api", "GET", "/private"],
+        "needs the caller's Auth0 ID token: log in with --login",
+    )
+    .await;
+    assert_fails(
+        &ns,
+        &["missing", "GET", "/private"],
+        "AuthedApi missing not found",
+    )
+    .await;
+    assert_fails(
+        &ns,
+        &[
+            "api",
+            "GET",
+            "/private",
+            "--login",
+            "--redirect-uri",
+            "https://app.example.com/cb",
+        ],
+        "must be http://localhost:PORT",
+    )
+    .await;
 
     // An object the operator has not made Ready (no operator watches this namespace).
     let client = shared::client().await;
@@ -255,5 +373,10 @@ async fn error_cases_exit_non_zero_with_a_clear_message() {
     let mut object = common::example();
     object["metadata"]["name"] = json!("idle");
     apply(&api, &object).await;
-    assert_fails(&idle.name, &["idle", "GET", "/public"], "AuthedApi idle is not Ready").await;
+    assert_fails(
+        &idle.name,
+        &["idle", "GET", "/public"],
+        "AuthedApi idle is not Ready",
+    )
+    .await;
 }

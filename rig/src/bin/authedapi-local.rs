@@ -1,27 +1,48 @@
-//! `authedapi-local`: the operator's main job on this machine, with no cloud account.
+//! `authedapi-local`: the operator's main job on this machine, with no cloud account, and
+//! the seed's walkthrough on it.
 //!
-//! Starts a real etcd + kube-apiserver and the AWS emulator, installs the CRD, runs the
-//! operator, applies an example, waits until it is Ready and prints what `sst deploy`
-//! prints for the seed: the API endpoint and the identity pool id. Then it keeps
-//! everything running for `kubectl` until Ctrl-C (or exits at once with `--exit`).
+//! Starts a real etcd + kube-apiserver, the AWS emulator (IAM judged, with API Gateway's
+//! data plane), an Auth0 stand-in for the example's Auth0 domain and the rig's web (the
+//! front door that makes `https://<api>.execute-api...` and `https://<tenant>.auth0.com`
+//! reachable), gives the operator a role holding the shipped IAM policy, applies the
+//! platform's tenant and the example, waits until it is Ready and prints what `sst deploy`
+//! prints, then the walkthrough's commands (curl, `authedapi call --login`, a handler
+//! change). It keeps everything running until Ctrl-C (or, with `--exit`, checks the
+//! public and private routes answer as the seed says and exits).
+//!
+//! `authedapi-local login URL` and `authedapi-local update-function NAME FILE` are the
+//! walkthrough's helpers: a browser for the login page, and `aws lambda update-function-code`.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use authedapi_rig::auth0::{Application, TestUser};
 use authedapi_rig::emulator::Account;
 use authedapi_rig::process::Supervised;
-use authedapi_rig::{ControlPlane, Emulator, OperatorIdentity, free_port, functions, repo_root};
-use clap::Parser;
+use authedapi_rig::web::Web;
+use authedapi_rig::{
+    Auth0StandIn, ControlPlane, Emulator, OperatorIdentity, free_port, functions, repo_root,
+};
+use clap::{Parser, Subcommand};
 
 /// The account the examples' function ARNs name (moto's default account).
 const EXAMPLE_ACCOUNT: &str = "123456789012";
 /// The platform team's AuthedApiTenant for the examples' namespace.
 const TENANT: &str = "examples/tenant.yaml";
+/// The demo's Auth0 user (on the stand-in: not a real account).
+const DEMO_USER: &str = "demo@example.com";
+const DEMO_PASSWORD: &str = "authedapi-demo";
+/// The stand-in application's client secret (a local fake, printed for the walkthrough).
+const DEMO_CLIENT_SECRET: &str = "local-demo-client-secret";
+/// The seed's callback URL (its Auth0 app's Allowed Callback URLs).
+const CALLBACK: &str = "http://localhost:5678";
 
 #[derive(Parser)]
-#[command(about = "Run authedapi locally: control plane, AWS emulator, operator and an example")]
+#[command(
+    about = "Run authedapi locally: control plane, AWS emulator, Auth0 stand-in, operator and an example"
+)]
 struct Args {
     /// The operator binary (built by `make demo`).
     #[arg(long, default_value = "target/debug/authedapi")]
@@ -29,14 +50,66 @@ struct Args {
     /// The example to apply.
     #[arg(long, default_value = "examples/authedapi.yaml")]
     example: PathBuf,
-    /// Exit once the example is Ready (for scripts and CI) instead of waiting for Ctrl-C.
+    /// Exit once the example is Ready and answers (for scripts and CI) instead of waiting
+    /// for Ctrl-C.
     #[arg(long)]
     exit: bool,
+    #[command(subcommand)]
+    helper: Option<Helper>,
+}
+
+#[derive(Subcommand)]
+enum Helper {
+    /// Log in at the Auth0 stand-in's login page, as a browser would: open URL (the one
+    /// `authedapi call --login` prints), submit the user's credentials, follow the redirect.
+    Login {
+        url: String,
+        #[arg(long, default_value = DEMO_USER)]
+        username: String,
+        #[arg(long, default_value = DEMO_PASSWORD)]
+        password: String,
+    },
+    /// Replace a Lambda function's code in the emulator with FILE (a Node.js handler), as
+    /// `aws lambda update-function-code` does.
+    UpdateFunction { name: String, file: PathBuf },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    match args.helper {
+        Some(Helper::Login {
+            url,
+            username,
+            password,
+        }) => login(&url, &username, &password).await,
+        Some(Helper::UpdateFunction { name, file }) => {
+            let endpoint = std::env::var("AWS_ENDPOINT_URL")
+                .context("AWS_ENDPOINT_URL is not set: source the demo's environment file first")?;
+            let config = Account::new(&endpoint, EXAMPLE_ACCOUNT).sdk_config().await;
+            functions::update_code(&config, &name, &file).await?;
+            println!("Updated {name} with {}", file.display());
+            Ok(())
+        }
+        None => demo(args).await,
+    }
+}
+
+/// The example's Auth0 domain and client id (the stand-in takes them on).
+fn auth0_of(example: &str) -> anyhow::Result<(String, String)> {
+    for document in serde_yaml::Deserializer::from_str(example) {
+        let value: serde_json::Value = serde::Deserialize::deserialize(document)?;
+        let auth0 = &value["spec"]["auth0"];
+        if let (Some(domain), Some(client)) = (auth0["domain"].as_str(), auth0["clientId"].as_str())
+        {
+            let domain = domain.trim_start_matches("https://").trim_end_matches('/');
+            return Ok((domain.to_owned(), client.to_owned()));
+        }
+    }
+    bail!("the example names no spec.auth0")
+}
+
+async fn demo(args: Args) -> anyhow::Result<()> {
     let root = repo_root();
     std::env::set_current_dir(&root)?;
     let started = Instant::now();
@@ -46,18 +119,40 @@ async fn main() -> anyhow::Result<()> {
     );
     let (control_plane, emulator) = tokio::try_join!(ControlPlane::start(), Emulator::start())?;
 
-    println!("Installing the AuthedApi CRD...");
+    println!("Installing the CRDs...");
     control_plane.install_crds()?;
 
-    // The seed's Lambda functions, standing in for the user's.
+    // The seed's Lambda functions with the seed's handlers, standing in for the user's.
     let account = Account::new(&emulator.endpoint, EXAMPLE_ACCOUNT);
     let config = account.sdk_config().await;
     let example = std::fs::read_to_string(&args.example)
         .with_context(|| format!("reading {}", args.example.display()))?;
     for function in functions::function_names(&example) {
         functions::ensure_function(&config, &function).await?;
-        println!("Created Lambda function {function} in the emulator (stands in for yours)");
+        println!("Created Lambda function {function} in the emulator (the seed's handler)");
     }
+
+    // Auth0, as the example names it, and the web that reaches it and the APIs.
+    let (domain, client_id) = auth0_of(&example)?;
+    let auth0 = Auth0StandIn::start(
+        &domain,
+        vec![Application::confidential(
+            &client_id,
+            DEMO_CLIENT_SECRET,
+            vec![
+                CALLBACK.into(),
+                "http://127.0.0.1/*".into(),
+                "http://localhost/*".into(),
+            ],
+        )],
+        vec![TestUser::new(DEMO_USER, DEMO_PASSWORD)],
+    )
+    .await?;
+    let web = Web::start(&emulator.endpoint, control_plane.dir()).await?;
+    web.add_issuer(&auth0).await?;
+    println!(
+        "Auth0 stand-in for https://{domain} (user {DEMO_USER}), reachable through the rig's web"
+    );
 
     let operator_path = root.join(&args.operator);
     anyhow::ensure!(
@@ -74,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
         "Operator role {} holds the shipped IAM policy; every AWS request it makes is judged",
         identity.role_arn
     );
-    println!("Applying {} (the platform team's limits)...", TENANT);
+    println!("Applying {TENANT} (the platform team's limits)...");
     print!("{}", control_plane.run_kubectl(&["apply", "-f", TENANT])?);
 
     let metrics = format!("127.0.0.1:{}", free_port()?);
@@ -98,17 +193,12 @@ async fn main() -> anyhow::Result<()> {
     );
 
     println!("Applying {}...", args.example.display());
+    let example_path = args.example.display().to_string();
     print!(
         "{}",
-        control_plane.run_kubectl(&["apply", "-f", &args.example.display().to_string()])?
+        control_plane.run_kubectl(&["apply", "-f", &example_path])?
     );
-    let names = control_plane.run_kubectl(&[
-        "get",
-        "-f",
-        &args.example.display().to_string(),
-        "-o",
-        "name",
-    ])?;
+    let names = control_plane.run_kubectl(&["get", "-f", &example_path, "-o", "name"])?;
     for name in names.lines() {
         if let Err(e) =
             control_plane.run_kubectl(&["wait", "--for=condition=Ready", "--timeout=120s", name])
@@ -119,17 +209,16 @@ async fn main() -> anyhow::Result<()> {
     let ready_in = started.elapsed();
 
     println!();
+    let mut endpoints = Vec::new();
     for name in names.lines() {
         let field = |path: &str| {
             control_plane.run_kubectl(&["get", name, "-o", &format!("jsonpath={{{path}}}")])
         };
+        let endpoint = field(".status.apiEndpoint")?;
         println!("✔ {name} is Ready");
-        println!("  ApiEndpoint:    {}", field(".status.apiEndpoint")?);
+        println!("  ApiEndpoint:    {endpoint}");
         println!("  IdentityPoolId: {}", field(".status.identityPoolId")?);
-        println!(
-            "  AuthenticatedRoleArn: {}",
-            field(".status.authenticatedRoleArn")?
-        );
+        endpoints.push((name.rsplit('/').next().unwrap_or(name).to_owned(), endpoint));
     }
     println!();
     print!(
@@ -143,25 +232,70 @@ async fn main() -> anyhow::Result<()> {
         control_plane.startup.as_secs_f64(),
         emulator.startup.as_secs_f64()
     );
-    println!("Use it from another terminal:");
-    println!("  export KUBECONFIG={}", control_plane.kubeconfig.display());
-    println!(
-        "  alias kubectl={}",
-        authedapi_rig::tool("kubectl")?.display()
+
+    // The environment a person uses from another terminal.
+    let env_file = control_plane.dir().join("demo.env");
+    let mut lines = vec![
+        format!("export KUBECONFIG={}", control_plane.kubeconfig.display()),
+        format!("export AWS_ENDPOINT_URL={}", emulator.endpoint),
+        "export AWS_REGION=us-east-1".to_owned(),
+        format!("export AUTH0_CLIENT_SECRET={DEMO_CLIENT_SECRET}"),
+        format!(
+            "export PATH={}:{}:$PATH",
+            authedapi_rig::tools_dir().join("bin").display(),
+            root.join("target/debug").display()
+        ),
+    ];
+    lines.extend(
+        web.client_env()
+            .into_iter()
+            .map(|(k, v)| format!("export {k}={v}")),
     );
-    println!("  kubectl get aapi                       # stage, endpoint, identity pool, Ready");
-    println!("  kubectl describe aapi api-auth-auth0   # conditions and events");
-    println!("  kubectl explain authedapi.spec.routes  # the fields");
+    std::fs::write(&env_file, lines.join("\n") + "\n")?;
+
+    let (name, endpoint) = endpoints.first().cloned().unwrap_or_default();
+    println!("The seed's walkthrough, from another terminal:");
+    println!("  source {}", env_file.display());
+    println!("  curl {endpoint}/public                # Hello stranger!");
+    println!("  curl {endpoint}/private               # {{\"message\":\"Forbidden\"}}");
     println!(
-        "  kubectl edit aapi api-auth-auth0       # change routes; the operator converges AWS"
+        "  # Log in with Auth0 and call the private route signed (user {DEMO_USER}, password {DEMO_PASSWORD}):"
     );
-    println!("  kubectl delete aapi api-auth-auth0     # removes every AWS resource it created");
     println!(
-        "The AWS emulator listens on {} (account {EXAMPLE_ACCOUNT}).",
-        emulator.endpoint
+        "  authedapi call {name} GET /private --login --client-secret-env AUTH0_CLIENT_SECRET"
+    );
+    println!(
+        "  #   it prints a login URL: open it in a browser that uses the proxy in HTTPS_PROXY,"
+    );
+    println!(
+        "  #   or log in from a third terminal (after the source line): authedapi-local login '<that URL>'"
+    );
+    println!("  # Make a change: the private handler greets you by your Cognito identity id");
+    println!(
+        "  authedapi-local update-function {name}-dev-private examples/functions/private-identity.mjs"
+    );
+    println!(
+        "  authedapi call {name} GET /private --login --client-secret-env AUTH0_CLIENT_SECRET   # Hello us-east-1:…!"
+    );
+    println!(
+        "  kubectl get aapi; kubectl describe aapi {name}; kubectl delete aapi {name}   # sst remove"
     );
 
     if args.exit {
+        // What the walkthrough's first two steps see, checked.
+        let http = web.http_client()?;
+        for (path, status, body) in [
+            ("/public", 200, "Hello stranger!"),
+            ("/private", 403, r#"{"message":"Forbidden"}"#),
+        ] {
+            let answer = http.get(format!("{endpoint}{path}")).send().await?;
+            let got = (answer.status().as_u16(), answer.text().await?);
+            anyhow::ensure!(
+                got == (status, body.to_owned()),
+                "{path} answered {got:?}, not ({status}, {body:?})"
+            );
+            println!("✔ {path}: {status} {body}");
+        }
         return Ok(());
     }
     println!("Press Ctrl-C to stop everything.");
@@ -173,5 +307,53 @@ async fn main() -> anyhow::Result<()> {
             }
         } => println!("The operator exited:\n{}", operator.log_tail(30)),
     }
+    Ok(())
+}
+
+/// Be the browser: open the login page, submit the form, follow the redirect back to the
+/// waiting `authedapi call --login`.
+async fn login(url: &str, username: &str, password: &str) -> anyhow::Result<()> {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = browser
+        .get(url)
+        .send()
+        .await
+        .context("opening the login page")?;
+    anyhow::ensure!(
+        page.status().is_success(),
+        "the login page answered {}",
+        page.status()
+    );
+    let parsed = url::Url::parse(url)?;
+    let mut form: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    form.push(("username".into(), username.into()));
+    form.push(("password".into(), password.into()));
+    let submit = format!(
+        "{}://{}/authorize",
+        parsed.scheme(),
+        parsed.host_str().unwrap_or_default()
+    );
+    let answer = browser.post(submit).form(&form).send().await?;
+    let location = answer
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .with_context(|| format!("the login was refused ({})", answer.status()))?;
+    let back = reqwest::Client::builder()
+        .no_proxy()
+        .build()?
+        .get(&location)
+        .send()
+        .await?;
+    println!(
+        "{}",
+        back.text()
+            .await?
+            .replace("<!doctype html><title>authedapi</title><p>", "")
+            .replace("</p>", "")
+    );
     Ok(())
 }
