@@ -344,3 +344,88 @@ async fn cognito_refuses_tokens_it_must_not_accept() {
     let e = format!("{}", aws_sdk_cognitoidentity::error::DisplayErrorContext(e));
     assert!(e.contains("Unauthenticated access is not supported"), "{e}");
 }
+
+#[tokio::test]
+async fn functions_run_their_own_code_with_the_event_api_gateway_builds() {
+    use authedapi_rig::functions::{Code, ensure_function_with};
+    use aws_sdk_lambda::types::Runtime;
+    let client = shared::client().await;
+    install_crd(&client).await.unwrap();
+    let ns = TestNamespace::create(&client, "dp-events").await.unwrap();
+    let account = shared::account();
+    let config = account.sdk_config().await;
+    // A Node.js handler on payload 2.0 and a Python one on 1.0, each echoing the event.
+    let node = ensure_function_with(&config, "echo-v2", &Code {
+        runtime: Runtime::Nodejs20x,
+        file: "index.mjs".into(),
+        source: "export const handler = async (event) => ({ statusCode: 201, headers: {'x-echo': 'v2'}, \
+                 body: JSON.stringify({ version: event.version, routeKey: event.routeKey, rawPath: event.rawPath, \
+                 query: event.queryStringParameters, params: event.pathParameters, body: event.body, \
+                 identity: event.requestContext.authorizer.iam.cognitoIdentity.identityId }) });".into(),
+    }).await.unwrap();
+    let python = ensure_function_with(&config, "echo-v1", &Code {
+        runtime: Runtime::Python312,
+        file: "app.py".into(),
+        source: "import json\n\ndef handler(event, context):\n    return {'statusCode': 200, 'body': json.dumps({\n        'version': event['version'], 'method': event['httpMethod'], 'path': event['path'],\n        'resource': event['resource'], 'params': event['pathParameters'],\n        'identity': event['requestContext']['identity']['cognitoIdentityId']})}\n".into(),
+    }).await.unwrap();
+    let object = json!({
+        "apiVersion": "authedapi.dev/v1alpha1", "kind": "AuthedApi", "metadata": {"name": "events"},
+        "spec": {
+            "stage": "dev",
+            "auth0": {"domain": shared::AUTH0_DOMAIN, "clientId": shared::AUTH0_CLIENT_ID},
+            "routes": [
+                {"route": "POST /items/{id}", "target": {"lambda": {"functionArn": node}}},
+                {"route": "GET /legacy/{name}", "target": {"lambda": {"functionArn": python, "payloadFormatVersion": "1.0"}}}
+            ]
+        }
+    });
+    shared::auth0();
+    let operator = Operator::start(&ns.name, &account, &[], &[]).await;
+    let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
+    apply(&api, &object).await;
+    let status = wait_ready(&api, "events", &operator, Duration::from_secs(60))
+        .await
+        .status
+        .unwrap();
+    let endpoint = status.api_endpoint.unwrap();
+    let session = cognito_session(
+        &config,
+        &status.identity_pool_id.unwrap(),
+        &id_token("events@example.com", &[]),
+    )
+    .await
+    .unwrap();
+    let http = shared::web().http_client().unwrap();
+
+    let mut post = http::Request::post(format!("{endpoint}/items/42?color=red"))
+        .body(b"{\"n\":1}".to_vec())
+        .unwrap();
+    post.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    let answer = http.execute(signed(post, &session)).await.unwrap();
+    assert_eq!(answer.status(), 201);
+    assert_eq!(answer.headers()["x-echo"], "v2");
+    let event: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(
+        event,
+        json!({
+            "version": "2.0", "routeKey": "POST /items/{id}", "rawPath": "/items/42",
+            "query": {"color": "red"}, "params": {"id": "42"}, "body": "{\"n\":1}",
+            "identity": session.identity_id,
+        })
+    );
+
+    let answer = http
+        .execute(signed(get(&format!("{endpoint}/legacy/ada")), &session))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let event: serde_json::Value = serde_json::from_str(&answer.text().await.unwrap()).unwrap();
+    assert_eq!(
+        event,
+        json!({
+            "version": "1.0", "method": "GET", "path": "/legacy/ada", "resource": "/legacy/{name}",
+            "params": {"name": "ada"}, "identity": session.identity_id,
+        })
+    );
+}

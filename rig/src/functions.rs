@@ -6,8 +6,30 @@
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use aws_smithy_types::Blob;
 
+/// A function's code: its runtime, the handler file's name (the handler is
+/// `<file stem>.handler`) and the file's text.
+pub struct Code {
+    pub runtime: Runtime,
+    pub file: String,
+    pub source: String,
+}
+
 /// Create `name` in the account `config` acts in, unless it exists; returns its ARN.
 pub async fn ensure_function(config: &aws_types::SdkConfig, name: &str) -> anyhow::Result<String> {
+    let code = Code {
+        runtime: Runtime::Nodejs20x,
+        file: "index.mjs".into(),
+        source: code_for(name)?,
+    };
+    ensure_function_with(config, name, &code).await
+}
+
+/// Create `name` with `code` unless it exists; returns its ARN.
+pub async fn ensure_function_with(
+    config: &aws_types::SdkConfig,
+    name: &str,
+    code: &Code,
+) -> anyhow::Result<String> {
     let lambda = aws_sdk_lambda::Client::new(config);
     if let Ok(out) = lambda.get_function().function_name(name).send().await
         && let Some(arn) = out.configuration().and_then(|c| c.function_arn())
@@ -39,12 +61,15 @@ pub async fn ensure_function(config: &aws_types::SdkConfig, name: &str) -> anyho
     let created = lambda
         .create_function()
         .function_name(name)
-        .runtime(Runtime::Nodejs20x)
-        .handler("index.handler")
+        .runtime(code.runtime.clone())
+        .handler(format!(
+            "{}.handler",
+            code.file.split('.').next().unwrap_or("index")
+        ))
         .role(role_arn)
         .code(
             FunctionCode::builder()
-                .zip_file(Blob::new(zip_of("index.mjs", &code_for(name)?)?))
+                .zip_file(Blob::new(zip_of(&code.file, &code.source)?))
                 .build(),
         )
         .send()
