@@ -203,6 +203,113 @@ fn route_target(integration_id: &str) -> String {
     format!("integrations/{integration_id}")
 }
 
+/// The API Gateway v2 management calls the operator makes: the SDK client below, or a fake in tests.
+#[async_trait::async_trait]
+pub trait ApiGatewayApi: Send + Sync {
+    async fn create_api(
+        &self,
+        name: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> AwsResult<HttpApi>;
+
+    /// The API with this id, or None when it does not exist.
+    async fn get_api(&self, id: &str) -> AwsResult<Option<HttpApi>>;
+
+    /// Every HTTP API in the account and region.
+    async fn list_apis(&self) -> AwsResult<Vec<HttpApi>>;
+
+    /// Every API named `name` (names are not unique in API Gateway).
+    async fn find_apis_by_name(&self, name: &str) -> AwsResult<Vec<HttpApi>>;
+
+    async fn delete_api(&self, id: &str) -> AwsResult<()>;
+
+    async fn list_integrations(&self, api_id: &str) -> AwsResult<Vec<Integration>>;
+
+    async fn create_integration(
+        &self,
+        api_id: &str,
+        target: &IntegrationTarget,
+    ) -> AwsResult<String>;
+
+    async fn delete_integration(&self, api_id: &str, id: &str) -> AwsResult<()>;
+
+    async fn list_routes(&self, api_id: &str) -> AwsResult<Vec<Route>>;
+
+    /// Create a route. The authorization type is always sent, NONE included.
+    async fn create_route(
+        &self,
+        api_id: &str,
+        key: &str,
+        integration_id: &str,
+        auth: &RouteAuth,
+    ) -> AwsResult<String>;
+
+    /// Update a route's target and authorization. The authorization type is always sent:
+    /// API Gateway keeps an old AWS_IAM otherwise.
+    async fn update_route(
+        &self,
+        api_id: &str,
+        route_id: &str,
+        integration_id: &str,
+        auth: &RouteAuth,
+    ) -> AwsResult<()>;
+
+    async fn delete_route(&self, api_id: &str, route_id: &str) -> AwsResult<()>;
+
+    async fn list_authorizers(&self, api_id: &str) -> AwsResult<Vec<JwtAuthorizer>>;
+
+    async fn create_jwt_authorizer(
+        &self,
+        api_id: &str,
+        name: &str,
+        issuer: &str,
+        audience: &[String],
+    ) -> AwsResult<String>;
+
+    async fn update_jwt_authorizer(
+        &self,
+        api_id: &str,
+        id: &str,
+        issuer: &str,
+        audience: &[String],
+    ) -> AwsResult<()>;
+
+    async fn delete_authorizer(&self, api_id: &str, id: &str) -> AwsResult<()>;
+
+    async fn get_stage(&self, api_id: &str, name: &str) -> AwsResult<Option<Stage>>;
+
+    /// Create a stage with auto-deploy on (and so no deployment id) and `settings`.
+    async fn create_stage(
+        &self,
+        api_id: &str,
+        name: &str,
+        tags: &BTreeMap<String, String>,
+        settings: &StageSettings,
+    ) -> AwsResult<()>;
+
+    /// Bring a stage's settings from `current` to `wanted`: auto-deploy on, throttling and
+    /// access logs as wanted (UpdateStage merges route settings, so removed ones are
+    /// deleted one by one; removed access logs likewise).
+    async fn update_stage_settings(
+        &self,
+        api_id: &str,
+        name: &str,
+        current: &StageSettings,
+        wanted: &StageSettings,
+    ) -> AwsResult<()>;
+
+    /// Set the API's CORS and default-endpoint settings; `None` CORS deletes them.
+    async fn update_api_settings(
+        &self,
+        api_id: &str,
+        cors: Option<&CorsConfig>,
+        had_cors: bool,
+        disable_execute_api_endpoint: bool,
+    ) -> AwsResult<()>;
+
+    async fn delete_stage(&self, api_id: &str, name: &str) -> AwsResult<()>;
+}
+
 impl ApiGateway {
     pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
         Self {
@@ -217,7 +324,11 @@ impl ApiGateway {
 
     // --- APIs --------------------------------------------------------------------------
 
-    pub async fn create_api(
+}
+
+#[async_trait::async_trait]
+impl ApiGatewayApi for ApiGateway {
+    async fn create_api(
         &self,
         name: &str,
         tags: &BTreeMap<String, String>,
@@ -241,8 +352,7 @@ impl ApiGateway {
         ))
     }
 
-    /// The API with this id, or None when it does not exist.
-    pub async fn get_api(&self, id: &str) -> AwsResult<Option<HttpApi>> {
+    async fn get_api(&self, id: &str) -> AwsResult<Option<HttpApi>> {
         match self.client.get_api().api_id(id).send().await {
             Ok(out) => Ok(Some(api_of(
                 out.api_id().unwrap_or(id),
@@ -256,8 +366,7 @@ impl ApiGateway {
         }
     }
 
-    /// Every HTTP API in the account and region.
-    pub async fn list_apis(&self) -> AwsResult<Vec<HttpApi>> {
+    async fn list_apis(&self) -> AwsResult<Vec<HttpApi>> {
         super::all_pages(|token| async move {
             let out = self
                 .client
@@ -286,14 +395,13 @@ impl ApiGateway {
         .await
     }
 
-    /// Every API named `name` (names are not unique in API Gateway).
-    pub async fn find_apis_by_name(&self, name: &str) -> AwsResult<Vec<HttpApi>> {
+    async fn find_apis_by_name(&self, name: &str) -> AwsResult<Vec<HttpApi>> {
         let mut apis = self.list_apis().await?;
         apis.retain(|a| a.name == name);
         Ok(apis)
     }
 
-    pub async fn delete_api(&self, id: &str) -> AwsResult<()> {
+    async fn delete_api(&self, id: &str) -> AwsResult<()> {
         self.client
             .delete_api()
             .api_id(id)
@@ -305,7 +413,7 @@ impl ApiGateway {
 
     // --- integrations ------------------------------------------------------------------
 
-    pub async fn list_integrations(&self, api_id: &str) -> AwsResult<Vec<Integration>> {
+    async fn list_integrations(&self, api_id: &str) -> AwsResult<Vec<Integration>> {
         super::all_pages(|token| async move {
             let out = self
                 .client
@@ -346,7 +454,7 @@ impl ApiGateway {
         .await
     }
 
-    pub async fn create_integration(
+    async fn create_integration(
         &self,
         api_id: &str,
         target: &IntegrationTarget,
@@ -373,7 +481,7 @@ impl ApiGateway {
         Ok(out.integration_id().unwrap_or_default().to_owned())
     }
 
-    pub async fn delete_integration(&self, api_id: &str, id: &str) -> AwsResult<()> {
+    async fn delete_integration(&self, api_id: &str, id: &str) -> AwsResult<()> {
         self.client
             .delete_integration()
             .api_id(api_id)
@@ -386,7 +494,7 @@ impl ApiGateway {
 
     // --- routes ------------------------------------------------------------------------
 
-    pub async fn list_routes(&self, api_id: &str) -> AwsResult<Vec<Route>> {
+    async fn list_routes(&self, api_id: &str) -> AwsResult<Vec<Route>> {
         super::all_pages(|token| async move {
             let out = self
                 .client
@@ -422,8 +530,7 @@ impl ApiGateway {
         .await
     }
 
-    /// Create a route. The authorization type is always sent, NONE included.
-    pub async fn create_route(
+    async fn create_route(
         &self,
         api_id: &str,
         key: &str,
@@ -451,9 +558,7 @@ impl ApiGateway {
         Ok(out.route_id().unwrap_or_default().to_owned())
     }
 
-    /// Update a route's target and authorization. The authorization type is always sent:
-    /// API Gateway keeps an old AWS_IAM otherwise.
-    pub async fn update_route(
+    async fn update_route(
         &self,
         api_id: &str,
         route_id: &str,
@@ -489,7 +594,7 @@ impl ApiGateway {
             .map_err(sdk_err(SERVICE, "UpdateRoute"))
     }
 
-    pub async fn delete_route(&self, api_id: &str, route_id: &str) -> AwsResult<()> {
+    async fn delete_route(&self, api_id: &str, route_id: &str) -> AwsResult<()> {
         self.client
             .delete_route()
             .api_id(api_id)
@@ -502,7 +607,7 @@ impl ApiGateway {
 
     // --- JWT authorizers -------------------------------------------------------------------
 
-    pub async fn list_authorizers(&self, api_id: &str) -> AwsResult<Vec<JwtAuthorizer>> {
+    async fn list_authorizers(&self, api_id: &str) -> AwsResult<Vec<JwtAuthorizer>> {
         super::all_pages(|token| async move {
             let out = self
                 .client
@@ -535,7 +640,7 @@ impl ApiGateway {
         .await
     }
 
-    pub async fn create_jwt_authorizer(
+    async fn create_jwt_authorizer(
         &self,
         api_id: &str,
         name: &str,
@@ -561,7 +666,7 @@ impl ApiGateway {
         Ok(out.authorizer_id().unwrap_or_default().to_owned())
     }
 
-    pub async fn update_jwt_authorizer(
+    async fn update_jwt_authorizer(
         &self,
         api_id: &str,
         id: &str,
@@ -586,7 +691,7 @@ impl ApiGateway {
             .map_err(sdk_err(SERVICE, "UpdateAuthorizer"))
     }
 
-    pub async fn delete_authorizer(&self, api_id: &str, id: &str) -> AwsResult<()> {
+    async fn delete_authorizer(&self, api_id: &str, id: &str) -> AwsResult<()> {
         self.client
             .delete_authorizer()
             .api_id(api_id)
@@ -599,7 +704,7 @@ impl ApiGateway {
 
     // --- the $default stage ----------------------------------------------------------------
 
-    pub async fn get_stage(&self, api_id: &str, name: &str) -> AwsResult<Option<Stage>> {
+    async fn get_stage(&self, api_id: &str, name: &str) -> AwsResult<Option<Stage>> {
         match self
             .client
             .get_stage()
@@ -635,8 +740,7 @@ impl ApiGateway {
         }
     }
 
-    /// Create a stage with auto-deploy on (and so no deployment id) and `settings`.
-    pub async fn create_stage(
+    async fn create_stage(
         &self,
         api_id: &str,
         name: &str,
@@ -664,10 +768,7 @@ impl ApiGateway {
             .map_err(sdk_err(SERVICE, "CreateStage"))
     }
 
-    /// Bring a stage's settings from `current` to `wanted`: auto-deploy on, throttling and
-    /// access logs as wanted (UpdateStage merges route settings, so removed ones are
-    /// deleted one by one; removed access logs likewise).
-    pub async fn update_stage_settings(
+    async fn update_stage_settings(
         &self,
         api_id: &str,
         name: &str,
@@ -715,8 +816,7 @@ impl ApiGateway {
         Ok(())
     }
 
-    /// Set the API's CORS and default-endpoint settings; `None` CORS deletes them.
-    pub async fn update_api_settings(
+    async fn update_api_settings(
         &self,
         api_id: &str,
         cors: Option<&CorsConfig>,
@@ -742,7 +842,7 @@ impl ApiGateway {
         Ok(())
     }
 
-    pub async fn delete_stage(&self, api_id: &str, name: &str) -> AwsResult<()> {
+    async fn delete_stage(&self, api_id: &str, name: &str) -> AwsResult<()> {
         self.client
             .delete_stage()
             .api_id(api_id)

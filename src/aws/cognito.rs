@@ -81,6 +81,37 @@ fn pool_of(
     }
 }
 
+/// The Cognito Identity calls the operator makes: the SDK client below, or a fake in tests.
+#[async_trait::async_trait]
+pub trait CognitoApi: Send + Sync {
+    /// Create a pool (the `id` field of `pool` is ignored); returns it with its new id.
+    async fn create_identity_pool(&self, pool: &IdentityPool) -> AwsResult<IdentityPool>;
+
+    /// The pool with this id, or None.
+    async fn describe_identity_pool(&self, id: &str) -> AwsResult<Option<IdentityPool>>;
+
+    /// (id, name) of every identity pool in the account and region.
+    async fn list_identity_pools(&self) -> AwsResult<Vec<(String, String)>>;
+
+    /// Ids of every pool named `name` (names are not unique in Cognito).
+    async fn find_identity_pools_by_name(&self, name: &str) -> AwsResult<Vec<String>>;
+
+    /// Replace the pool with `pool`: UpdateIdentityPool sets every field, so all are sent.
+    async fn update_identity_pool(&self, pool: &IdentityPool) -> AwsResult<()>;
+
+    async fn delete_identity_pool(&self, id: &str) -> AwsResult<()>;
+
+    async fn get_roles(&self, id: &str) -> AwsResult<PoolRoles>;
+
+    async fn set_roles(&self, id: &str, roles: &PoolRoles) -> AwsResult<()>;
+
+    async fn list_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>>;
+
+    async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
+
+    async fn untag(&self, arn: &str, keys: &[String]) -> AwsResult<()>;
+}
+
 impl Cognito {
     pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
         Self {
@@ -98,8 +129,11 @@ impl Cognito {
         format!("arn:{partition}:cognito-identity:{region}:{account}:identitypool/{pool_id}")
     }
 
-    /// Create a pool (the `id` field of `pool` is ignored); returns it with its new id.
-    pub async fn create_identity_pool(&self, pool: &IdentityPool) -> AwsResult<IdentityPool> {
+}
+
+#[async_trait::async_trait]
+impl CognitoApi for Cognito {
+    async fn create_identity_pool(&self, pool: &IdentityPool) -> AwsResult<IdentityPool> {
         let out = self
             .client
             .create_identity_pool()
@@ -119,8 +153,7 @@ impl Cognito {
         ))
     }
 
-    /// The pool with this id, or None.
-    pub async fn describe_identity_pool(&self, id: &str) -> AwsResult<Option<IdentityPool>> {
+    async fn describe_identity_pool(&self, id: &str) -> AwsResult<Option<IdentityPool>> {
         match self
             .client
             .describe_identity_pool()
@@ -139,8 +172,7 @@ impl Cognito {
         }
     }
 
-    /// (id, name) of every identity pool in the account and region.
-    pub async fn list_identity_pools(&self) -> AwsResult<Vec<(String, String)>> {
+    async fn list_identity_pools(&self) -> AwsResult<Vec<(String, String)>> {
         super::all_pages(|token| async move {
             let out = self
                 .client
@@ -161,8 +193,7 @@ impl Cognito {
         .await
     }
 
-    /// Ids of every pool named `name` (names are not unique in Cognito).
-    pub async fn find_identity_pools_by_name(&self, name: &str) -> AwsResult<Vec<String>> {
+    async fn find_identity_pools_by_name(&self, name: &str) -> AwsResult<Vec<String>> {
         Ok(self
             .list_identity_pools()
             .await?
@@ -172,8 +203,7 @@ impl Cognito {
             .collect())
     }
 
-    /// Replace the pool with `pool`: UpdateIdentityPool sets every field, so all are sent.
-    pub async fn update_identity_pool(&self, pool: &IdentityPool) -> AwsResult<()> {
+    async fn update_identity_pool(&self, pool: &IdentityPool) -> AwsResult<()> {
         self.client
             .update_identity_pool()
             .identity_pool_id(&pool.id)
@@ -187,7 +217,7 @@ impl Cognito {
             .map_err(sdk_err(SERVICE, "UpdateIdentityPool"))
     }
 
-    pub async fn delete_identity_pool(&self, id: &str) -> AwsResult<()> {
+    async fn delete_identity_pool(&self, id: &str) -> AwsResult<()> {
         self.client
             .delete_identity_pool()
             .identity_pool_id(id)
@@ -197,7 +227,7 @@ impl Cognito {
             .map_err(sdk_err(SERVICE, "DeleteIdentityPool"))
     }
 
-    pub async fn get_roles(&self, id: &str) -> AwsResult<PoolRoles> {
+    async fn get_roles(&self, id: &str) -> AwsResult<PoolRoles> {
         let out = self
             .client
             .get_identity_pool_roles()
@@ -235,7 +265,7 @@ impl Cognito {
         })
     }
 
-    pub async fn set_roles(&self, id: &str, roles: &PoolRoles) -> AwsResult<()> {
+    async fn set_roles(&self, id: &str, roles: &PoolRoles) -> AwsResult<()> {
         let mut map = HashMap::new();
         if let Some(arn) = &roles.authenticated {
             map.insert("authenticated".to_owned(), arn.clone());
@@ -288,7 +318,7 @@ impl Cognito {
             .map_err(sdk_err(SERVICE, "SetIdentityPoolRoles"))
     }
 
-    pub async fn list_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>> {
+    async fn list_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>> {
         let out = self
             .client
             .list_tags_for_resource()
@@ -299,7 +329,7 @@ impl Cognito {
         Ok(super::tag_map(out.tags()))
     }
 
-    pub async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
+    async fn tag(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
         self.client
             .tag_resource()
             .resource_arn(arn)
@@ -310,7 +340,7 @@ impl Cognito {
             .map_err(sdk_err(SERVICE, "TagResource"))
     }
 
-    pub async fn untag(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
+    async fn untag(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
         self.client
             .untag_resource()
             .resource_arn(arn)

@@ -83,6 +83,70 @@ fn invalid_policy(operation: &'static str, message: String) -> AwsError {
     AwsError::invalid(SERVICE, operation, "MalformedPolicyDocument", message)
 }
 
+/// The IAM calls the operator makes: the SDK client below, or a fake in tests.
+#[async_trait::async_trait]
+pub trait IamApi: Send + Sync {
+    /// The role named `name`, or None.
+    async fn get_role(&self, name: &str) -> AwsResult<Option<Role>>;
+
+    /// Create a role under `path` (e.g. "/authedapi/", so policies can scope to it),
+    /// carrying the permissions boundary `boundary_arn`.
+    async fn create_role(
+        &self,
+        path: &str,
+        name: &str,
+        trust_policy: &Value,
+        description: &str,
+        tags: &BTreeMap<String, String>,
+        boundary_arn: &str,
+    ) -> AwsResult<Role>;
+
+    async fn update_trust_policy(&self, name: &str, trust_policy: &Value) -> AwsResult<()>;
+
+    async fn tag_role(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
+
+    async fn delete_role(&self, name: &str) -> AwsResult<()>;
+
+    /// The inline policy `policy` of `role`, decoded, or None.
+    async fn get_role_policy(&self, role: &str, policy: &str) -> AwsResult<Option<Value>>;
+
+    async fn put_role_policy(
+        &self,
+        role: &str,
+        policy: &str,
+        document: &Value,
+    ) -> AwsResult<()>;
+
+    async fn list_role_policies(&self, role: &str) -> AwsResult<Vec<String>>;
+
+    async fn delete_role_policy(&self, role: &str, policy: &str) -> AwsResult<()>;
+
+    /// The provider with this ARN, or None.
+    async fn get_oidc_provider(&self, arn: &str) -> AwsResult<Option<OidcProvider>>;
+
+    /// Create a provider for `url` (https://...) trusting `client_ids`; returns its ARN.
+    async fn create_oidc_provider(
+        &self,
+        url: &str,
+        client_ids: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> AwsResult<String>;
+
+    async fn add_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()>;
+
+    async fn remove_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()>;
+
+    async fn tag_oidc_provider(
+        &self,
+        arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> AwsResult<()>;
+
+    async fn untag_oidc_provider(&self, arn: &str, keys: &[String]) -> AwsResult<()>;
+
+    async fn delete_oidc_provider(&self, arn: &str) -> AwsResult<()>;
+}
+
 impl Iam {
     pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
         Self {
@@ -92,8 +156,11 @@ impl Iam {
 
     // --- roles -------------------------------------------------------------------------
 
-    /// The role named `name`, or None.
-    pub async fn get_role(&self, name: &str) -> AwsResult<Option<Role>> {
+}
+
+#[async_trait::async_trait]
+impl IamApi for Iam {
+    async fn get_role(&self, name: &str) -> AwsResult<Option<Role>> {
         let out = match self.client.get_role().role_name(name).send().await {
             Ok(out) => out,
             Err(e) => return not_found_is_none(AwsError::from_sdk(SERVICE, "GetRole", e)),
@@ -116,9 +183,7 @@ impl Iam {
         }))
     }
 
-    /// Create a role under `path` (e.g. "/authedapi/", so policies can scope to it),
-    /// carrying the permissions boundary `boundary_arn`.
-    pub async fn create_role(
+    async fn create_role(
         &self,
         path: &str,
         name: &str,
@@ -149,7 +214,7 @@ impl Iam {
         })
     }
 
-    pub async fn update_trust_policy(&self, name: &str, trust_policy: &Value) -> AwsResult<()> {
+    async fn update_trust_policy(&self, name: &str, trust_policy: &Value) -> AwsResult<()> {
         self.client
             .update_assume_role_policy()
             .role_name(name)
@@ -160,7 +225,7 @@ impl Iam {
             .map_err(sdk_err(SERVICE, "UpdateAssumeRolePolicy"))
     }
 
-    pub async fn tag_role(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
+    async fn tag_role(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
         self.client
             .tag_role()
             .role_name(name)
@@ -171,7 +236,7 @@ impl Iam {
             .map_err(sdk_err(SERVICE, "TagRole"))
     }
 
-    pub async fn delete_role(&self, name: &str) -> AwsResult<()> {
+    async fn delete_role(&self, name: &str) -> AwsResult<()> {
         self.client
             .delete_role()
             .role_name(name)
@@ -183,8 +248,7 @@ impl Iam {
 
     // --- inline policies ---------------------------------------------------------------
 
-    /// The inline policy `policy` of `role`, decoded, or None.
-    pub async fn get_role_policy(&self, role: &str, policy: &str) -> AwsResult<Option<Value>> {
+    async fn get_role_policy(&self, role: &str, policy: &str) -> AwsResult<Option<Value>> {
         match self
             .client
             .get_role_policy()
@@ -200,7 +264,7 @@ impl Iam {
         }
     }
 
-    pub async fn put_role_policy(
+    async fn put_role_policy(
         &self,
         role: &str,
         policy: &str,
@@ -217,7 +281,7 @@ impl Iam {
             .map_err(sdk_err(SERVICE, "PutRolePolicy"))
     }
 
-    pub async fn list_role_policies(&self, role: &str) -> AwsResult<Vec<String>> {
+    async fn list_role_policies(&self, role: &str) -> AwsResult<Vec<String>> {
         super::all_pages(|marker| async move {
             let out = self
                 .client
@@ -236,7 +300,7 @@ impl Iam {
         .await
     }
 
-    pub async fn delete_role_policy(&self, role: &str, policy: &str) -> AwsResult<()> {
+    async fn delete_role_policy(&self, role: &str, policy: &str) -> AwsResult<()> {
         self.client
             .delete_role_policy()
             .role_name(role)
@@ -249,8 +313,7 @@ impl Iam {
 
     // --- OIDC providers ----------------------------------------------------------------
 
-    /// The provider with this ARN, or None.
-    pub async fn get_oidc_provider(&self, arn: &str) -> AwsResult<Option<OidcProvider>> {
+    async fn get_oidc_provider(&self, arn: &str) -> AwsResult<Option<OidcProvider>> {
         match self
             .client
             .get_open_id_connect_provider()
@@ -268,8 +331,7 @@ impl Iam {
         }
     }
 
-    /// Create a provider for `url` (https://...) trusting `client_ids`; returns its ARN.
-    pub async fn create_oidc_provider(
+    async fn create_oidc_provider(
         &self,
         url: &str,
         client_ids: &[String],
@@ -290,7 +352,7 @@ impl Iam {
             .to_owned())
     }
 
-    pub async fn add_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
+    async fn add_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
         self.client
             .add_client_id_to_open_id_connect_provider()
             .open_id_connect_provider_arn(arn)
@@ -301,7 +363,7 @@ impl Iam {
             .map_err(sdk_err(SERVICE, "AddClientIDToOpenIDConnectProvider"))
     }
 
-    pub async fn remove_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
+    async fn remove_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
         self.client
             .remove_client_id_from_open_id_connect_provider()
             .open_id_connect_provider_arn(arn)
@@ -312,7 +374,7 @@ impl Iam {
             .map_err(sdk_err(SERVICE, "RemoveClientIDFromOpenIDConnectProvider"))
     }
 
-    pub async fn tag_oidc_provider(
+    async fn tag_oidc_provider(
         &self,
         arn: &str,
         tags: &BTreeMap<String, String>,
@@ -327,7 +389,7 @@ impl Iam {
             .map_err(sdk_err(SERVICE, "TagOpenIDConnectProvider"))
     }
 
-    pub async fn untag_oidc_provider(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
+    async fn untag_oidc_provider(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
         self.client
             .untag_open_id_connect_provider()
             .open_id_connect_provider_arn(arn)
@@ -338,7 +400,7 @@ impl Iam {
             .map_err(sdk_err(SERVICE, "UntagOpenIDConnectProvider"))
     }
 
-    pub async fn delete_oidc_provider(&self, arn: &str) -> AwsResult<()> {
+    async fn delete_oidc_provider(&self, arn: &str) -> AwsResult<()> {
         self.client
             .delete_open_id_connect_provider()
             .open_id_connect_provider_arn(arn)

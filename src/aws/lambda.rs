@@ -25,6 +25,26 @@ pub struct Lambda {
     client: Client,
 }
 
+/// The Lambda calls the operator makes: the SDK client below, or a fake in tests.
+#[async_trait::async_trait]
+pub trait LambdaApi: Send + Sync {
+    /// The statements of `function`'s resource policy (empty when it has none).
+    /// `Ok(None)` when the function does not exist.
+    async fn permissions(&self, function: &str) -> AwsResult<Option<Vec<Permission>>>;
+
+    /// Allow API Gateway calls from `source_arn` to invoke `function`, under statement `sid`.
+    /// A statement with that id already there is answered ResourceConflictException: the
+    /// caller removes it first to change it.
+    async fn add_permission(
+        &self,
+        function: &str,
+        sid: &str,
+        source_arn: &str,
+    ) -> AwsResult<()>;
+
+    async fn remove_permission(&self, function: &str, sid: &str) -> AwsResult<()>;
+}
+
 impl Lambda {
     pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
         Self {
@@ -32,9 +52,11 @@ impl Lambda {
         }
     }
 
-    /// The statements of `function`'s resource policy (empty when it has none).
-    /// `Ok(None)` when the function does not exist.
-    pub async fn permissions(&self, function: &str) -> AwsResult<Option<Vec<Permission>>> {
+}
+
+#[async_trait::async_trait]
+impl LambdaApi for Lambda {
+    async fn permissions(&self, function: &str) -> AwsResult<Option<Vec<Permission>>> {
         let out = match self
             .client
             .get_policy()
@@ -73,10 +95,7 @@ impl Lambda {
         Ok(Some(parse_statements(&policy)))
     }
 
-    /// Allow API Gateway calls from `source_arn` to invoke `function`, under statement `sid`.
-    /// A statement with that id already there is answered ResourceConflictException: the
-    /// caller removes it first to change it.
-    pub async fn add_permission(
+    async fn add_permission(
         &self,
         function: &str,
         sid: &str,
@@ -95,7 +114,7 @@ impl Lambda {
             .map_err(sdk_err(SERVICE, "AddPermission"))
     }
 
-    pub async fn remove_permission(&self, function: &str, sid: &str) -> AwsResult<()> {
+    async fn remove_permission(&self, function: &str, sid: &str) -> AwsResult<()> {
         self.client
             .remove_permission()
             .function_name(function)

@@ -25,7 +25,13 @@ pub mod ratelimit;
 pub mod sts;
 
 pub use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
+pub use apigateway::ApiGatewayApi;
+pub use cognito::CognitoApi;
 pub use error::{AwsError, AwsResult, ErrorKind};
+pub use iam::IamApi;
+pub use lambda::LambdaApi;
+
+use std::sync::Arc;
 
 /// The SDK's retry quota for one service client. Retries of throttling errors cost no
 /// quota: the client-side rate limits and exponential backoff already pace them, and a
@@ -70,13 +76,15 @@ where
     }
 }
 
-/// A client for every service the operator uses, sharing one SDK configuration.
+/// A client for every service the operator uses, sharing one SDK configuration. Each is a
+/// trait object, so reconcile logic runs the same against AWS and against the in-memory
+/// fake of its unit tests.
 #[derive(Clone)]
 pub struct AwsClients {
-    pub apigateway: apigateway::ApiGateway,
-    pub cognito: cognito::Cognito,
-    pub iam: iam::Iam,
-    pub lambda: lambda::Lambda,
+    pub apigateway: Arc<dyn ApiGatewayApi>,
+    pub cognito: Arc<dyn CognitoApi>,
+    pub iam: Arc<dyn IamApi>,
+    pub lambda: Arc<dyn LambdaApi>,
     pub sts: sts::Sts,
 }
 
@@ -107,10 +115,16 @@ impl AwsClients {
             None => config.clone(),
         };
         Self {
-            apigateway: apigateway::ApiGateway::new(&for_service("apigateway"), interceptors),
-            cognito: cognito::Cognito::new(&for_service("cognito-identity"), interceptors),
-            iam: iam::Iam::new(&for_service("iam"), interceptors),
-            lambda: lambda::Lambda::new(&for_service("lambda"), interceptors),
+            apigateway: Arc::new(apigateway::ApiGateway::new(
+                &for_service("apigateway"),
+                interceptors,
+            )),
+            cognito: Arc::new(cognito::Cognito::new(
+                &for_service("cognito-identity"),
+                interceptors,
+            )),
+            iam: Arc::new(iam::Iam::new(&for_service("iam"), interceptors)),
+            lambda: Arc::new(lambda::Lambda::new(&for_service("lambda"), interceptors)),
             sts: sts::Sts::new(&for_service("sts"), interceptors),
         }
     }
