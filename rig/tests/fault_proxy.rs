@@ -545,6 +545,40 @@ async fn rate_limit_throttles_requests_over_the_quota() {
     }
 }
 
+/// A limit that does not refill: the burst passes, every later request is refused at once
+/// (answered, never held until a token would come).
+#[tokio::test]
+async fn rate_limit_refuses_at_once_and_never_queues() {
+    let (proxy, account) = setup();
+    let aws = Clients::new(&proxy, &account).await;
+    proxy.set_rate_limit("sts", 0.0, 2);
+    for _ in 0..2 {
+        aws.sts
+            .get_caller_identity()
+            .send()
+            .await
+            .expect("the burst");
+    }
+    let started = Instant::now();
+    for _ in 0..5 {
+        let error = aws
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .expect_err("over the limit");
+        assert_eq!(service_error(&error), (400, "Throttling".to_owned()));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused requests are answered at once, took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(proxy.forwarded("sts", "GetCallerIdentity"), 2);
+    assert_eq!(proxy.count("sts", "GetCallerIdentity", RATE_LIMITED), 5);
+    assert_eq!(proxy.total(), 7);
+}
+
 #[tokio::test]
 async fn delay_adds_latency_then_forwards() {
     let (proxy, account) = setup();

@@ -60,7 +60,6 @@ use authedapi::api::AuthedApi;
 use authedapi_rig::Account;
 use authedapi_rig::process::Supervised;
 use kube::ResourceExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The operator binary, run as a separate process against the shared rig, watching one
 /// namespace with one AWS account.
@@ -233,18 +232,18 @@ pub fn sum_metric(text: &str, metric: &str, label: Option<(&str, &str)>) -> u64 
         .sum::<f64>() as u64
 }
 
-/// A bare HTTP/1.0 GET, enough for the metrics endpoint.
+/// GET `http://{addr}{path}` (no proxy) and return the body, whatever the status: enough
+/// for the metrics endpoint.
 pub async fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    Ok(response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default())
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(std::io::Error::other)?
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await
+        .map_err(std::io::Error::other)?;
+    response.text().await.map_err(std::io::Error::other)
 }
 
 /// Wait until `name` is Ready for its current generation; panics with the status and the
