@@ -23,13 +23,13 @@ demo: tools build
 JUDGE_RECORDS := $(abspath $(TARGET_DIR))/iam-judge-records
 test: tools lint
 	rm -rf $(JUDGE_RECORDS)
-	AUTHEDAPI_JUDGE_RECORDS=$(JUDGE_RECORDS) cargo test --workspace
+	AUTHEDAPI_JUDGE_RECORDS=$(JUDGE_RECORDS) cargo test --workspace --features authedapi/test-hooks
 	AUTHEDAPI_JUDGE_RECORDS=$(JUDGE_RECORDS) $(MAKE) --no-print-directory demo ARGS=--exit
 	cargo run -q -p authedapi-rig --bin authedapi-judge-report -- --records $(JUDGE_RECORDS)
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 # Regenerate crds/ from the Rust types.
 crds:

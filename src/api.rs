@@ -490,6 +490,11 @@ pub struct AuthedApiStatus {
     /// The routes as they exist in AWS.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteStatus>,
+
+    /// With the annotation `authedapi.dev/observe-only: "true"`: the changes a reconcile
+    /// would make to AWS, each "Action: what it does". Empty when AWS matches the spec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planned_changes: Vec<String>,
 }
 
 /// The role of one access rule.

@@ -19,11 +19,11 @@ use crate::aws::SharedInterceptor;
 use crate::aws::ratelimit::{Limit, Limits, parse_limit};
 use crate::leader;
 use crate::metrics::{self, CountAwsRequests, Metrics};
+use crate::reconcile::cluster::KubeCluster;
 use crate::reconcile::context::AwsProvider;
 use crate::reconcile::context::Settings;
 use crate::reconcile::{self, Context};
 use crate::tenant::{AuthedApiTenant, Defaults};
-use crate::testhooks::CrashAfter;
 
 /// Settings of the controller (flags, with environment fallbacks).
 #[derive(clap::Args, Clone, Debug)]
@@ -159,10 +159,12 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     };
 
     let metrics = Arc::new(Metrics::default());
+    #[cfg_attr(not(feature = "test-hooks"), allow(unused_mut))]
     let mut interceptors = vec![SharedInterceptor::new(CountAwsRequests::new(
         metrics.clone(),
     ))];
-    if let Some(crash) = CrashAfter::from_env() {
+    #[cfg(feature = "test-hooks")]
+    if let Some(crash) = crate::testhooks::CrashAfter::from_env() {
         interceptors.push(SharedInterceptor::new(crash));
     }
     let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -219,11 +221,15 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             allowed_issuers: args.allowed_issuers.clone(),
         },
     };
+    let cluster = Arc::new(KubeCluster {
+        client: client.clone(),
+        recorder,
+    });
     let ctx = Arc::new(Context::new(
         client,
+        cluster,
         aws,
         settings,
-        recorder,
         metrics.clone(),
         store.clone(),
         tenants,

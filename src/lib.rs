@@ -16,4 +16,5 @@ pub mod reconcile;
 pub mod route_access;
 pub mod status;
 pub mod tenant;
+#[cfg(feature = "test-hooks")]
 pub mod testhooks;

@@ -49,6 +49,7 @@ pub struct Metrics {
     reconcile_errors: Family<ReasonLabels, Counter>,
     reconcile_duration: Histogram,
     aws_requests: Family<AwsLabels, Counter>,
+    status_writes: Counter,
     ready: AtomicBool,
 }
 
@@ -76,12 +77,19 @@ impl Default for Metrics {
             "AWS API requests (each attempt) by service, operation, kind and outcome",
             aws_requests.clone(),
         );
+        let status_writes = Counter::default();
+        registry.register(
+            "status_writes",
+            "Status writes (each one a point a crash test stops before)",
+            status_writes.clone(),
+        );
         Self {
             registry,
             reconciles,
             reconcile_errors,
             reconcile_duration,
             aws_requests,
+            status_writes,
             ready: AtomicBool::new(false),
         }
     }
@@ -106,6 +114,11 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Count one status write.
+    pub fn status_written(&self) {
+        self.status_writes.inc();
     }
 
     fn aws_request(&self, service: &str, operation: &str, outcome: &'static str) {

@@ -8,6 +8,8 @@ use k8s_openapi::jiff::Timestamp;
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
+/// Present (True) while the object is paused.
+pub const PAUSED: &str = "Paused";
 
 /// Where a reconcile ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,6 +20,9 @@ pub enum Outcome {
     Progressing { reason: String, message: String },
     /// Cannot progress until someone changes the spec, the account or permissions.
     Stalled { reason: String, message: String },
+    /// Not Ready, by choice: nothing is under way and nothing is wrong (observe-only
+    /// with changes it will not make).
+    Waiting { reason: String, message: String },
 }
 
 /// The conditions for `outcome` at `generation`. A condition whose status does not change
@@ -58,7 +63,35 @@ pub fn conditions(
             make(READY, "False", reason, message),
             make(STALLED, "True", reason, message),
         ],
+        Outcome::Waiting { reason, message } => vec![make(READY, "False", reason, message)],
     }
+}
+
+/// `existing` with a `Paused` condition (True) added; the others stay as they were, for
+/// the generation they describe.
+pub fn paused(existing: &[Condition], generation: i64, now: Timestamp) -> Vec<Condition> {
+    let mut conditions: Vec<Condition> = existing
+        .iter()
+        .filter(|c| c.type_ != PAUSED)
+        .cloned()
+        .collect();
+    conditions.push(Condition {
+        type_: PAUSED.to_owned(),
+        status: "True".to_owned(),
+        reason: "Paused".to_owned(),
+        message: "authedapi.dev/paused is \"true\": no AWS call (and no deletion) until it goes"
+            .to_owned(),
+        observed_generation: Some(generation),
+        last_transition_time: Time(now),
+    });
+    conditions
+}
+
+/// Whether `conditions` say the object is paused.
+pub fn is_paused(conditions: &[Condition]) -> bool {
+    conditions
+        .iter()
+        .any(|c| c.type_ == PAUSED && c.status == "True")
 }
 
 /// Whether `conditions` say Ready for `generation`.
@@ -74,6 +107,36 @@ mod tests {
 
     fn at(seconds: i64) -> Timestamp {
         Timestamp::from_second(seconds).unwrap()
+    }
+
+    #[test]
+    fn pausing_adds_a_condition_and_keeps_the_others() {
+        let ready = conditions(&[], 3, &Outcome::Ready, at(1));
+        let paused = paused(&ready, 4, at(2));
+        assert!(is_paused(&paused));
+        assert!(is_ready(&paused, 3), "Ready still describes generation 3");
+        assert_eq!(paused.len(), 2);
+        assert_eq!(
+            super::paused(&paused, 4, at(3)).len(),
+            2,
+            "one Paused condition"
+        );
+        let resumed = conditions(&paused, 4, &Outcome::Ready, at(4));
+        assert!(!is_paused(&resumed), "a full reconcile drops it");
+    }
+
+    #[test]
+    fn waiting_is_not_ready_and_neither_reconciling_nor_stalled() {
+        let waiting = Outcome::Waiting {
+            reason: "ObserveOnly".into(),
+            message: "m".into(),
+        };
+        let c = conditions(&[], 1, &waiting, at(1));
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            (c[0].type_.as_str(), c[0].status.as_str()),
+            (READY, "False")
+        );
     }
 
     #[test]

@@ -206,11 +206,7 @@ fn route_target(integration_id: &str) -> String {
 /// The API Gateway v2 management calls the operator makes: the SDK client below, or a fake in tests.
 #[async_trait::async_trait]
 pub trait ApiGatewayApi: Send + Sync {
-    async fn create_api(
-        &self,
-        name: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> AwsResult<HttpApi>;
+    async fn create_api(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<HttpApi>;
 
     /// The API with this id, or None when it does not exist.
     async fn get_api(&self, id: &str) -> AwsResult<Option<HttpApi>>;
@@ -323,16 +319,11 @@ impl ApiGateway {
     }
 
     // --- APIs --------------------------------------------------------------------------
-
 }
 
 #[async_trait::async_trait]
 impl ApiGatewayApi for ApiGateway {
-    async fn create_api(
-        &self,
-        name: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> AwsResult<HttpApi> {
+    async fn create_api(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<HttpApi> {
         let out = self
             .client
             .create_api()

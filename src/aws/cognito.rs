@@ -128,7 +128,6 @@ impl Cognito {
     pub fn pool_arn(partition: &str, region: &str, account: &str, pool_id: &str) -> String {
         format!("arn:{partition}:cognito-identity:{region}:{account}:identitypool/{pool_id}")
     }
-
 }
 
 #[async_trait::async_trait]

@@ -110,12 +110,7 @@ pub trait IamApi: Send + Sync {
     /// The inline policy `policy` of `role`, decoded, or None.
     async fn get_role_policy(&self, role: &str, policy: &str) -> AwsResult<Option<Value>>;
 
-    async fn put_role_policy(
-        &self,
-        role: &str,
-        policy: &str,
-        document: &Value,
-    ) -> AwsResult<()>;
+    async fn put_role_policy(&self, role: &str, policy: &str, document: &Value) -> AwsResult<()>;
 
     async fn list_role_policies(&self, role: &str) -> AwsResult<Vec<String>>;
 
@@ -136,11 +131,7 @@ pub trait IamApi: Send + Sync {
 
     async fn remove_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()>;
 
-    async fn tag_oidc_provider(
-        &self,
-        arn: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> AwsResult<()>;
+    async fn tag_oidc_provider(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
 
     async fn untag_oidc_provider(&self, arn: &str, keys: &[String]) -> AwsResult<()>;
 
@@ -155,7 +146,6 @@ impl Iam {
     }
 
     // --- roles -------------------------------------------------------------------------
-
 }
 
 #[async_trait::async_trait]
@@ -264,12 +254,7 @@ impl IamApi for Iam {
         }
     }
 
-    async fn put_role_policy(
-        &self,
-        role: &str,
-        policy: &str,
-        document: &Value,
-    ) -> AwsResult<()> {
+    async fn put_role_policy(&self, role: &str, policy: &str, document: &Value) -> AwsResult<()> {
         self.client
             .put_role_policy()
             .role_name(role)
@@ -374,11 +359,7 @@ impl IamApi for Iam {
             .map_err(sdk_err(SERVICE, "RemoveClientIDFromOpenIDConnectProvider"))
     }
 
-    async fn tag_oidc_provider(
-        &self,
-        arn: &str,
-        tags: &BTreeMap<String, String>,
-    ) -> AwsResult<()> {
+    async fn tag_oidc_provider(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
         self.client
             .tag_open_id_connect_provider()
             .open_id_connect_provider_arn(arn)

@@ -35,12 +35,7 @@ pub trait LambdaApi: Send + Sync {
     /// Allow API Gateway calls from `source_arn` to invoke `function`, under statement `sid`.
     /// A statement with that id already there is answered ResourceConflictException: the
     /// caller removes it first to change it.
-    async fn add_permission(
-        &self,
-        function: &str,
-        sid: &str,
-        source_arn: &str,
-    ) -> AwsResult<()>;
+    async fn add_permission(&self, function: &str, sid: &str, source_arn: &str) -> AwsResult<()>;
 
     async fn remove_permission(&self, function: &str, sid: &str) -> AwsResult<()>;
 }
@@ -51,7 +46,6 @@ impl Lambda {
             client: sdk_client!(aws_sdk_lambda, config, interceptors, "lambda"),
         }
     }
-
 }
 
 #[async_trait::async_trait]
@@ -95,12 +89,7 @@ impl LambdaApi for Lambda {
         Ok(Some(parse_statements(&policy)))
     }
 
-    async fn add_permission(
-        &self,
-        function: &str,
-        sid: &str,
-        source_arn: &str,
-    ) -> AwsResult<()> {
+    async fn add_permission(&self, function: &str, sid: &str, source_arn: &str) -> AwsResult<()> {
         self.client
             .add_permission()
             .function_name(function)

@@ -24,8 +24,8 @@ pub mod lambda;
 pub mod ratelimit;
 pub mod sts;
 
-pub use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 pub use apigateway::ApiGatewayApi;
+pub use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 pub use cognito::CognitoApi;
 pub use error::{AwsError, AwsResult, ErrorKind};
 pub use iam::IamApi;

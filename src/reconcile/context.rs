@@ -7,16 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_config::{Region, SdkConfig};
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::Store;
 use tokio::sync::OnceCell;
 
+use super::cluster::Cluster;
+use super::driver::Mode;
 use crate::api::AuthedApi;
 use crate::aws::ratelimit::Limits;
 use crate::aws::{AwsClients, AwsError, SharedInterceptor};
 use crate::metrics::Metrics;
 use crate::tenant::{AuthedApiTenant, Defaults};
-use kube::Resource;
 
 /// AWS clients per region, and the account they act in.
 pub struct AwsProvider {
@@ -25,6 +25,8 @@ pub struct AwsProvider {
     limits: Limits,
     clients: Mutex<HashMap<String, AwsClients>>,
     account: OnceCell<String>,
+    /// Clients given (an in-memory fake): every region gets them.
+    fixed: Option<AwsClients>,
 }
 
 impl AwsProvider {
@@ -35,6 +37,23 @@ impl AwsProvider {
             limits,
             clients: Mutex::new(HashMap::new()),
             account: OnceCell::new(),
+            fixed: None,
+        }
+    }
+
+    /// `clients` for every region, acting in `account`, with `region` as the default.
+    pub fn fixed(clients: AwsClients, account: &str, region: Option<&str>) -> Self {
+        let mut base = SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest());
+        if let Some(region) = region {
+            base = base.region(Region::new(region.to_owned()));
+        }
+        Self {
+            base: base.build(),
+            interceptors: Vec::new(),
+            limits: Limits::none(),
+            clients: Mutex::new(HashMap::new()),
+            account: OnceCell::new_with(Some(account.to_owned())),
+            fixed: Some(clients),
         }
     }
 
@@ -45,6 +64,9 @@ impl AwsProvider {
 
     /// Clients for `region`, built once.
     pub fn clients(&self, region: &str) -> AwsClients {
+        if let Some(fixed) = &self.fixed {
+            return fixed.clone();
+        }
         let mut clients = self.clients.lock().expect("clients lock");
         clients
             .entry(region.to_owned())
@@ -76,6 +98,7 @@ impl AwsProvider {
 #[derive(Clone, Copy, Debug)]
 struct Synced {
     generation: i64,
+    mode: Mode,
     at: Instant,
 }
 
@@ -113,7 +136,10 @@ pub struct Settings {
 
 /// Shared by every reconcile.
 pub struct Context {
+    /// For the finalizer; everything else a reconcile asks of Kubernetes goes through
+    /// `cluster`.
     pub client: kube::Client,
+    pub cluster: Arc<dyn Cluster>,
     pub aws: AwsProvider,
     pub cluster_id: String,
     pub resync: Duration,
@@ -121,7 +147,6 @@ pub struct Context {
     pub defaults: Defaults,
     /// Every AuthedApiTenant (the platform's limits per namespace).
     pub tenants: Store<AuthedApiTenant>,
-    pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     /// Every AuthedApi the controller watches (to know who else uses an OIDC client id).
     pub store: Store<AuthedApi>,
@@ -133,22 +158,22 @@ pub struct Context {
 impl Context {
     pub fn new(
         client: kube::Client,
+        cluster: Arc<dyn Cluster>,
         aws: AwsProvider,
         settings: Settings,
-        recorder: Recorder,
         metrics: Arc<Metrics>,
         store: Store<AuthedApi>,
         tenants: Store<AuthedApiTenant>,
     ) -> Self {
         Self {
             client,
+            cluster,
             aws,
             cluster_id: settings.cluster_id,
             resync: settings.resync,
             permissions_boundary: settings.permissions_boundary,
             defaults: settings.defaults,
             tenants,
-            recorder,
             metrics,
             store,
             synced: Mutex::new(HashMap::new()),
@@ -159,10 +184,12 @@ impl Context {
 
     /// Time left until `uid` is due for a drift check, or None when it is due now (or was
     /// never synced by this process, or its generation moved).
-    pub fn time_to_resync(&self, uid: &str, generation: i64) -> Option<Duration> {
+    pub fn time_to_resync(&self, uid: &str, generation: i64, mode: Mode) -> Option<Duration> {
         let synced = self.synced.lock().expect("synced lock");
         let last = synced.get(uid)?;
-        if last.generation != generation {
+        // A new generation, or observe-only set or cleared (an annotation: no new
+        // generation), is due now.
+        if last.generation != generation || last.mode != mode {
             return None;
         }
         self.resync
@@ -171,11 +198,12 @@ impl Context {
     }
 
     /// Remember a full, successful sync; forget past failures.
-    pub fn mark_synced(&self, uid: &str, generation: i64) {
+    pub fn mark_synced(&self, uid: &str, generation: i64, mode: Mode) {
         self.synced.lock().expect("synced lock").insert(
             uid.to_owned(),
             Synced {
                 generation,
+                mode,
                 at: Instant::now(),
             },
         );
@@ -236,39 +264,6 @@ impl Context {
     pub fn jittered_resync(&self) -> Duration {
         self.resync + self.resync.mul_f64(rand::random::<f64>() * 0.1)
     }
-
-    /// Publish an event about `obj`; a failure to publish is logged, never fatal.
-    pub async fn publish(
-        &self,
-        obj: &AuthedApi,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: String,
-    ) {
-        let event = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(truncate(note, 1024)),
-            action: truncate(action.to_owned(), 128),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
-            tracing::debug!("could not publish event {reason}: {e}");
-        }
-    }
-}
-
-fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut cut = max - 3;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push_str("...");
-    }
-    text
 }
 
 #[cfg(test)]

@@ -1,40 +1,94 @@
-//! Reconciling one AuthedApi: observe each AWS resource, then create, update or delete it,
-//! in dependency order. The steps live in one module per area:
-//! [`gateway`] (API, integrations, authorizer, routes, stage), [`permissions`] (Lambda),
-//! [`identity`] (OIDC provider, identity pool, role, policy, pool roles).
+//! Reconciling one AuthedApi. [`sync`] reads top to bottom as the order resources are
+//! made in: plan, then for each kind observe → diff → act (the [`driver`] does that for
+//! every kind in [`kinds`]), then status. [`cleanup`] is the same with nothing desired,
+//! in reverse.
 //!
-//! Guarantees: every id AWS assigns is written to status right after its create, and
-//! anything whose id status lacks is looked up by name and uid tag before a create, so a
-//! crash never leaks or duplicates a resource. A same-named resource that is not ours
-//! stalls the object (`NameConflict`) and is left alone.
+//! Two annotations change what a reconcile may do:
+//! * [`PAUSED`] `"true"`: nothing at all, not even reads or deletion, until it goes
+//!   (Flux's `suspend`, Crossplane's `paused`); a `Paused` condition says so.
+//! * [`OBSERVE_ONLY`] `"true"`: observe and diff, never write to AWS; the changes a
+//!   reconcile would make are listed in `status.plannedChanges` and `WouldChange` events.
+//!   Deleting such an object leaves AWS as it is.
 
+pub mod cluster;
 pub mod context;
-pub mod gateway;
-pub mod identity;
-pub mod outputs;
-pub mod permissions;
+pub mod driver;
+pub mod events;
+pub mod kinds;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::Action;
+use kube::api::Api;
+use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 
-use crate::api::{AuthedApi, AuthedApiStatus, DeletionPolicy};
+use crate::api::{AccessRoleStatus, AuthedApi, AuthedApiStatus, DeletionPolicy, RouteStatus};
+use crate::aws::cognito::{IdentityPool, MappingRule, PoolRoles, RulesMapping};
 use crate::aws::{AwsClients, AwsError, ErrorKind};
 use crate::plan::{self, Identity, Plan};
 use crate::status::{self, Outcome};
 use crate::tenant::{self, AuthedApiTenant};
 
 pub use context::Context;
+use driver::{Driver, Mode};
+use events::{Action, Call, Reason};
+use kinds::{
+    authorizer, http_api, identity_pool, integrations, oidc_provider, outputs, permissions,
+    pool_roles, role, routes, stage,
+};
 
 /// The finalizer that keeps an object until its AWS resources are gone.
 pub const FINALIZER: &str = "authedapi.dev/cleanup";
 /// The field manager of every status write.
 pub const FIELD_MANAGER: &str = "authedapi";
+/// Annotation: `"true"` stops every reconcile of the object (and its deletion) until it goes.
+pub const PAUSED: &str = "authedapi.dev/paused";
+/// Annotation: `"true"` makes reconciles read and compare only, and report what they
+/// would change.
+pub const OBSERVE_ONLY: &str = "authedapi.dev/observe-only";
+
+/// A resource we would use exists and is not ours; it was left alone.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {why}: it was left alone; {remedy}")]
+pub struct Conflict {
+    /// "IAM role x", "the identity pool y in status".
+    pub what: String,
+    pub why: String,
+    pub remedy: &'static str,
+}
+
+impl Conflict {
+    /// `what` lacks this object's uid tag.
+    pub fn untagged(d: &Driver<'_>, what: String) -> Self {
+        Self {
+            what,
+            why: format!(
+                "exists and is not tagged as this object's ({}={})",
+                plan::TAG_UID,
+                d.uid()
+            ),
+            remedy: "",
+        }
+    }
+
+    /// `what` has no owner reference to this object.
+    pub fn not_owned(what: String) -> Self {
+        Self {
+            what,
+            why: "exists and is not owned by this AuthedApi".into(),
+            remedy: "",
+        }
+    }
+
+    pub fn remedy(mut self, remedy: &'static str) -> Self {
+        self.remedy = remedy;
+        self
+    }
+}
 
 /// Why a reconcile did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -42,21 +96,27 @@ pub enum Error {
     #[error(transparent)]
     Aws(#[from] AwsError),
     /// A resource with our name exists and is not ours.
-    #[error("{0}")]
-    NameConflict(String),
+    #[error(transparent)]
+    NameConflict(#[from] Conflict),
     /// The spec passed admission but cannot be built.
-    #[error("{0}")]
-    InvalidSpec(String),
+    #[error(transparent)]
+    InvalidSpec(#[from] plan::PlanError),
     /// The spec uses what its namespace's tenant (or the operator) does not allow.
+    #[error(
+        "{}: ask the platform team to allow it, or change the spec (nothing was changed in AWS)",
+        .0.join("; ")
+    )]
+    NotAllowed(Vec<String>),
+    /// More than one AuthedApiTenant selects the namespace.
     #[error("{0}")]
-    NotAllowed(String),
-    /// The operator is missing configuration (e.g. no region anywhere).
-    #[error("{0}")]
-    Config(String),
+    TenantsOverlap(String),
+    /// The operator has no AWS region to work in.
+    #[error("no AWS region: set spec.region or give the operator one (AWS_REGION)")]
+    NoRegion,
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
     #[error("finalizer: {0}")]
-    Finalizer(String),
+    Finalizer(#[source] Box<finalizer::Error<Error>>),
 }
 
 impl Error {
@@ -73,8 +133,8 @@ impl Error {
             },
             Error::NameConflict(_) => "NameConflict",
             Error::InvalidSpec(_) => "InvalidSpec",
-            Error::NotAllowed(_) => "NotAllowed",
-            Error::Config(_) => "OperatorMisconfigured",
+            Error::NotAllowed(_) | Error::TenantsOverlap(_) => "NotAllowed",
+            Error::NoRegion => "OperatorMisconfigured",
             Error::Kube(_) => "KubernetesError",
             Error::Finalizer(_) => "FinalizerError",
         }
@@ -87,156 +147,96 @@ impl Error {
             Error::NameConflict(_)
             | Error::InvalidSpec(_)
             | Error::NotAllowed(_)
-            | Error::Config(_) => true,
+            | Error::TenantsOverlap(_)
+            | Error::NoRegion => true,
             Error::Kube(_) | Error::Finalizer(_) => false,
         }
     }
 }
 
-/// The status as this reconcile builds it, saved whole (server-side apply, our field
-/// manager) whenever something worth keeping across a crash has happened.
-pub struct StatusWriter {
-    api: Api<AuthedApi>,
-    name: String,
-    pub status: AuthedApiStatus,
+/// Whether the annotation `key` is set to "true".
+fn annotated(obj: &AuthedApi, key: &str) -> bool {
+    obj.annotations().get(key).is_some_and(|v| v == "true")
 }
 
-impl StatusWriter {
-    fn new(obj: &AuthedApi, api: Api<AuthedApi>) -> Self {
-        Self {
-            api,
-            name: obj.name_any(),
-            status: obj.status.clone().unwrap_or_default(),
-        }
-    }
-
-    /// Record that a create of `kind` is about to be sent (see `pendingCreates`).
-    pub async fn mark_pending(&mut self, kind: &str) -> Result<(), kube::Error> {
-        if !self.status.pending_creates.iter().any(|k| k == kind) {
-            self.status.pending_creates.push(kind.to_owned());
-            self.save().await?;
-        }
-        Ok(())
-    }
-
-    /// Whether a create of `kind` may have happened without its id reaching status.
-    pub fn is_pending(&self, kind: &str) -> bool {
-        self.status.pending_creates.iter().any(|k| k == kind)
-    }
-
-    /// The create of `kind` is recorded (its id is in status); saved with the next save.
-    pub fn clear_pending(&mut self, kind: &str) {
-        self.status.pending_creates.retain(|k| k != kind);
-    }
-
-    /// Write the status as it stands now.
-    pub async fn save(&self) -> Result<(), kube::Error> {
-        crate::testhooks::before_status_write();
-        let patch = serde_json::json!({
-            "apiVersion": "authedapi.dev/v1alpha1",
-            "kind": "AuthedApi",
-            "status": self.status,
-        });
-        self.api
-            .patch_status(
-                &self.name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await
-            .map(drop)
-    }
-}
-
-/// Everything a step needs: clients, the plan, the object, the status, events.
-pub struct Step<'a> {
-    pub aws: &'a AwsClients,
-    pub plan: &'a Plan,
-    pub obj: &'a AuthedApi,
-    pub ctx: &'a Context,
-    pub writer: &'a mut StatusWriter,
-}
-
-impl Step<'_> {
-    /// Announce a change made in AWS (Normal event; failures to publish are logged).
-    /// `action` names the call and, where there are several of a kind, which one: the
-    /// event recorder folds events with the same reason and action into one.
-    pub async fn event(&self, reason: &str, action: &str, note: String) {
-        self.ctx
-            .publish(self.obj, EventType::Normal, reason, action, note)
-            .await;
-    }
-
-    /// Report something a person should fix (Warning event).
-    pub async fn warn(&self, reason: &str, action: &str, note: String) {
-        self.ctx
-            .publish(self.obj, EventType::Warning, reason, action, note)
-            .await;
-    }
-
-    pub fn uid(&self) -> &str {
-        self.obj.metadata.uid.as_deref().unwrap_or_default()
-    }
-
-    /// Whether `tags` carry every tag the plan gives this object's resources.
-    pub fn has_plan_tags(&self, tags: &std::collections::BTreeMap<String, String>) -> bool {
-        self.plan.tags.iter().all(|(k, v)| tags.get(k) == Some(v))
-    }
-
-    /// Whether `tags` mark a resource as this object's.
-    pub fn is_ours(&self, tags: &std::collections::BTreeMap<String, String>) -> bool {
-        tags.get(plan::TAG_UID).map(String::as_str) == Some(self.uid())
-    }
-}
-
-/// Entry point for the controller: the finalizer helper routes to apply or cleanup.
-pub async fn reconcile(obj: Arc<AuthedApi>, ctx: Arc<Context>) -> Result<Action, Error> {
+/// Entry point for the controller: pause first, then the finalizer helper routes to
+/// apply or cleanup.
+pub async fn reconcile(obj: Arc<AuthedApi>, ctx: Arc<Context>) -> Result<Requeue, Error> {
     let started = Instant::now();
-    let namespace = obj.namespace().unwrap_or_default();
-    let api: Api<AuthedApi> = Api::namespaced(ctx.client.clone(), &namespace);
-    let result = finalizer::finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&obj, &ctx, api.clone()).await,
-            FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| match e {
-        finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    });
+    let result = if annotated(&obj, PAUSED) {
+        pause(&obj, &ctx).await
+    } else {
+        let namespace = obj.namespace().unwrap_or_default();
+        let api: Api<AuthedApi> = Api::namespaced(ctx.client.clone(), &namespace);
+        finalizer::finalizer(&api, FINALIZER, obj, |event| async {
+            match event {
+                FinalizerEvent::Apply(obj) => apply(&obj, &ctx).await,
+                FinalizerEvent::Cleanup(obj) => cleanup(&obj, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e,
+            other => Error::Finalizer(Box::new(other)),
+        })
+    };
     ctx.metrics
         .reconciled(started.elapsed(), result.as_ref().err().map(Error::reason));
     result
 }
 
-/// Make AWS match the spec; write the outcome to status.
-async fn apply(obj: &AuthedApi, ctx: &Context, api: Api<AuthedApi>) -> Result<Action, Error> {
+/// Paused: no AWS call, no finalizer change; say so once in a condition and an event.
+async fn pause(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
+    ctx.forget(obj.metadata.uid.as_deref().unwrap_or_default());
+    let mut current = obj.status.clone().unwrap_or_default();
+    if status::is_paused(&current.conditions) {
+        return Ok(Requeue::await_change());
+    }
+    current.conditions = status::paused(
+        &current.conditions,
+        obj.metadata.generation.unwrap_or_default(),
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    save_status(obj, ctx, &current).await?;
+    ctx.cluster
+        .publish(
+            obj,
+            EventType::Normal,
+            Reason::Paused,
+            &Action::of(Call::Reconcile),
+            format!("{PAUSED} is \"true\": no AWS call until it goes"),
+        )
+        .await;
+    Ok(Requeue::await_change())
+}
+
+/// Make AWS match the spec (or, observe-only, tell how it differs); write the outcome.
+async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
     let generation = obj.metadata.generation.unwrap_or_default();
     let uid = obj.metadata.uid.clone().unwrap_or_default();
-    let conditions = obj
-        .status
-        .as_ref()
-        .map(|s| s.conditions.as_slice())
-        .unwrap_or_default();
+    let mode = if annotated(obj, OBSERVE_ONLY) {
+        Mode::ObserveOnly
+    } else {
+        Mode::Act
+    };
 
     // Steady state: this process fully synced this generation (and wrote Ready) less than
     // a resync period ago. No AWS call at all. The object in the cache may lag behind our
     // own status writes, so this trusts the memory of the sync, not the cached status.
-    if let Some(wait) = ctx.time_to_resync(&uid, generation) {
-        return Ok(Action::requeue(wait));
+    if let Some(wait) = ctx.time_to_resync(&uid, generation, mode) {
+        return Ok(Requeue::requeue(wait));
     }
     // Failing and backing off: an event (our own status write, say) is no reason to retry
     // sooner.
     if let Some(wait) = ctx.backing_off(&uid, generation) {
-        return Ok(Action::requeue(wait));
+        return Ok(Requeue::requeue(wait));
     }
 
-    let mut writer = StatusWriter::new(obj, api);
+    let mut base = obj.status.clone().unwrap_or_default();
     // A new generation: say so before working, so no one reads an old Ready as current.
-    if writer.status.observed_generation != Some(generation) {
-        writer.status.conditions = status::conditions(
-            conditions,
+    if base.observed_generation != Some(generation) {
+        base.conditions = status::conditions(
+            &base.conditions,
             generation,
             &Outcome::Progressing {
                 reason: "Reconciling".into(),
@@ -244,13 +244,28 @@ async fn apply(obj: &AuthedApi, ctx: &Context, api: Api<AuthedApi>) -> Result<Ac
             },
             k8s_openapi::jiff::Timestamp::now(),
         );
-        writer.status.observed_generation = Some(generation);
-        writer.save().await?;
+        base.observed_generation = Some(generation);
+        save_status(obj, ctx, &base).await?;
     }
 
-    let result = sync(obj, ctx, &mut writer).await;
+    let (result, mut d_status, planned, writes) = match prepare(obj, ctx).await {
+        Ok((aws, plan)) => {
+            let mut d = Driver::new(&aws, &plan, obj, ctx, base, mode);
+            let result = sync(&mut d).await;
+            (result, d.status, d.planned, d.status_writes)
+        }
+        Err(e) => (Err(e), base, Vec::new(), 0),
+    };
+    tracing::debug!(status_writes = writes, "reconciled {}", obj.name_any());
     let outcome = match &result {
-        Ok(()) => Outcome::Ready,
+        Ok(()) if planned.is_empty() => Outcome::Ready,
+        Ok(()) => Outcome::Waiting {
+            reason: "ObserveOnly".into(),
+            message: format!(
+                "{OBSERVE_ONLY} is \"true\": {} change(s) would be made (status.plannedChanges)",
+                planned.len()
+            ),
+        },
         Err(e) if e.stalls() => Outcome::Stalled {
             reason: e.reason().into(),
             message: e.to_string(),
@@ -260,30 +275,44 @@ async fn apply(obj: &AuthedApi, ctx: &Context, api: Api<AuthedApi>) -> Result<Ac
             message: e.to_string(),
         },
     };
-    let previous = writer.status.conditions.clone();
-    writer.status.conditions = status::conditions(
-        &previous,
+    let before = d_status.conditions.clone();
+    d_status.conditions = status::conditions(
+        &before,
         generation,
         &outcome,
         k8s_openapi::jiff::Timestamp::now(),
     );
-    let became_ready = result.is_ok() && !status::is_ready(&previous, generation);
-    writer.save().await?;
+    d_status.planned_changes = planned.clone();
+    let became_ready = outcome == Outcome::Ready && !status::is_ready(&before, generation);
+    save_status(obj, ctx, &d_status).await?;
 
+    for change in &planned {
+        let (action, note) = change.split_once(": ").unwrap_or((change, ""));
+        ctx.cluster
+            .publish(
+                obj,
+                EventType::Normal,
+                Reason::WouldChange,
+                &Action::of(Call::Reconcile).with_subject(action),
+                format!("Observe-only: would have {}", note.to_lowercase()),
+            )
+            .await;
+    }
     match result {
         Ok(()) => {
             if became_ready {
-                ctx.publish(
-                    obj,
-                    EventType::Normal,
-                    "Ready",
-                    "Reconcile",
-                    "Every AWS resource matches the spec".into(),
-                )
-                .await;
+                ctx.cluster
+                    .publish(
+                        obj,
+                        EventType::Normal,
+                        Reason::Ready,
+                        &Action::of(Call::Reconcile),
+                        "Every AWS resource matches the spec".into(),
+                    )
+                    .await;
             }
-            ctx.mark_synced(&uid, generation);
-            Ok(Action::requeue(ctx.jittered_resync()))
+            ctx.mark_synced(&uid, generation, mode);
+            Ok(Requeue::requeue(ctx.jittered_resync()))
         }
         Err(e) => {
             if !matches!(
@@ -293,22 +322,47 @@ async fn apply(obj: &AuthedApi, ctx: &Context, api: Api<AuthedApi>) -> Result<Ac
                     ..
                 })
             ) {
-                ctx.publish(
-                    obj,
-                    EventType::Warning,
-                    e.reason(),
-                    "Reconcile",
-                    e.to_string(),
-                )
-                .await;
+                ctx.cluster
+                    .publish(
+                        obj,
+                        EventType::Warning,
+                        Reason::Failed(e.reason()),
+                        &Action::of(Call::Reconcile),
+                        e.to_string(),
+                    )
+                    .await;
             }
             Err(e)
         }
     }
 }
 
-/// The region, account, clients and plan for `obj`.
+/// Write `status` as the object's whole status (outside a [`Driver`], which counts its own).
+async fn save_status(
+    obj: &AuthedApi,
+    ctx: &Context,
+    status: &AuthedApiStatus,
+) -> Result<(), Error> {
+    ctx.metrics.status_written();
+    ctx.cluster
+        .save_status(
+            &obj.namespace().unwrap_or_default(),
+            &obj.name_any(),
+            status,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Refuse a spec that uses what its namespace may not (before any AWS call); then the
+/// region, account, clients and plan for `obj`.
 async fn prepare(obj: &AuthedApi, ctx: &Context) -> Result<(AwsClients, Plan), Error> {
+    check_guardrails(obj, ctx).await?;
+    names_for(obj, ctx).await
+}
+
+/// The region, account, clients and plan for `obj`.
+async fn names_for(obj: &AuthedApi, ctx: &Context) -> Result<(AwsClients, Plan), Error> {
     // Without spec.region, the region first used stays (status): a redeploy of the
     // operator with another AWS_REGION must not orphan what it created.
     let region = obj
@@ -317,11 +371,7 @@ async fn prepare(obj: &AuthedApi, ctx: &Context) -> Result<(AwsClients, Plan), E
         .clone()
         .or_else(|| obj.status.as_ref()?.region.clone())
         .or_else(|| ctx.aws.default_region())
-        .ok_or_else(|| {
-            Error::Config(
-                "no AWS region: set spec.region or give the operator one (AWS_REGION)".into(),
-            )
-        })?;
+        .ok_or(Error::NoRegion)?;
     let account = ctx.aws.account().await?;
     let namespace = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
@@ -335,129 +385,390 @@ async fn prepare(obj: &AuthedApi, ctx: &Context) -> Result<(AwsClients, Plan), E
         cluster_id: &ctx.cluster_id,
         permissions_boundary: &ctx.permissions_boundary,
     };
-    let plan = plan::plan(&obj.spec, &who).map_err(|e| Error::InvalidSpec(e.0))?;
+    let plan = plan::plan(&obj.spec, &who)?;
     Ok((ctx.aws.clients(&region), plan))
 }
 
-/// Refuse a spec that uses what its namespace may not (before any AWS call).
 async fn check_guardrails(obj: &AuthedApi, ctx: &Context) -> Result<(), Error> {
     let namespace = obj.namespace().unwrap_or_default();
     let tenants: Vec<AuthedApiTenant> = ctx.tenants.state().iter().map(|t| (**t).clone()).collect();
     let labels = if AuthedApiTenant::uses_labels(&tenants) {
-        Api::<k8s_openapi::api::core::v1::Namespace>::all(ctx.client.clone())
-            .get(&namespace)
-            .await?
-            .metadata
-            .labels
-            .unwrap_or_default()
+        ctx.cluster.namespace_labels(&namespace).await?
     } else {
-        Default::default()
+        BTreeMap::new()
     };
     let guardrails = tenant::guardrails_for(&namespace, &labels, &tenants, &ctx.defaults)
-        .map_err(Error::NotAllowed)?;
+        .map_err(Error::TenantsOverlap)?;
     let found = tenant::violations(&obj.spec, &guardrails);
     if found.is_empty() {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(Error::NotAllowed(found))
     }
-    Err(Error::NotAllowed(format!(
-        "{}: ask the platform team to allow it, or change the spec (nothing was changed in AWS)",
-        found.join("; ")
-    )))
 }
 
-/// Every step, in dependency order.
-async fn sync(obj: &AuthedApi, ctx: &Context, writer: &mut StatusWriter) -> Result<(), Error> {
-    check_guardrails(obj, ctx).await?;
-    let (aws, plan) = prepare(obj, ctx).await?;
-    writer.status.account_id = Some(plan.account.clone());
-    writer.status.region = Some(plan.region.clone());
-    let mut step = Step {
-        aws: &aws,
-        plan: &plan,
-        obj,
-        ctx,
-        writer,
+/// Every kind, in dependency order. In observe-only mode a missing parent (no API, no
+/// pool, no role yet) ends the walk: what lives inside it would be created with it.
+pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
+    let plan = d.plan;
+    let ctx = d.ctx;
+    let acting = d.mode == Mode::Act;
+    d.status.account_id = Some(plan.account.clone());
+    d.status.region = Some(plan.region.clone());
+    let previous_oidc = registered_oidc(&d.status);
+
+    {
+        let _turn = ctx.lock_provider(&plan.oidc.arn).await;
+        let provider = oidc_provider::OidcProviderKind {
+            arn: &plan.oidc.arn,
+            cluster_id: &ctx.cluster_id,
+        };
+        d.ensure(
+            &provider,
+            &oidc_provider::Wanted::Registered(plan.oidc.clone()),
+        )
+        .await?;
+    }
+
+    let api = http_api::Wanted {
+        cors: plan.cors.clone(),
+        disable_execute_api_endpoint: plan.disable_execute_api_endpoint,
     };
-    let previous_oidc = identity::registered_oidc(&step);
-    identity::ensure_oidc_provider(&mut step).await?;
-    let api_id = gateway::ensure(&mut step).await?;
-    permissions::ensure(&mut step, &api_id).await?;
-    let pool_id = identity::ensure_identity_pool(&mut step).await?;
-    let (role_arn, role_is_new) = identity::ensure_role(&mut step, &pool_id).await?;
-    identity::ensure_invoke_policy(&mut step, &api_id).await?;
-    let (rule_roles, rule_role_is_new) =
-        identity::ensure_access_roles(&mut step, &pool_id, &api_id).await?;
-    identity::ensure_pool_roles(
-        &mut step,
-        &pool_id,
-        &role_arn,
-        &rule_roles,
-        role_is_new || rule_role_is_new,
+    let apis = d.ensure(&http_api::HttpApiKind, &Some(api)).await?;
+    let Some(api_id) = apis.first().map(|a| a.id.clone()) else {
+        return Ok(());
+    };
+
+    let in_api = integrations::Integrations { api_id: &api_id };
+    let mut wanted_integrations = integrations::Wanted {
+        targets: plan.integrations.clone(),
+        prune: false,
+    };
+    let found = d.ensure(&in_api, &wanted_integrations).await?;
+    let by_target = integrations::by_target(&found);
+    let jwt = authorizer::Authorizer { api_id: &api_id };
+    let mut wanted_jwt = authorizer::Wanted {
+        jwt: plan.jwt.clone(),
+        prune: false,
+    };
+    let authorizers = d.ensure(&jwt, &wanted_jwt).await?;
+    let authorizer_id = authorizer::chosen(plan.jwt.as_ref(), &authorizers).map(|a| a.id.clone());
+    let wanted_routes: Vec<routes::WantedRoute> = plan
+        .routes
+        .iter()
+        .map(|r| routes::WantedRoute {
+            key: r.key.clone(),
+            integration_id: by_target.get(&r.target).cloned().unwrap_or_default(),
+            auth: plan.route_auth(r, authorizer_id.as_deref()),
+        })
+        .collect();
+    let in_routes = d
+        .ensure(&routes::Routes { api_id: &api_id }, &wanted_routes)
+        .await?;
+    if acting {
+        d.status.routes = plan
+            .routes
+            .iter()
+            .map(|r| RouteStatus {
+                route: r.key.clone(),
+                authorization: r.authorization,
+                route_id: in_routes
+                    .iter()
+                    .find(|x| x.key == r.key)
+                    .map(|x| x.id.clone()),
+            })
+            .collect();
+    }
+    // Now that no route uses them: the unused integrations and authorizers.
+    wanted_integrations.prune = true;
+    d.act(&in_api, &wanted_integrations, found).await?;
+    wanted_jwt.prune = true;
+    d.act(&jwt, &wanted_jwt, authorizers).await?;
+    d.ensure(&stage::DefaultStage { api_id: &api_id }, &plan.stage)
+        .await?;
+
+    let functions = permissions::Wanted {
+        functions: plan.lambda_functions.clone(),
+        source_arn: plan.permission_source_arn(&api_id),
+    };
+    d.ensure(
+        &permissions::Permissions {
+            sid: &plan.permission_sid,
+        },
+        &functions,
     )
     .await?;
-    outputs::ensure(&mut step).await?;
+    if acting {
+        d.status.lambda_permissions = plan.lambda_functions.iter().cloned().collect();
+    }
+
+    let pool = IdentityPool {
+        id: String::new(),
+        name: plan.identity_pool_name.clone(),
+        allow_unauthenticated: false,
+        oidc_provider_arns: vec![plan.oidc.arn.clone()],
+        tags: plan.tags.clone(),
+    };
+    let Some(pool) = d
+        .ensure(&identity_pool::IdentityPoolKind, &Some(pool))
+        .await?
+    else {
+        return Ok(());
+    };
+
+    let Some(default_role) =
+        ensure_role(d, &plan.role_name, &pool.id, "authenticated identities").await?
+    else {
+        return Ok(());
+    };
+    d.status.authenticated_role_arn = Some(default_role.role.arn.clone());
+    let mut propagating = default_role.role.is_new();
+    d.ensure(
+        &kinds::role_policy::RolePolicy {
+            role: &plan.role_name,
+        },
+        &plan.invoke_policy(&api_id),
+    )
+    .await?;
+
+    // Access rule roles are recorded in status before they are created, so a crash never
+    // leaves one behind that a later delete would not find.
+    let rules = plan
+        .access
+        .as_ref()
+        .map(|a| a.rules.as_slice())
+        .unwrap_or_default();
+    let wanted_roles: Vec<AccessRoleStatus> = rules
+        .iter()
+        .map(|r| AccessRoleStatus {
+            rule: r.name.clone(),
+            role_name: r.role_name.clone(),
+        })
+        .collect();
+    let recorded = d.status.access_roles.clone();
+    d.record(|status| {
+        for role in &wanted_roles {
+            if !status.access_roles.contains(role) {
+                status.access_roles.push(role.clone());
+            }
+        }
+    })
+    .await?;
+    let mut rule_arns = Vec::new();
+    for rule in rules {
+        let purpose = format!("Users matching access rule {}", rule.name);
+        let Some(role) = ensure_role(d, &rule.role_name, &pool.id, &purpose).await? else {
+            return Ok(());
+        };
+        propagating |= role.role.is_new();
+        rule_arns.push(role.role.arn.clone());
+        d.ensure(
+            &kinds::role_policy::RolePolicy {
+                role: &rule.role_name,
+            },
+            &plan.policy_for(&api_id, &rule.resources),
+        )
+        .await?;
+    }
+    for stale in recorded.iter().filter(|r| !wanted_roles.contains(r)) {
+        d.ensure(
+            &role::RoleKind {
+                name: &stale.role_name,
+            },
+            &None,
+        )
+        .await?;
+    }
+    if acting {
+        d.status.access_roles = wanted_roles;
+    }
+
+    let mapping = plan.access.as_ref().map(|access| RulesMapping {
+        provider: plan.oidc.domain.clone(),
+        deny_unmatched: access.deny_unmatched,
+        rules: access
+            .rules
+            .iter()
+            .zip(&rule_arns)
+            .map(|(rule, arn)| MappingRule {
+                claim: rule.claim.clone(),
+                match_type: rule.match_type.clone(),
+                value: rule.value.clone(),
+                role_arn: arn.clone(),
+            })
+            .collect(),
+    });
+    let roles = pool_roles::Wanted {
+        roles: PoolRoles {
+            authenticated: Some(default_role.role.arn.clone()),
+            unauthenticated: None,
+            mapping,
+        },
+        roles_may_be_propagating: propagating,
+    };
+    d.ensure(&pool_roles::PoolRolesKind { pool_id: &pool.id }, &roles)
+        .await?;
+
+    let config_map = d.obj.spec.outputs.as_ref().map(|o| {
+        let data = BTreeMap::from([
+            (
+                "endpoint".to_owned(),
+                d.status.api_endpoint.clone().unwrap_or_default(),
+            ),
+            ("identityPoolId".to_owned(), pool.id.clone()),
+            ("region".to_owned(), plan.region.clone()),
+            ("auth0Domain".to_owned(), plan.oidc.domain.clone()),
+            ("auth0ClientId".to_owned(), plan.oidc.client_id.clone()),
+        ]);
+        outputs::config_map(d.obj, &o.config_map_name, data)
+    });
+    d.ensure(&outputs::Outputs, &config_map).await?;
+    if acting {
+        d.status.outputs_config_map = d
+            .obj
+            .spec
+            .outputs
+            .as_ref()
+            .map(|o| o.config_map_name.clone());
+    }
+
     // The pool no longer points at a provider/client id the spec moved away from: let it
     // go, and only then record the new pair (until then status keeps the old one, so a
     // failure on the way never forgets it).
     if let Some((arn, client_id)) = previous_oidc
         && (arn != plan.oidc.arn || client_id != plan.oidc.client_id)
     {
-        identity::release_oidc(&step, &arn, &client_id).await?;
+        release_oidc(d, &arn, &client_id).await?;
     }
-    step.writer.status.oidc_provider_arn = Some(plan.oidc.arn.clone());
-    step.writer.status.oidc_client_id = Some(plan.oidc.client_id.clone());
+    if acting {
+        d.status.oidc_provider_arn = Some(plan.oidc.arn.clone());
+        d.status.oidc_client_id = Some(plan.oidc.client_id.clone());
+    }
     Ok(())
 }
 
-/// Delete every AWS resource of `obj` (unless it says Retain), innermost first.
-async fn cleanup(obj: &AuthedApi, ctx: &Context) -> Result<Action, Error> {
-    if obj.spec.deletion_policy == DeletionPolicy::Retain {
-        ctx.publish(
-            obj,
-            EventType::Normal,
-            "Retained",
-            "Delete",
-            "deletionPolicy is Retain: the AWS resources stay".into(),
-        )
-        .await;
-        ctx.forget(obj.metadata.uid.as_deref().unwrap_or_default());
-        return Ok(Action::await_change());
+/// A role only this pool's authenticated identities may assume; None in observe-only
+/// mode when it does not exist yet.
+async fn ensure_role(
+    d: &mut Driver<'_>,
+    name: &str,
+    pool_id: &str,
+    purpose: &str,
+) -> Result<Option<role::Observed>, Error> {
+    let wanted = role::Wanted {
+        trust_policy: d.plan.trust_policy(pool_id),
+        description: format!(
+            "{purpose} of identity pool {pool_id} (AuthedApi {}/{})",
+            d.obj.namespace().unwrap_or_default(),
+            d.obj.name_any()
+        ),
+        tags: d.plan.tags.clone(),
+    };
+    d.ensure(&role::RoleKind { name }, &Some(wanted)).await
+}
+
+/// The provider ARN and client id this object registered last time (from status).
+fn registered_oidc(status: &AuthedApiStatus) -> Option<(String, String)> {
+    Some((
+        status.oidc_provider_arn.clone()?,
+        status.oidc_client_id.clone()?,
+    ))
+}
+
+/// Let go of a provider/client id pair (see [`oidc_provider`]).
+async fn release_oidc(d: &mut Driver<'_>, arn: &str, client_id: &str) -> Result<(), Error> {
+    let ctx = d.ctx;
+    let _turn = ctx.lock_provider(arn).await;
+    let others = ctx.store.state();
+    let uid = d.uid().to_owned();
+    let wanted = oidc_provider::Wanted::Released {
+        client_id: client_id.to_owned(),
+        used_by_others: oidc_provider::used_by_others(&others, &uid, arn, client_id),
+    };
+    let provider = oidc_provider::OidcProviderKind {
+        arn,
+        cluster_id: &ctx.cluster_id,
+    };
+    d.ensure(&provider, &wanted).await?;
+    Ok(())
+}
+
+/// Delete every AWS resource of `obj` (unless it says Retain, or is observe-only),
+/// innermost first.
+async fn cleanup(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
+    let uid = obj.metadata.uid.clone().unwrap_or_default();
+    let keep = if obj.spec.deletion_policy == DeletionPolicy::Retain {
+        Some("deletionPolicy is Retain: the AWS resources stay")
+    } else if annotated(obj, OBSERVE_ONLY) {
+        Some("observe-only objects never change AWS: the AWS resources stay")
+    } else {
+        None
+    };
+    if let Some(note) = keep {
+        ctx.cluster
+            .publish(
+                obj,
+                EventType::Normal,
+                Reason::Retained,
+                &Action::of(Call::Delete),
+                note.into(),
+            )
+            .await;
+        ctx.forget(&uid);
+        return Ok(Requeue::await_change());
     }
     // Names do not depend on the routes; a spec whose routes no longer plan must still
     // be deletable. (Access rules keep their names, which name their roles.)
-    let mut spec_for_names = obj.clone();
-    spec_for_names.spec.routes.clear();
-    if let Some(access) = &mut spec_for_names.spec.access {
+    let mut for_names = obj.clone();
+    for_names.spec.routes.clear();
+    if let Some(access) = &mut for_names.spec.access {
         access.rules.iter_mut().for_each(|rule| rule.routes.clear());
     }
-    let (aws, plan) = prepare(&spec_for_names, ctx).await?;
-    let namespace = obj.namespace().unwrap_or_default();
-    let mut writer = StatusWriter::new(obj, Api::namespaced(ctx.client.clone(), &namespace));
-    let mut step = Step {
-        aws: &aws,
-        plan: &plan,
-        obj,
-        ctx,
-        writer: &mut writer,
-    };
-    outputs::delete_for(obj, &ctx.client).await?;
-    identity::delete_identity_pool(&mut step).await?;
-    identity::delete_role(&mut step).await?;
-    permissions::delete_all(&mut step).await?;
-    gateway::delete(&mut step).await?;
+    let (aws, plan) = names_for(&for_names, ctx).await?;
+    let status = obj.status.clone().unwrap_or_default();
+    let mut d = Driver::new(&aws, &plan, obj, ctx, status, Mode::Act);
+
+    d.ensure(&outputs::Outputs, &None).await?;
+    d.ensure(&identity_pool::IdentityPoolKind, &None).await?;
+    let mut role_names: Vec<String> = d
+        .status
+        .access_roles
+        .iter()
+        .map(|r| r.role_name.clone())
+        .collect();
+    role_names.extend(
+        plan.access
+            .iter()
+            .flat_map(|a| a.rules.iter().map(|r| r.role_name.clone())),
+    );
+    role_names.push(plan.role_name.clone());
+    role_names.sort();
+    role_names.dedup();
+    for name in &role_names {
+        d.ensure(&role::RoleKind { name }, &None).await?;
+    }
+    d.ensure(
+        &permissions::Permissions {
+            sid: &plan.permission_sid,
+        },
+        &permissions::Wanted::none(),
+    )
+    .await?;
+    // The API goes with everything in it (integrations, authorizer, routes, stage).
+    d.ensure(&http_api::HttpApiKind, &None).await?;
     // The pair status records (the spec may have moved away from it) and the one the spec
     // names (its client id may have been added before status recorded it).
     let planned = (plan.oidc.arn.clone(), plan.oidc.client_id.clone());
-    let registered = identity::registered_oidc(&step).filter(|pair| *pair != planned);
+    let registered = registered_oidc(&d.status).filter(|pair| *pair != planned);
     for (arn, client_id) in registered.into_iter().chain([planned]) {
-        identity::release_oidc(&step, &arn, &client_id).await?;
+        release_oidc(&mut d, &arn, &client_id).await?;
     }
-    ctx.forget(obj.metadata.uid.as_deref().unwrap_or_default());
-    Ok(Action::await_change())
+    ctx.forget(&uid);
+    Ok(Requeue::await_change())
 }
 
 /// After a failed reconcile: back off per object, longer when a person must act.
-pub fn error_policy(obj: Arc<AuthedApi>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(obj: Arc<AuthedApi>, error: &Error, ctx: Arc<Context>) -> Requeue {
     let uid = obj.metadata.uid.clone().unwrap_or_default();
     let failures = ctx.failed(&uid, obj.metadata.generation.unwrap_or_default());
     let delay = backoff(failures, error.stalls(), ctx.resync);
@@ -468,7 +779,7 @@ pub fn error_policy(obj: Arc<AuthedApi>, error: &Error, ctx: Arc<Context>) -> Ac
         retry_in = ?delay,
         "reconcile failed: {error}"
     );
-    Action::requeue(delay)
+    Requeue::requeue(delay)
 }
 
 /// Exponential backoff with jitter: from 1s for what may heal by itself, from 30s for
@@ -491,42 +802,4 @@ pub fn backoff(failures: u32, stalled: bool, resync: Duration) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let resync = Duration::from_secs(600);
-        let first = backoff(1, false, resync);
-        assert!(first >= Duration::from_secs(1) && first <= Duration::from_millis(1200));
-        let fifth = backoff(5, false, resync);
-        assert!(fifth >= Duration::from_secs(16) && fifth <= Duration::from_millis(19200));
-        assert!(backoff(30, false, resync) <= Duration::from_secs(360));
-        let stalled = backoff(1, true, resync);
-        assert!(stalled >= Duration::from_secs(30) && stalled <= Duration::from_secs(36));
-        assert!(backoff(30, true, resync) <= Duration::from_secs(720));
-        let short = Duration::from_secs(10);
-        assert!(backoff(30, false, short) <= Duration::from_secs(12));
-        assert!(backoff(30, true, short) <= Duration::from_secs(36));
-    }
-
-    #[test]
-    fn reasons_and_stalls() {
-        let aws = |kind| {
-            Error::Aws(AwsError {
-                kind,
-                service: "iam",
-                operation: "CreateRole",
-                code: "X".into(),
-                message: "m".into(),
-            })
-        };
-        assert!(aws(ErrorKind::AccessDenied).stalls());
-        assert!(aws(ErrorKind::Invalid).stalls());
-        assert!(!aws(ErrorKind::Throttled).stalls());
-        assert!(!aws(ErrorKind::Transient).stalls());
-        assert_eq!(aws(ErrorKind::Throttled).reason(), "Throttled");
-        assert!(Error::NameConflict("x".into()).stalls());
-        assert_eq!(Error::NameConflict("x".into()).reason(), "NameConflict");
-    }
-}
+mod tests;

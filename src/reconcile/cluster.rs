@@ -1,0 +1,171 @@
+//! What a reconcile asks of Kubernetes besides the object itself: saving its status,
+//! publishing events, the outputs ConfigMap, namespace labels. Behind a trait, so the
+//! reconcile logic runs in-process in unit tests against [`fake::Cluster`]-style fakes,
+//! as it runs against the API server.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::Resource;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+
+use super::FIELD_MANAGER;
+use super::events::{Action, Reason};
+use crate::api::{AuthedApi, AuthedApiStatus};
+
+/// The Kubernetes side of a reconcile.
+#[async_trait::async_trait]
+pub trait Cluster: Send + Sync {
+    /// Write `status` as the whole status of `namespace/name` (server-side apply, our
+    /// field manager).
+    async fn save_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &AuthedApiStatus,
+    ) -> Result<(), kube::Error>;
+
+    /// Publish an event about `obj`; failures are logged, never fatal.
+    async fn publish(
+        &self,
+        obj: &AuthedApi,
+        type_: EventType,
+        reason: Reason,
+        action: &Action,
+        note: String,
+    );
+
+    async fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ConfigMap>, kube::Error>;
+
+    async fn apply_config_map(
+        &self,
+        namespace: &str,
+        config_map: &ConfigMap,
+    ) -> Result<(), kube::Error>;
+
+    /// Delete a ConfigMap; absent counts as deleted.
+    async fn delete_config_map(&self, namespace: &str, name: &str) -> Result<(), kube::Error>;
+
+    async fn namespace_labels(
+        &self,
+        namespace: &str,
+    ) -> Result<BTreeMap<String, String>, kube::Error>;
+}
+
+/// The API server.
+pub struct KubeCluster {
+    pub client: kube::Client,
+    pub recorder: Recorder,
+}
+
+#[async_trait::async_trait]
+impl Cluster for KubeCluster {
+    async fn save_status(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &AuthedApiStatus,
+    ) -> Result<(), kube::Error> {
+        #[cfg(feature = "test-hooks")]
+        crate::testhooks::before_status_write();
+        let patch = serde_json::json!({
+            "apiVersion": "authedapi.dev/v1alpha1",
+            "kind": "AuthedApi",
+            "status": status,
+        });
+        Api::<AuthedApi>::namespaced(self.client.clone(), namespace)
+            .patch_status(
+                name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn publish(
+        &self,
+        obj: &AuthedApi,
+        type_: EventType,
+        reason: Reason,
+        action: &Action,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.as_str().to_owned(),
+            note: Some(truncate(note, 1024)),
+            action: truncate(action.to_string(), 128),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::debug!("could not publish event {}: {e}", reason.as_str());
+        }
+    }
+
+    async fn config_map(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<ConfigMap>, kube::Error> {
+        Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+    }
+
+    async fn apply_config_map(
+        &self,
+        namespace: &str,
+        config_map: &ConfigMap,
+    ) -> Result<(), kube::Error> {
+        let name = config_map.metadata.name.clone().unwrap_or_default();
+        Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(config_map),
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn delete_config_map(&self, namespace: &str, name: &str) -> Result<(), kube::Error> {
+        match Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
+            .delete(name, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn namespace_labels(
+        &self,
+        namespace: &str,
+    ) -> Result<BTreeMap<String, String>, kube::Error> {
+        Ok(Api::<Namespace>::all(self.client.clone())
+            .get(namespace)
+            .await?
+            .metadata
+            .labels
+            .unwrap_or_default())
+    }
+}
+
+pub(crate) fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max - 3;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
+}
