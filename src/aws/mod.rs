@@ -129,3 +129,5 @@ impl AwsClients {
         }
     }
 }
+#[cfg(test)]
+pub mod fake;

@@ -462,7 +462,10 @@ mod tests {
     #[test]
     fn a_client_id_we_did_not_add_stays_and_so_does_its_provider() {
         let o = oidc("a");
-        let p = provider(&["a", "b"], &with(managed_by(CLUSTER), &[o.claim.clone()]));
+        let p = provider(
+            &["a", "b"],
+            &with(managed_by(CLUSTER), std::slice::from_ref(&o.claim)),
+        );
         assert_eq!(
             diff(CLUSTER, &released("a"), Some(&p)),
             vec![OidcChange::Unrecord(o.claim.0.clone())]

@@ -1,0 +1,723 @@
+//! An in-memory AWS for the in-process reconcile tests: just enough of API Gateway,
+//! Cognito, IAM and Lambda to drive every branch of every kind. It answers as the real
+//! services do where the reconciler depends on it (NotFound for what is absent, Conflict
+//! for a name IAM already has, ids it makes up), counts every write by operation, and
+//! fails a chosen call once on request.
+//!
+//! A new kind's calls are added here, next to the trait they belong to.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use super::apigateway::{
+    ApiGatewayApi, CorsConfig, HttpApi, Integration, IntegrationTarget, JwtAuthorizer, Route,
+    RouteAuth, Stage, StageSettings,
+};
+use super::cognito::{CognitoApi, IdentityPool, PoolRoles};
+use super::error::{AwsError, AwsResult, ErrorKind};
+use super::iam::{IamApi, OidcProvider, Role};
+use super::lambda::{APIGATEWAY_PRINCIPAL, LambdaApi, Permission};
+
+/// An API with everything in it.
+#[derive(Clone, Debug)]
+pub struct FakeApi {
+    pub api: HttpApi,
+    pub integrations: Vec<Integration>,
+    pub authorizers: Vec<JwtAuthorizer>,
+    pub routes: Vec<Route>,
+    pub stage: Option<Stage>,
+}
+
+/// Everything the fake holds; tests read and change it directly.
+#[derive(Debug, Default)]
+pub struct State {
+    pub apis: BTreeMap<String, FakeApi>,
+    pub pools: BTreeMap<String, IdentityPool>,
+    pub pool_roles: BTreeMap<String, PoolRoles>,
+    pub roles: BTreeMap<String, Role>,
+    /// role -> policy name -> document.
+    pub role_policies: BTreeMap<String, BTreeMap<String, Value>>,
+    pub providers: BTreeMap<String, OidcProvider>,
+    /// function ARN -> its statements. A function not here does not exist.
+    pub functions: BTreeMap<String, Vec<Permission>>,
+    /// Writes made, by operation name.
+    pub writes: BTreeMap<&'static str, usize>,
+    /// Reads made, by operation name.
+    pub reads: BTreeMap<&'static str, usize>,
+    /// The next call of each operation named here fails with this error.
+    pub failures: HashMap<&'static str, AwsError>,
+    next_id: u64,
+}
+
+impl State {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}{:04}", self.next_id)
+    }
+
+    pub fn writes_total(&self) -> usize {
+        self.writes.values().sum()
+    }
+
+    pub fn api(&mut self, id: &str) -> AwsResult<&mut FakeApi> {
+        self.apis
+            .get_mut(id)
+            .ok_or_else(|| not_found("apigateway", "GetApi", format!("API {id}")))
+    }
+}
+
+/// The fake services, sharing one [`State`].
+#[derive(Clone, Debug, Default)]
+pub struct FakeAws {
+    pub state: Arc<Mutex<State>>,
+}
+
+pub fn not_found(service: &'static str, operation: &'static str, what: String) -> AwsError {
+    AwsError {
+        kind: ErrorKind::NotFound,
+        service,
+        operation,
+        code: "NotFoundException".into(),
+        message: format!("{what} not found"),
+    }
+}
+
+impl FakeAws {
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().expect("fake state")
+    }
+
+    /// Make the next call of `operation` fail with `kind`.
+    pub fn fail_next(&self, operation: &'static str, kind: ErrorKind) {
+        self.state().failures.insert(
+            operation,
+            AwsError {
+                kind,
+                service: "fake",
+                operation,
+                code: format!("{kind:?}"),
+                message: format!("injected {kind:?}"),
+            },
+        );
+    }
+
+    /// The clients a reconcile uses, all backed by this fake.
+    pub fn clients(&self) -> super::AwsClients {
+        let config = aws_types::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("us-east-1"))
+            .build();
+        super::AwsClients {
+            apigateway: Arc::new(self.clone()),
+            cognito: Arc::new(self.clone()),
+            iam: Arc::new(self.clone()),
+            lambda: Arc::new(self.clone()),
+            sts: super::sts::Sts::new(&config, &[]),
+        }
+    }
+
+    /// Count a call and take the failure injected for it, if any.
+    fn call(&self, operation: &'static str, write: bool) -> AwsResult<MutexGuard<'_, State>> {
+        let mut state = self.state();
+        if let Some(e) = state.failures.remove(operation) {
+            return Err(e);
+        }
+        let counts = if write {
+            &mut state.writes
+        } else {
+            &mut state.reads
+        };
+        *counts.entry(operation).or_default() += 1;
+        Ok(state)
+    }
+
+    fn read(&self, operation: &'static str) -> AwsResult<MutexGuard<'_, State>> {
+        self.call(operation, false)
+    }
+
+    fn write(&self, operation: &'static str) -> AwsResult<MutexGuard<'_, State>> {
+        self.call(operation, true)
+    }
+}
+
+#[async_trait::async_trait]
+impl ApiGatewayApi for FakeAws {
+    async fn create_api(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<HttpApi> {
+        let mut s = self.write("CreateApi")?;
+        let id = s.id("api");
+        let api = HttpApi {
+            id: id.clone(),
+            name: name.to_owned(),
+            endpoint: format!("https://{id}.execute-api.us-east-1.amazonaws.com"),
+            tags: tags.clone(),
+            cors: None,
+            disable_execute_api_endpoint: false,
+        };
+        s.apis.insert(
+            id,
+            FakeApi {
+                api: api.clone(),
+                integrations: Vec::new(),
+                authorizers: Vec::new(),
+                routes: Vec::new(),
+                stage: None,
+            },
+        );
+        Ok(api)
+    }
+
+    async fn get_api(&self, id: &str) -> AwsResult<Option<HttpApi>> {
+        Ok(self.read("GetApi")?.apis.get(id).map(|a| a.api.clone()))
+    }
+
+    async fn list_apis(&self) -> AwsResult<Vec<HttpApi>> {
+        Ok(self
+            .read("GetApis")?
+            .apis
+            .values()
+            .map(|a| a.api.clone())
+            .collect())
+    }
+
+    async fn find_apis_by_name(&self, name: &str) -> AwsResult<Vec<HttpApi>> {
+        let s = self.read("GetApis")?;
+        Ok(s.apis
+            .values()
+            .filter(|a| a.api.name == name)
+            .map(|a| a.api.clone())
+            .collect())
+    }
+
+    async fn delete_api(&self, id: &str) -> AwsResult<()> {
+        let mut s = self.write("DeleteApi")?;
+        s.apis
+            .remove(id)
+            .map(drop)
+            .ok_or_else(|| not_found("apigateway", "DeleteApi", format!("API {id}")))
+    }
+
+    async fn list_integrations(&self, api_id: &str) -> AwsResult<Vec<Integration>> {
+        Ok(self
+            .read("GetIntegrations")?
+            .api(api_id)?
+            .integrations
+            .clone())
+    }
+
+    async fn create_integration(
+        &self,
+        api_id: &str,
+        target: &IntegrationTarget,
+    ) -> AwsResult<String> {
+        let mut s = self.write("CreateIntegration")?;
+        let id = s.id("int");
+        s.api(api_id)?.integrations.push(Integration {
+            id: id.clone(),
+            target: Some(target.clone()),
+        });
+        Ok(id)
+    }
+
+    async fn delete_integration(&self, api_id: &str, id: &str) -> AwsResult<()> {
+        let mut s = self.write("DeleteIntegration")?;
+        s.api(api_id)?.integrations.retain(|i| i.id != id);
+        Ok(())
+    }
+
+    async fn list_routes(&self, api_id: &str) -> AwsResult<Vec<Route>> {
+        Ok(self.read("GetRoutes")?.api(api_id)?.routes.clone())
+    }
+
+    async fn create_route(
+        &self,
+        api_id: &str,
+        key: &str,
+        integration_id: &str,
+        auth: &RouteAuth,
+    ) -> AwsResult<String> {
+        let mut s = self.write("CreateRoute")?;
+        let id = s.id("rt");
+        let api = s.api(api_id)?;
+        if api.routes.iter().any(|r| r.key == key) {
+            return Err(AwsError {
+                kind: ErrorKind::Conflict,
+                service: "apigateway",
+                operation: "CreateRoute",
+                code: "ConflictException".into(),
+                message: format!("route {key} exists"),
+            });
+        }
+        api.routes.push(Route {
+            id: id.clone(),
+            key: key.to_owned(),
+            integration_id: Some(integration_id.to_owned()),
+            auth: auth.clone(),
+        });
+        Ok(id)
+    }
+
+    async fn update_route(
+        &self,
+        api_id: &str,
+        route_id: &str,
+        integration_id: &str,
+        auth: &RouteAuth,
+    ) -> AwsResult<()> {
+        let mut s = self.write("UpdateRoute")?;
+        let route = s
+            .api(api_id)?
+            .routes
+            .iter_mut()
+            .find(|r| r.id == route_id)
+            .ok_or_else(|| not_found("apigateway", "UpdateRoute", route_id.to_owned()))?;
+        route.integration_id = Some(integration_id.to_owned());
+        route.auth = auth.clone();
+        Ok(())
+    }
+
+    async fn delete_route(&self, api_id: &str, route_id: &str) -> AwsResult<()> {
+        let mut s = self.write("DeleteRoute")?;
+        s.api(api_id)?.routes.retain(|r| r.id != route_id);
+        Ok(())
+    }
+
+    async fn list_authorizers(&self, api_id: &str) -> AwsResult<Vec<JwtAuthorizer>> {
+        Ok(self
+            .read("GetAuthorizers")?
+            .api(api_id)?
+            .authorizers
+            .clone())
+    }
+
+    async fn create_jwt_authorizer(
+        &self,
+        api_id: &str,
+        name: &str,
+        issuer: &str,
+        audience: &[String],
+    ) -> AwsResult<String> {
+        let mut s = self.write("CreateAuthorizer")?;
+        let id = s.id("au");
+        s.api(api_id)?.authorizers.push(JwtAuthorizer {
+            id: id.clone(),
+            name: name.to_owned(),
+            issuer: issuer.to_owned(),
+            audience: audience.to_vec(),
+        });
+        Ok(id)
+    }
+
+    async fn update_jwt_authorizer(
+        &self,
+        api_id: &str,
+        id: &str,
+        issuer: &str,
+        audience: &[String],
+    ) -> AwsResult<()> {
+        let mut s = self.write("UpdateAuthorizer")?;
+        if let Some(a) = s.api(api_id)?.authorizers.iter_mut().find(|a| a.id == id) {
+            a.issuer = issuer.to_owned();
+            a.audience = audience.to_vec();
+        }
+        Ok(())
+    }
+
+    async fn delete_authorizer(&self, api_id: &str, id: &str) -> AwsResult<()> {
+        let mut s = self.write("DeleteAuthorizer")?;
+        s.api(api_id)?.authorizers.retain(|a| a.id != id);
+        Ok(())
+    }
+
+    async fn get_stage(&self, api_id: &str, _name: &str) -> AwsResult<Option<Stage>> {
+        Ok(self.read("GetStage")?.api(api_id)?.stage.clone())
+    }
+
+    async fn create_stage(
+        &self,
+        api_id: &str,
+        name: &str,
+        tags: &BTreeMap<String, String>,
+        settings: &StageSettings,
+    ) -> AwsResult<()> {
+        let mut s = self.write("CreateStage")?;
+        s.api(api_id)?.stage = Some(Stage {
+            name: name.to_owned(),
+            auto_deploy: true,
+            tags: tags.clone(),
+            settings: settings.clone(),
+        });
+        Ok(())
+    }
+
+    async fn update_stage_settings(
+        &self,
+        api_id: &str,
+        _name: &str,
+        _current: &StageSettings,
+        wanted: &StageSettings,
+    ) -> AwsResult<()> {
+        let mut s = self.write("UpdateStage")?;
+        if let Some(stage) = &mut s.api(api_id)?.stage {
+            stage.auto_deploy = true;
+            stage.settings = wanted.clone();
+        }
+        Ok(())
+    }
+
+    async fn update_api_settings(
+        &self,
+        api_id: &str,
+        cors: Option<&CorsConfig>,
+        _had_cors: bool,
+        disable_execute_api_endpoint: bool,
+    ) -> AwsResult<()> {
+        let mut s = self.write("UpdateApi")?;
+        let api = &mut s.api(api_id)?.api;
+        api.cors = cors.cloned();
+        api.disable_execute_api_endpoint = disable_execute_api_endpoint;
+        Ok(())
+    }
+
+    async fn delete_stage(&self, api_id: &str, _name: &str) -> AwsResult<()> {
+        let mut s = self.write("DeleteStage")?;
+        s.api(api_id)?.stage = None;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl CognitoApi for FakeAws {
+    async fn create_identity_pool(&self, pool: &IdentityPool) -> AwsResult<IdentityPool> {
+        let mut s = self.write("CreateIdentityPool")?;
+        let id = format!("us-east-1:{}", s.id("pool"));
+        let pool = IdentityPool {
+            id: id.clone(),
+            ..pool.clone()
+        };
+        s.pools.insert(id, pool.clone());
+        Ok(pool)
+    }
+
+    async fn describe_identity_pool(&self, id: &str) -> AwsResult<Option<IdentityPool>> {
+        Ok(self.read("DescribeIdentityPool")?.pools.get(id).cloned())
+    }
+
+    async fn list_identity_pools(&self) -> AwsResult<Vec<(String, String)>> {
+        let s = self.read("ListIdentityPools")?;
+        Ok(s.pools
+            .values()
+            .map(|p| (p.id.clone(), p.name.clone()))
+            .collect())
+    }
+
+    async fn find_identity_pools_by_name(&self, name: &str) -> AwsResult<Vec<String>> {
+        let s = self.read("ListIdentityPools")?;
+        Ok(s.pools
+            .values()
+            .filter(|p| p.name == name)
+            .map(|p| p.id.clone())
+            .collect())
+    }
+
+    async fn update_identity_pool(&self, pool: &IdentityPool) -> AwsResult<()> {
+        let mut s = self.write("UpdateIdentityPool")?;
+        match s.pools.get_mut(&pool.id) {
+            Some(current) => {
+                *current = pool.clone();
+                Ok(())
+            }
+            None => Err(not_found(
+                "cognito-identity",
+                "UpdateIdentityPool",
+                pool.id.clone(),
+            )),
+        }
+    }
+
+    async fn delete_identity_pool(&self, id: &str) -> AwsResult<()> {
+        let mut s = self.write("DeleteIdentityPool")?;
+        s.pool_roles.remove(id);
+        s.pools
+            .remove(id)
+            .map(drop)
+            .ok_or_else(|| not_found("cognito-identity", "DeleteIdentityPool", id.to_owned()))
+    }
+
+    async fn get_roles(&self, id: &str) -> AwsResult<PoolRoles> {
+        Ok(self
+            .read("GetIdentityPoolRoles")?
+            .pool_roles
+            .get(id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn set_roles(&self, id: &str, roles: &PoolRoles) -> AwsResult<()> {
+        let mut s = self.write("SetIdentityPoolRoles")?;
+        s.pool_roles.insert(id.to_owned(), roles.clone());
+        Ok(())
+    }
+
+    async fn list_tags(&self, _arn: &str) -> AwsResult<BTreeMap<String, String>> {
+        Ok(BTreeMap::new())
+    }
+
+    async fn tag(&self, _arn: &str, _tags: &BTreeMap<String, String>) -> AwsResult<()> {
+        self.write("TagResource").map(drop)
+    }
+
+    async fn untag(&self, _arn: &str, _keys: &[String]) -> AwsResult<()> {
+        self.write("UntagResource").map(drop)
+    }
+}
+
+#[async_trait::async_trait]
+impl IamApi for FakeAws {
+    async fn get_role(&self, name: &str) -> AwsResult<Option<Role>> {
+        Ok(self.read("GetRole")?.roles.get(name).cloned())
+    }
+
+    async fn create_role(
+        &self,
+        path: &str,
+        name: &str,
+        trust_policy: &Value,
+        _description: &str,
+        tags: &BTreeMap<String, String>,
+        _boundary_arn: &str,
+    ) -> AwsResult<Role> {
+        let mut s = self.write("CreateRole")?;
+        if s.roles.contains_key(name) {
+            return Err(AwsError {
+                kind: ErrorKind::Conflict,
+                service: "iam",
+                operation: "CreateRole",
+                code: "EntityAlreadyExists".into(),
+                message: format!("Role with name {name} already exists."),
+            });
+        }
+        let role = Role {
+            name: name.to_owned(),
+            arn: format!("arn:aws:iam::123456789012:role{path}{name}"),
+            trust_policy: trust_policy.clone(),
+            tags: tags.clone(),
+            created: Some(SystemTime::now()),
+        };
+        s.roles.insert(name.to_owned(), role.clone());
+        Ok(role)
+    }
+
+    async fn update_trust_policy(&self, name: &str, trust_policy: &Value) -> AwsResult<()> {
+        let mut s = self.write("UpdateAssumeRolePolicy")?;
+        let role = s
+            .roles
+            .get_mut(name)
+            .ok_or_else(|| not_found("iam", "UpdateAssumeRolePolicy", name.to_owned()))?;
+        role.trust_policy = trust_policy.clone();
+        Ok(())
+    }
+
+    async fn tag_role(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
+        let mut s = self.write("TagRole")?;
+        let role = s
+            .roles
+            .get_mut(name)
+            .ok_or_else(|| not_found("iam", "TagRole", name.to_owned()))?;
+        role.tags.extend(tags.clone());
+        Ok(())
+    }
+
+    async fn delete_role(&self, name: &str) -> AwsResult<()> {
+        let mut s = self.write("DeleteRole")?;
+        if s.role_policies.get(name).is_some_and(|p| !p.is_empty()) {
+            return Err(AwsError {
+                kind: ErrorKind::Conflict,
+                service: "iam",
+                operation: "DeleteRole",
+                code: "DeleteConflict".into(),
+                message: "Cannot delete entity, must delete policies first.".into(),
+            });
+        }
+        s.roles
+            .remove(name)
+            .map(drop)
+            .ok_or_else(|| not_found("iam", "DeleteRole", name.to_owned()))
+    }
+
+    async fn get_role_policy(&self, role: &str, policy: &str) -> AwsResult<Option<Value>> {
+        let s = self.read("GetRolePolicy")?;
+        Ok(s.role_policies
+            .get(role)
+            .and_then(|p| p.get(policy))
+            .cloned())
+    }
+
+    async fn put_role_policy(&self, role: &str, policy: &str, document: &Value) -> AwsResult<()> {
+        let mut s = self.write("PutRolePolicy")?;
+        if !s.roles.contains_key(role) {
+            return Err(not_found("iam", "PutRolePolicy", role.to_owned()));
+        }
+        s.role_policies
+            .entry(role.to_owned())
+            .or_default()
+            .insert(policy.to_owned(), document.clone());
+        Ok(())
+    }
+
+    async fn list_role_policies(&self, role: &str) -> AwsResult<Vec<String>> {
+        let s = self.read("ListRolePolicies")?;
+        Ok(s.role_policies
+            .get(role)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn delete_role_policy(&self, role: &str, policy: &str) -> AwsResult<()> {
+        let mut s = self.write("DeleteRolePolicy")?;
+        match s.role_policies.get_mut(role).and_then(|p| p.remove(policy)) {
+            Some(_) => Ok(()),
+            None => Err(not_found(
+                "iam",
+                "DeleteRolePolicy",
+                format!("{role}/{policy}"),
+            )),
+        }
+    }
+
+    async fn get_oidc_provider(&self, arn: &str) -> AwsResult<Option<OidcProvider>> {
+        Ok(self
+            .read("GetOpenIDConnectProvider")?
+            .providers
+            .get(arn)
+            .cloned())
+    }
+
+    async fn create_oidc_provider(
+        &self,
+        url: &str,
+        client_ids: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> AwsResult<String> {
+        let mut s = self.write("CreateOpenIDConnectProvider")?;
+        let host = url.trim_start_matches("https://").to_owned();
+        let arn = format!("arn:aws:iam::123456789012:oidc-provider/{host}");
+        if s.providers.contains_key(&arn) {
+            return Err(AwsError {
+                kind: ErrorKind::Conflict,
+                service: "iam",
+                operation: "CreateOpenIDConnectProvider",
+                code: "EntityAlreadyExists".into(),
+                message: format!("Provider with url {url} already exists."),
+            });
+        }
+        s.providers.insert(
+            arn.clone(),
+            OidcProvider {
+                arn: arn.clone(),
+                url: host,
+                client_ids: client_ids.to_vec(),
+                tags: tags.clone(),
+            },
+        );
+        Ok(arn)
+    }
+
+    async fn add_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
+        let mut s = self.write("AddClientIDToOpenIDConnectProvider")?;
+        let provider = s.providers.get_mut(arn).ok_or_else(|| {
+            not_found("iam", "AddClientIDToOpenIDConnectProvider", arn.to_owned())
+        })?;
+        if !provider.client_ids.iter().any(|c| c == client_id) {
+            provider.client_ids.push(client_id.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn remove_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
+        let mut s = self.write("RemoveClientIDFromOpenIDConnectProvider")?;
+        let provider = s.providers.get_mut(arn).ok_or_else(|| {
+            not_found(
+                "iam",
+                "RemoveClientIDFromOpenIDConnectProvider",
+                arn.to_owned(),
+            )
+        })?;
+        provider.client_ids.retain(|c| c != client_id);
+        Ok(())
+    }
+
+    async fn tag_oidc_provider(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
+        let mut s = self.write("TagOpenIDConnectProvider")?;
+        let provider = s
+            .providers
+            .get_mut(arn)
+            .ok_or_else(|| not_found("iam", "TagOpenIDConnectProvider", arn.to_owned()))?;
+        provider.tags.extend(tags.clone());
+        Ok(())
+    }
+
+    async fn untag_oidc_provider(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
+        let mut s = self.write("UntagOpenIDConnectProvider")?;
+        let provider = s
+            .providers
+            .get_mut(arn)
+            .ok_or_else(|| not_found("iam", "UntagOpenIDConnectProvider", arn.to_owned()))?;
+        provider.tags.retain(|k, _| !keys.contains(k));
+        Ok(())
+    }
+
+    async fn delete_oidc_provider(&self, arn: &str) -> AwsResult<()> {
+        let mut s = self.write("DeleteOpenIDConnectProvider")?;
+        s.providers
+            .remove(arn)
+            .map(drop)
+            .ok_or_else(|| not_found("iam", "DeleteOpenIDConnectProvider", arn.to_owned()))
+    }
+}
+
+#[async_trait::async_trait]
+impl LambdaApi for FakeAws {
+    async fn permissions(&self, function: &str) -> AwsResult<Option<Vec<Permission>>> {
+        Ok(self.read("GetPolicy")?.functions.get(function).cloned())
+    }
+
+    async fn add_permission(&self, function: &str, sid: &str, source_arn: &str) -> AwsResult<()> {
+        let mut s = self.write("AddPermission")?;
+        let statements = s
+            .functions
+            .get_mut(function)
+            .ok_or_else(|| not_found("lambda", "AddPermission", function.to_owned()))?;
+        if statements.iter().any(|p| p.sid == sid) {
+            return Err(AwsError {
+                kind: ErrorKind::Conflict,
+                service: "lambda",
+                operation: "AddPermission",
+                code: "ResourceConflictException".into(),
+                message: format!("The statement id ({sid}) provided already exists."),
+            });
+        }
+        statements.push(Permission {
+            sid: sid.to_owned(),
+            principal: Some(APIGATEWAY_PRINCIPAL.to_owned()),
+            source_arn: Some(source_arn.to_owned()),
+        });
+        Ok(())
+    }
+
+    async fn remove_permission(&self, function: &str, sid: &str) -> AwsResult<()> {
+        let mut s = self.write("RemovePermission")?;
+        let statements = s
+            .functions
+            .get_mut(function)
+            .ok_or_else(|| not_found("lambda", "RemovePermission", function.to_owned()))?;
+        let before = statements.len();
+        statements.retain(|p| p.sid != sid);
+        if statements.len() == before {
+            return Err(not_found("lambda", "RemovePermission", sid.to_owned()));
+        }
+        Ok(())
+    }
+}
