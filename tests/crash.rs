@@ -1,6 +1,6 @@
-//! Crash safety: for every AWS create the operator makes, and before every status write, a
-//! run that kills the operator at that point and starts it again ends Ready with exactly
-//! one of each resource, counted in the emulator.
+//! Crash safety: for every AWS create of every registered kind, and before every status
+//! write the operator reports, a run that kills the operator at that point and starts it
+//! again ends Ready with exactly one of each resource, counted in the emulator.
 
 mod common;
 
@@ -12,7 +12,8 @@ use authedapi_rig::{Account, TestNamespace, shared};
 use kube::api::Api;
 use serde_json::json;
 
-use common::{Operator, apply, install_crd, seed_in, wait_ready};
+use authedapi::testhooks::{CRASH_BEFORE_STATUS_WRITE, CrashAfter};
+use common::{Operator, apply, install_crd, seed_in, sum_metric, wait_ready};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -121,16 +122,9 @@ async fn count(account: &Account, config: &aws_types::SdkConfig) -> Counts {
     }
 }
 
-/// Crash the operator where `hook` says, start it again, expect Ready with one of each.
-async fn crash_and_recover(prefix: &str, hook: (&str, &str)) {
-    let client = shared::client().await;
-    install_crd(&client).await.unwrap();
-    let ns = TestNamespace::create(&client, prefix).await.unwrap();
-    let account = shared::account();
-    let config = account.sdk_config().await;
-    let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
-
-    let mut object = seed_in(&account, &config, "crash").await;
+/// The crash scenario's object: the seed plus one JWT route.
+async fn crash_object(account: &Account, config: &aws_types::SdkConfig) -> serde_json::Value {
+    let mut object = seed_in(account, config, "crash").await;
     object["spec"]["routes"]
         .as_array_mut()
         .unwrap()
@@ -138,9 +132,20 @@ async fn crash_and_recover(prefix: &str, hook: (&str, &str)) {
             "route": "GET /reports", "authorization": "jwt",
             "target": {"http": {"url": "https://example.com/reports"}}
         }));
+    object
+}
 
-    let mut crashing = Operator::start(&ns.name, &account, &[], &[hook]).await;
-    apply(&api, &object).await;
+/// Crash the operator where `hook` says, start it again, expect Ready with one of each.
+async fn crash_and_recover(prefix: &str, hook: (&str, String)) {
+    let client = shared::client().await;
+    install_crd(&client).await.unwrap();
+    let ns = TestNamespace::create(&client, prefix).await.unwrap();
+    let account = shared::account();
+    let config = account.sdk_config().await;
+    let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
+
+    let mut crashing = Operator::start(&ns.name, &account, &[], &[(hook.0, &hook.1)]).await;
+    apply(&api, &crash_object(&account, &config).await).await;
     assert!(
         crashing.wait_exit(TIMEOUT).await,
         "the operator did not crash at {hook:?}:\n{}",
@@ -163,50 +168,94 @@ async fn crash_and_recover(prefix: &str, hook: (&str, &str)) {
     );
 }
 
-macro_rules! crash_after {
-    ($($test:ident: $operation:literal,)+) => {$(
-        #[tokio::test]
-        async fn $test() {
-            crash_and_recover("crash-op", (authedapi::testhooks::CrashAfter::ENV, $operation)).await;
-        }
-    )+};
+/// Run `scenarios` a few at a time (each has its own namespace, account and operator).
+async fn run_all(scenarios: Vec<(&'static str, (&'static str, String))>) {
+    use futures::StreamExt;
+    futures::stream::iter(scenarios)
+        .map(|(prefix, hook)| crash_and_recover(prefix, hook))
+        .buffer_unordered(3)
+        .collect::<Vec<()>>()
+        .await;
 }
 
-crash_after! {
-    after_create_oidc_provider: "CreateOpenIDConnectProvider",
-    after_create_api: "CreateApi",
-    after_create_integration: "CreateIntegration",
-    after_create_authorizer: "CreateAuthorizer",
-    after_create_route: "CreateRoute",
-    after_create_stage: "CreateStage",
-    after_add_permission: "AddPermission",
-    after_create_identity_pool: "CreateIdentityPool",
-    after_create_role: "CreateRole",
-    after_put_role_policy: "PutRolePolicy",
-    after_set_identity_pool_roles: "SetIdentityPoolRoles",
+/// Every create of every kind the reconciler registers: a kind added later is
+/// crash-tested by being registered.
+#[tokio::test]
+async fn a_crash_right_after_any_aws_create_leaves_exactly_one_of_each() {
+    let creates: Vec<&'static str> = authedapi::reconcile::kinds::creates().collect();
+    assert!(creates.len() >= 11, "{creates:?}");
+    run_all(
+        creates
+            .into_iter()
+            .map(|op| ("crash-op", (CrashAfter::ENV, op.to_owned())))
+            .collect(),
+    )
+    .await;
 }
 
-macro_rules! crash_before_status_write {
-    ($($test:ident: $n:literal,)+) => {$(
-        #[tokio::test]
-        async fn $test() {
-            crash_and_recover(
-                "crash-status",
-                (authedapi::testhooks::CRASH_BEFORE_STATUS_WRITE, $n),
-            )
-            .await;
-        }
-    )+};
+/// Before every status write a first reconcile makes, as many as the operator reports
+/// making (its status_writes metric) on an uncrashed run of the same object.
+#[tokio::test]
+async fn a_crash_before_any_status_write_leaves_exactly_one_of_each() {
+    let client = shared::client().await;
+    install_crd(&client).await.unwrap();
+    let ns = TestNamespace::create(&client, "crash-count").await.unwrap();
+    let account = shared::account();
+    let config = account.sdk_config().await;
+    let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
+    let operator = Operator::start(&ns.name, &account, &[], &[]).await;
+    apply(&api, &crash_object(&account, &config).await).await;
+    wait_ready(&api, "crash", &operator, TIMEOUT).await;
+    let writes = sum_metric(
+        &operator.metrics().await,
+        "authedapi_status_writes_total",
+        None,
+    );
+    assert!(
+        writes >= 7,
+        "a first reconcile writes status at least 7 times: {writes}"
+    );
+    drop(operator);
+
+    run_all(
+        (1..=writes)
+            .map(|n| ("crash-status", (CRASH_BEFORE_STATUS_WRITE, n.to_string())))
+            .collect(),
+    )
+    .await;
 }
 
-// A first reconcile writes status 7 times: Reconciling, API create pending, API id,
-// permission intent, pool create pending, pool id, Ready.
-crash_before_status_write! {
-    before_status_write_1: "1",
-    before_status_write_2: "2",
-    before_status_write_3: "3",
-    before_status_write_4: "4",
-    before_status_write_5: "5",
-    before_status_write_6: "6",
-    before_status_write_7: "7",
+#[tokio::test]
+async fn a_crash_right_after_create_api_is_adopted_not_duplicated() {
+    let client = shared::client().await;
+    install_crd(&client).await.unwrap();
+    let ns = TestNamespace::create(&client, "crash-api").await.unwrap();
+    let account = shared::account();
+    let config = account.sdk_config().await;
+    let aws = AwsClients::new(&config, &[]);
+    let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
+
+    let mut crashing =
+        Operator::start(&ns.name, &account, &[], &[(CrashAfter::ENV, "CreateApi")]).await;
+    apply(&api, &seed_in(&account, &config, "crash").await).await;
+    assert!(
+        crashing.wait_exit(TIMEOUT).await,
+        "the operator did not crash after CreateApi:\n{}",
+        crashing.log_tail(30)
+    );
+    let apis = aws.apigateway.list_apis().await.unwrap();
+    assert_eq!(apis.len(), 1, "CreateApi went through");
+    let obj = api.get("crash").await.unwrap();
+    let status = obj.status.unwrap_or_default();
+    assert_eq!(
+        status.api_id, None,
+        "the crash came before the status write"
+    );
+    assert_eq!(status.pending_creates, vec!["HttpApi".to_string()]);
+
+    let operator = Operator::start(&ns.name, &account, &[], &[]).await;
+    let obj = wait_ready(&api, "crash", &operator, TIMEOUT).await;
+    let apis = aws.apigateway.list_apis().await.unwrap();
+    assert_eq!(apis.len(), 1, "adopted, not duplicated: {apis:?}");
+    assert_eq!(Some(apis[0].id.clone()), obj.status.unwrap().api_id);
 }

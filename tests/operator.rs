@@ -652,45 +652,6 @@ async fn a_foreign_role_with_our_name_stalls_the_object_and_is_left_alone() {
 }
 
 #[tokio::test]
-async fn a_crash_right_after_create_api_leaves_exactly_one_api() {
-    let client = shared::client().await;
-    install_crd(&client).await.unwrap();
-    let ns = TestNamespace::create(&client, "op-crash").await.unwrap();
-    let account = shared::account();
-    let config = account.sdk_config().await;
-    let aws = AwsClients::new(&config, &[]);
-    let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
-
-    let mut crashing = Operator::start(
-        &ns.name,
-        &account,
-        &[],
-        &[(authedapi::testhooks::CrashAfter::ENV, "CreateApi")],
-    )
-    .await;
-    apply(&api, &seed_in(&account, &config, "crash").await).await;
-    assert!(
-        crashing.wait_exit(READY_TIMEOUT).await,
-        "the operator did not crash after CreateApi:\n{}",
-        crashing.log_tail(30)
-    );
-    let apis = aws.apigateway.list_apis().await.unwrap();
-    assert_eq!(apis.len(), 1, "CreateApi went through");
-    let obj = api.get("crash").await.unwrap();
-    assert_eq!(
-        obj.status.and_then(|s| s.api_id),
-        None,
-        "the crash came before the status write"
-    );
-
-    let operator = Operator::start(&ns.name, &account, &[], &[]).await;
-    let obj = wait_ready(&api, "crash", &operator, READY_TIMEOUT).await;
-    let apis = aws.apigateway.list_apis().await.unwrap();
-    assert_eq!(apis.len(), 1, "adopted, not duplicated: {apis:?}");
-    assert_eq!(Some(apis[0].id.clone()), obj.status.unwrap().api_id);
-}
-
-#[tokio::test]
 async fn steady_state_resync_sends_no_aws_writes() {
     let s = setup("op-steady", &["--resync", "4s"]).await;
     apply_ready(&s, &s.seed("steady").await).await;

@@ -445,3 +445,32 @@ pub async fn seed_permissions(
     }
     found
 }
+
+/// The AWS operations the emulator received from operators acting in `account`, in
+/// order, as its IAM judge recorded them (the emulator's own count, not the operator's).
+pub fn operator_requests(account: &Account) -> Vec<String> {
+    let principal = format!("::{}:assumed-role/authedapi-operator-", account.id);
+    authedapi_rig::shared::emulator()
+        .judge
+        .decisions()
+        .into_iter()
+        .filter(|d| d.principal.contains(&principal))
+        .map(|d| d.operation)
+        .collect()
+}
+
+/// Whether an AWS operation ("service:Operation", as the judge records it) only reads.
+pub fn is_read(operation: &str) -> bool {
+    let name = operation.rsplit(':').next().unwrap_or(operation);
+    ["Get", "List", "Describe"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+}
+
+/// Set (Some) or remove (None) an annotation on `name`.
+pub async fn annotate(api: &Api<AuthedApi>, name: &str, key: &str, value: Option<&str>) {
+    let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap_or_else(|e| panic!("annotating {name}: {e}"));
+}

@@ -1,0 +1,66 @@
+//! The pause annotation (`authedapi.dev/paused: "true"`), as Flux's `suspend` and
+//! Crossplane's `paused`: while set, the operator sends AWS nothing for the object (the
+//! emulator's own record shows it), not even for a spec change or a delete; a condition
+//! says so; when it goes, the object catches up.
+
+mod common;
+
+use std::time::Duration;
+
+use authedapi::api::AuthedApi;
+use authedapi::aws::AwsClients;
+use authedapi::reconcile::PAUSED;
+use authedapi_rig::{TestNamespace, shared};
+use kube::api::{Api, DeleteParams};
+
+use common::{
+    Operator, annotate, apply, install_crd, operator_requests, seed_in, wait_for, wait_gone,
+    wait_ready,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn a_paused_object_gets_no_aws_call_until_the_annotation_goes() {
+    let client = shared::client().await;
+    install_crd(&client).await.unwrap();
+    let ns = TestNamespace::create(&client, "pause").await.unwrap();
+    let account = shared::account();
+    let config = account.sdk_config().await;
+    let aws = AwsClients::new(&config, &[]);
+    let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
+    // A short resync: were the pause not honoured, a drift check would come within it.
+    let operator = Operator::start(&ns.name, &account, &["--resync", "2s"], &[]).await;
+    let mut object = seed_in(&account, &config, "paused").await;
+    apply(&api, &object).await;
+    let ready = wait_ready(&api, "paused", &operator, TIMEOUT).await;
+    let api_id = ready.status.unwrap().api_id.unwrap();
+
+    annotate(&api, "paused", PAUSED, Some("true")).await;
+    wait_for(&api, "paused", &operator, TIMEOUT, "Paused", |o| {
+        o.status
+            .as_ref()
+            .is_some_and(|s| authedapi::status::is_paused(&s.conditions))
+    })
+    .await;
+    let before = operator_requests(&account).len();
+    // A spec change and a delete while paused: neither reaches AWS.
+    object["spec"]["routes"].as_array_mut().unwrap().pop();
+    apply(&api, &object).await;
+    api.delete("paused", &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let during: Vec<String> = operator_requests(&account).split_off(before);
+    assert!(during.is_empty(), "AWS calls while paused: {during:?}");
+    assert!(
+        api.get_opt("paused").await.unwrap().is_some(),
+        "the finalizer holds the object while paused"
+    );
+    assert!(aws.apigateway.get_api(&api_id).await.unwrap().is_some());
+
+    // Unpaused, the delete goes ahead.
+    annotate(&api, "paused", PAUSED, None).await;
+    wait_gone(&api, "paused", &operator, TIMEOUT).await;
+    assert!(aws.apigateway.get_api(&api_id).await.unwrap().is_none());
+}
