@@ -117,37 +117,18 @@ fn cluster_id(text: &str) -> Result<String, String> {
     }
 }
 
-/// "90s", "10m", "1h", "1h30m" or plain seconds.
+/// "90s", "10m", "1h", "1h30m" (humantime's units) or plain seconds; never zero.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
+    let duration = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("{text:?}: {e}; use e.g. 90s, 10m or 1h30m"))?,
+    };
+    if duration.is_zero() {
+        return Err(format!("{text:?}: use a positive duration, e.g. 10m"));
     }
-    let mut total = 0u64;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            _ => return Err(format!("{text:?}: use a number with s, m or h, e.g. 10m")),
-        };
-        let n: u64 = number
-            .parse()
-            .map_err(|_| format!("{text:?}: a unit needs a number before it"))?;
-        total += n * unit;
-        number.clear();
-    }
-    if !number.is_empty() || total == 0 {
-        return Err(format!(
-            "{text:?}: use a positive duration with s, m or h, e.g. 10m"
-        ));
-    }
-    Ok(Duration::from_secs(total))
+    Ok(duration)
 }
 
 /// Run the controller until SIGTERM/SIGINT.
@@ -319,5 +300,7 @@ mod tests {
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5m3").is_err());
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("10x").unwrap_err().contains("10m"));
     }
 }

@@ -306,6 +306,24 @@ async fn the_seed_is_created_once_of_each_and_ends_ready() {
 }
 
 #[tokio::test]
+async fn a_new_api_gets_its_cors_and_endpoint_settings_in_the_same_reconcile() {
+    let rig = Rig::new();
+    let mut obj = seed();
+    obj.spec.disable_execute_api_endpoint = true;
+    rig.reconcile(&mut obj).await.unwrap();
+    let id = rig.api_id();
+    assert!(
+        rig.aws
+            .state()
+            .api(&id)
+            .unwrap()
+            .api
+            .disable_execute_api_endpoint
+    );
+    assert_eq!(rig.writes().get("UpdateApi"), Some(&1));
+}
+
+#[tokio::test]
 async fn a_second_reconcile_of_an_unchanged_object_writes_nothing() {
     let rig = Rig::new();
     let mut obj = seed();

@@ -30,8 +30,8 @@ pub struct Wanted {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ApiChange {
     Create,
+    /// On the API in use (the one just created, when it comes after `Create`).
     Settings {
-        id: String,
         cors: Option<CorsConfig>,
         had_cors: bool,
         disable_execute_api_endpoint: bool,
@@ -83,7 +83,18 @@ impl Change for ApiChange {
 /// The pure part: what to do to `ours` (the first is the one in use) for `wanted`.
 pub fn diff(wanted: Option<&Wanted>, ours: &[HttpApi]) -> Vec<ApiChange> {
     match (wanted, ours.first()) {
-        (Some(_), None) => vec![ApiChange::Create],
+        // CreateApi takes no settings: they follow, unless they are the defaults.
+        (Some(w), None) if w.cors.is_none() && !w.disable_execute_api_endpoint => {
+            vec![ApiChange::Create]
+        }
+        (Some(w), None) => vec![
+            ApiChange::Create,
+            ApiChange::Settings {
+                cors: w.cors.clone(),
+                had_cors: false,
+                disable_execute_api_endpoint: w.disable_execute_api_endpoint,
+            },
+        ],
         (Some(w), Some(api)) => {
             if api.cors == w.cors
                 && api.disable_execute_api_endpoint == w.disable_execute_api_endpoint
@@ -91,7 +102,6 @@ pub fn diff(wanted: Option<&Wanted>, ours: &[HttpApi]) -> Vec<ApiChange> {
                 Vec::new()
             } else {
                 vec![ApiChange::Settings {
-                    id: api.id.clone(),
                     cors: w.cors.clone(),
                     had_cors: api.cors.is_some(),
                     disable_execute_api_endpoint: w.disable_execute_api_endpoint,
@@ -176,13 +186,21 @@ impl Managed for HttpApiKind {
                 observed.insert(0, api);
             }
             ApiChange::Settings {
-                id,
                 cors,
                 had_cors,
                 disable_execute_api_endpoint,
             } => {
-                gw.update_api_settings(id, cors.as_ref(), *had_cors, *disable_execute_api_endpoint)
-                    .await?;
+                // The diff puts settings only after an API exists or is created.
+                let Some(id) = observed.first().map(|api| api.id.clone()) else {
+                    return Ok(());
+                };
+                gw.update_api_settings(
+                    &id,
+                    cors.as_ref(),
+                    *had_cors,
+                    *disable_execute_api_endpoint,
+                )
+                .await?;
                 if let Some(api) = observed.first_mut() {
                     api.cors = cors.clone();
                     api.disable_execute_api_endpoint = *disable_execute_api_endpoint;
@@ -260,6 +278,22 @@ mod tests {
     }
 
     #[test]
+    fn a_new_api_gets_its_settings_right_after_the_create() {
+        let changes = diff(Some(&wanted(None, true)), &[]);
+        assert_eq!(
+            changes,
+            vec![
+                ApiChange::Create,
+                ApiChange::Settings {
+                    cors: None,
+                    had_cors: false,
+                    disable_execute_api_endpoint: true
+                }
+            ]
+        );
+    }
+
+    #[test]
     fn an_api_as_planned_needs_nothing() {
         assert!(diff(Some(&wanted(None, false)), &[api("a", None, false)]).is_empty());
     }
@@ -277,7 +311,6 @@ mod tests {
         assert_eq!(
             changes,
             vec![ApiChange::Settings {
-                id: "a".into(),
                 cors: Some(cors),
                 had_cors: false,
                 disable_execute_api_endpoint: false

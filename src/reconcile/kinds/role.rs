@@ -52,8 +52,11 @@ pub enum RoleChange {
     Trust {
         name: String,
     },
+    /// Restore `missing`, sending every tag of the plan: the operator's IAM policy lets
+    /// it tag a role only with a request that carries this cluster's tag.
     Tag {
         name: String,
+        missing: Vec<String>,
         tags: BTreeMap<String, String>,
     },
     Delete {
@@ -84,9 +87,9 @@ impl Change for RoleChange {
         match self {
             RoleChange::Create { name } => format!("Created IAM role {name}"),
             RoleChange::Trust { name } => format!("Restored the trust policy of IAM role {name}"),
-            RoleChange::Tag { name, tags } => format!(
+            RoleChange::Tag { name, missing, .. } => format!(
                 "Restored the tags {} of IAM role {name}",
-                tags.keys().cloned().collect::<Vec<_>>().join(", ")
+                missing.join(", ")
             ),
             RoleChange::Delete { name, .. } => format!("Deleted IAM role {name}"),
         }
@@ -102,9 +105,13 @@ pub fn diff(name: &str, wanted: Option<&Wanted>, observed: Option<&Observed>) ->
             if !policy::equivalent(&o.role.trust_policy, &w.trust_policy) {
                 changes.push(RoleChange::Trust { name: name.clone() });
             }
-            let tags = missing_tags(&w.tags, &o.role.tags);
-            if !tags.is_empty() {
-                changes.push(RoleChange::Tag { name, tags });
+            let missing = missing_tags(&w.tags, &o.role.tags);
+            if !missing.is_empty() {
+                changes.push(RoleChange::Tag {
+                    name,
+                    missing: missing.into_keys().collect(),
+                    tags: w.tags.clone(),
+                });
             }
             changes
         }
@@ -189,7 +196,7 @@ impl Managed for RoleKind<'_> {
                     o.role.trust_policy = w.trust_policy.clone();
                 }
             }
-            (RoleChange::Tag { name, tags }, _) => {
+            (RoleChange::Tag { name, tags, .. }, _) => {
                 iam.tag_role(name, tags).await?;
                 if let Some(o) = observed {
                     o.role.tags.extend(tags.clone());
@@ -294,7 +301,7 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_tag_is_restored_alone() {
+    fn a_lost_tag_is_restored_with_every_tag_of_the_plan_in_the_request() {
         let o = observed(
             trust("pool-1"),
             tags(&[
@@ -306,7 +313,8 @@ mod tests {
             diff("r", Some(&wanted()), Some(&o)),
             vec![RoleChange::Tag {
                 name: "r".into(),
-                tags: tags(&[("authedapi.dev/namespace", "ns")])
+                missing: vec!["authedapi.dev/namespace".into()],
+                tags: wanted().tags,
             }]
         );
     }
