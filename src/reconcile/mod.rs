@@ -1,7 +1,7 @@
-//! Reconciling one AuthedApi. [`sync`] reads top to bottom as the order resources are
-//! made in: plan, then for each kind observe → diff → act (the [`driver`] does that for
-//! every kind in [`kinds`]), then status. [`cleanup`] is the same with nothing desired,
-//! in reverse.
+//! Reconciling one AuthedApi: [`reconcile`] (pause, finalizer), `apply` (status around
+//! one sync), [`sync::sync`] which reads top to bottom as the order resources are made
+//! in (plan, then for each kind observe → diff → act: the [`driver`] does that for every
+//! kind in [`kinds`]), and [`cleanup::cleanup`], the same with nothing desired, in reverse.
 //!
 //! Two annotations change what a reconcile may do:
 //! * [`PAUSED`] `"true"`: nothing at all, not even reads or deletion, until it goes
@@ -10,11 +10,14 @@
 //!   reconcile would make are listed in `status.plannedChanges` and `WouldChange` events.
 //!   Deleting such an object leaves AWS as it is.
 
+pub mod cleanup;
 pub mod cluster;
 pub mod context;
 pub mod driver;
+mod errors;
 pub mod events;
 pub mod kinds;
+pub mod sync;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,20 +29,18 @@ use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 
-use crate::api::{AccessRoleStatus, AuthedApi, AuthedApiStatus, DeletionPolicy, RouteStatus};
-use crate::aws::cognito::{IdentityPool, MappingRule, PoolRoles, RulesMapping};
+use crate::api::{AuthedApi, AuthedApiStatus};
 use crate::aws::{AwsClients, AwsError, ErrorKind};
 use crate::plan::{self, Identity, Plan};
 use crate::status::{self, Outcome};
 use crate::tenant::{self, AuthedApiTenant};
 
+use cleanup::cleanup;
 pub use context::Context;
 use driver::{Driver, Mode};
+pub use errors::{Conflict, Error};
 use events::{Action, Call, Reason};
-use kinds::{
-    authorizer, http_api, identity_pool, integrations, oidc_provider, outputs, permissions,
-    pool_roles, role, routes, stage,
-};
+use sync::sync;
 
 /// The finalizer that keeps an object until its AWS resources are gone.
 pub const FINALIZER: &str = "authedapi.dev/cleanup";
@@ -50,112 +51,8 @@ pub const PAUSED: &str = "authedapi.dev/paused";
 /// Annotation: `"true"` makes reconciles read and compare only, and report what they
 /// would change.
 pub const OBSERVE_ONLY: &str = "authedapi.dev/observe-only";
-
-/// A resource we would use exists and is not ours; it was left alone.
-#[derive(Debug, thiserror::Error)]
-#[error("{what} {why}: it was left alone; {remedy}")]
-pub struct Conflict {
-    /// "IAM role x", "the identity pool y in status".
-    pub what: String,
-    pub why: String,
-    pub remedy: &'static str,
-}
-
-impl Conflict {
-    /// `what` lacks this object's uid tag.
-    pub fn untagged(d: &Driver<'_>, what: String) -> Self {
-        Self {
-            what,
-            why: format!(
-                "exists and is not tagged as this object's ({}={})",
-                plan::TAG_UID,
-                d.uid()
-            ),
-            remedy: "",
-        }
-    }
-
-    /// `what` has no owner reference to this object.
-    pub fn not_owned(what: String) -> Self {
-        Self {
-            what,
-            why: "exists and is not owned by this AuthedApi".into(),
-            remedy: "",
-        }
-    }
-
-    pub fn remedy(mut self, remedy: &'static str) -> Self {
-        self.remedy = remedy;
-        self
-    }
-}
-
-/// Why a reconcile did not finish.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    /// A resource with our name exists and is not ours.
-    #[error(transparent)]
-    NameConflict(#[from] Conflict),
-    /// The spec passed admission but cannot be built.
-    #[error(transparent)]
-    InvalidSpec(#[from] plan::PlanError),
-    /// The spec uses what its namespace's tenant (or the operator) does not allow.
-    #[error(
-        "{}: ask the platform team to allow it, or change the spec (nothing was changed in AWS)",
-        .0.join("; ")
-    )]
-    NotAllowed(Vec<String>),
-    /// More than one AuthedApiTenant selects the namespace.
-    #[error("{0}")]
-    TenantsOverlap(String),
-    /// The operator has no AWS region to work in.
-    #[error("no AWS region: set spec.region or give the operator one (AWS_REGION)")]
-    NoRegion,
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<finalizer::Error<Error>>),
-}
-
-impl Error {
-    /// The CamelCase reason used in conditions, events and metrics.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Error::Aws(e) => match e.kind {
-                ErrorKind::NotFound => "AwsResourceNotFound",
-                ErrorKind::Conflict => "AwsConflict",
-                ErrorKind::Throttled => "Throttled",
-                ErrorKind::Transient => "AwsUnavailable",
-                ErrorKind::AccessDenied => "AccessDenied",
-                ErrorKind::Invalid => "AwsRejected",
-            },
-            Error::NameConflict(_) => "NameConflict",
-            Error::InvalidSpec(_) => "InvalidSpec",
-            Error::NotAllowed(_) | Error::TenantsOverlap(_) => "NotAllowed",
-            Error::NoRegion => "OperatorMisconfigured",
-            Error::Kube(_) => "KubernetesError",
-            Error::Finalizer(_) => "FinalizerError",
-        }
-    }
-
-    /// True when retrying alone will not help: a person must act.
-    pub fn stalls(&self) -> bool {
-        match self {
-            Error::Aws(e) => !e.is_retryable(),
-            Error::NameConflict(_)
-            | Error::InvalidSpec(_)
-            | Error::NotAllowed(_)
-            | Error::TenantsOverlap(_)
-            | Error::NoRegion => true,
-            Error::Kube(_) | Error::Finalizer(_) => false,
-        }
-    }
-}
-
 /// Whether the annotation `key` is set to "true".
-fn annotated(obj: &AuthedApi, key: &str) -> bool {
+pub(super) fn annotated(obj: &AuthedApi, key: &str) -> bool {
     obj.annotations().get(key).is_some_and(|v| v == "true")
 }
 
@@ -362,7 +259,7 @@ async fn prepare(obj: &AuthedApi, ctx: &Context) -> Result<(AwsClients, Plan), E
 }
 
 /// The region, account, clients and plan for `obj`.
-async fn names_for(obj: &AuthedApi, ctx: &Context) -> Result<(AwsClients, Plan), Error> {
+pub(super) async fn names_for(obj: &AuthedApi, ctx: &Context) -> Result<(AwsClients, Plan), Error> {
     // Without spec.region, the region first used stays (status): a redeploy of the
     // operator with another AWS_REGION must not orphan what it created.
     let region = obj
@@ -406,367 +303,6 @@ async fn check_guardrails(obj: &AuthedApi, ctx: &Context) -> Result<(), Error> {
         Err(Error::NotAllowed(found))
     }
 }
-
-/// Every kind, in dependency order. In observe-only mode a missing parent (no API, no
-/// pool, no role yet) ends the walk: what lives inside it would be created with it.
-pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
-    let plan = d.plan;
-    let ctx = d.ctx;
-    let acting = d.mode == Mode::Act;
-    d.status.account_id = Some(plan.account.clone());
-    d.status.region = Some(plan.region.clone());
-    let previous_oidc = registered_oidc(&d.status);
-
-    {
-        let _turn = ctx.lock_provider(&plan.oidc.arn).await;
-        let provider = oidc_provider::OidcProviderKind {
-            arn: &plan.oidc.arn,
-            cluster_id: &ctx.cluster_id,
-        };
-        d.ensure(
-            &provider,
-            &oidc_provider::Wanted::Registered(plan.oidc.clone()),
-        )
-        .await?;
-    }
-
-    let api = http_api::Wanted {
-        cors: plan.cors.clone(),
-        disable_execute_api_endpoint: plan.disable_execute_api_endpoint,
-    };
-    let apis = d.ensure(&http_api::HttpApiKind, &Some(api)).await?;
-    let Some(api_id) = apis.first().map(|a| a.id.clone()) else {
-        return Ok(());
-    };
-
-    let in_api = integrations::Integrations { api_id: &api_id };
-    let mut wanted_integrations = integrations::Wanted {
-        targets: plan.integrations.clone(),
-        prune: false,
-    };
-    let found = d.ensure(&in_api, &wanted_integrations).await?;
-    let by_target = integrations::by_target(&found);
-    let jwt = authorizer::Authorizer { api_id: &api_id };
-    let mut wanted_jwt = authorizer::Wanted {
-        jwt: plan.jwt.clone(),
-        prune: false,
-    };
-    let authorizers = d.ensure(&jwt, &wanted_jwt).await?;
-    let authorizer_id = authorizer::chosen(plan.jwt.as_ref(), &authorizers).map(|a| a.id.clone());
-    let wanted_routes: Vec<routes::WantedRoute> = plan
-        .routes
-        .iter()
-        .map(|r| routes::WantedRoute {
-            key: r.key.clone(),
-            integration_id: by_target.get(&r.target).cloned().unwrap_or_default(),
-            auth: plan.route_auth(r, authorizer_id.as_deref()),
-        })
-        .collect();
-    let in_routes = d
-        .ensure(&routes::Routes { api_id: &api_id }, &wanted_routes)
-        .await?;
-    if acting {
-        d.status.routes = plan
-            .routes
-            .iter()
-            .map(|r| RouteStatus {
-                route: r.key.clone(),
-                authorization: r.authorization,
-                route_id: in_routes
-                    .iter()
-                    .find(|x| x.key == r.key)
-                    .map(|x| x.id.clone()),
-            })
-            .collect();
-    }
-    // Now that no route uses them: the unused integrations and authorizers.
-    wanted_integrations.prune = true;
-    d.act(&in_api, &wanted_integrations, found).await?;
-    wanted_jwt.prune = true;
-    d.act(&jwt, &wanted_jwt, authorizers).await?;
-    d.ensure(&stage::DefaultStage { api_id: &api_id }, &plan.stage)
-        .await?;
-
-    let functions = permissions::Wanted {
-        functions: plan.lambda_functions.clone(),
-        source_arn: plan.permission_source_arn(&api_id),
-    };
-    d.ensure(
-        &permissions::Permissions {
-            sid: &plan.permission_sid,
-        },
-        &functions,
-    )
-    .await?;
-    if acting {
-        d.status.lambda_permissions = plan.lambda_functions.iter().cloned().collect();
-    }
-
-    let pool = IdentityPool {
-        id: String::new(),
-        name: plan.identity_pool_name.clone(),
-        allow_unauthenticated: false,
-        oidc_provider_arns: vec![plan.oidc.arn.clone()],
-        tags: plan.tags.clone(),
-    };
-    let Some(pool) = d
-        .ensure(&identity_pool::IdentityPoolKind, &Some(pool))
-        .await?
-    else {
-        return Ok(());
-    };
-
-    let Some(default_role) =
-        ensure_role(d, &plan.role_name, &pool.id, "authenticated identities").await?
-    else {
-        return Ok(());
-    };
-    d.status.authenticated_role_arn = Some(default_role.role.arn.clone());
-    let mut propagating = default_role.role.is_new();
-    d.ensure(
-        &kinds::role_policy::RolePolicy {
-            role: &plan.role_name,
-        },
-        &plan.invoke_policy(&api_id),
-    )
-    .await?;
-
-    // Access rule roles are recorded in status before they are created, so a crash never
-    // leaves one behind that a later delete would not find.
-    let rules = plan
-        .access
-        .as_ref()
-        .map(|a| a.rules.as_slice())
-        .unwrap_or_default();
-    let wanted_roles: Vec<AccessRoleStatus> = rules
-        .iter()
-        .map(|r| AccessRoleStatus {
-            rule: r.name.clone(),
-            role_name: r.role_name.clone(),
-        })
-        .collect();
-    let recorded = d.status.access_roles.clone();
-    d.record(|status| {
-        for role in &wanted_roles {
-            if !status.access_roles.contains(role) {
-                status.access_roles.push(role.clone());
-            }
-        }
-    })
-    .await?;
-    let mut rule_arns = Vec::new();
-    for rule in rules {
-        let purpose = format!("Users matching access rule {}", rule.name);
-        let Some(role) = ensure_role(d, &rule.role_name, &pool.id, &purpose).await? else {
-            return Ok(());
-        };
-        propagating |= role.role.is_new();
-        rule_arns.push(role.role.arn.clone());
-        d.ensure(
-            &kinds::role_policy::RolePolicy {
-                role: &rule.role_name,
-            },
-            &plan.policy_for(&api_id, &rule.resources),
-        )
-        .await?;
-    }
-    for stale in recorded.iter().filter(|r| !wanted_roles.contains(r)) {
-        d.ensure(
-            &role::RoleKind {
-                name: &stale.role_name,
-            },
-            &None,
-        )
-        .await?;
-    }
-    if acting {
-        d.status.access_roles = wanted_roles;
-    }
-
-    let mapping = plan.access.as_ref().map(|access| RulesMapping {
-        provider: plan.oidc.domain.clone(),
-        deny_unmatched: access.deny_unmatched,
-        rules: access
-            .rules
-            .iter()
-            .zip(&rule_arns)
-            .map(|(rule, arn)| MappingRule {
-                claim: rule.claim.clone(),
-                match_type: rule.match_type.clone(),
-                value: rule.value.clone(),
-                role_arn: arn.clone(),
-            })
-            .collect(),
-    });
-    let roles = pool_roles::Wanted {
-        roles: PoolRoles {
-            authenticated: Some(default_role.role.arn.clone()),
-            unauthenticated: None,
-            mapping,
-        },
-        roles_may_be_propagating: propagating,
-    };
-    d.ensure(&pool_roles::PoolRolesKind { pool_id: &pool.id }, &roles)
-        .await?;
-
-    let config_map = d.obj.spec.outputs.as_ref().map(|o| {
-        let data = BTreeMap::from([
-            (
-                "endpoint".to_owned(),
-                d.status.api_endpoint.clone().unwrap_or_default(),
-            ),
-            ("identityPoolId".to_owned(), pool.id.clone()),
-            ("region".to_owned(), plan.region.clone()),
-            ("auth0Domain".to_owned(), plan.oidc.domain.clone()),
-            ("auth0ClientId".to_owned(), plan.oidc.client_id.clone()),
-        ]);
-        outputs::config_map(d.obj, &o.config_map_name, data)
-    });
-    d.ensure(&outputs::Outputs, &config_map).await?;
-    if acting {
-        d.status.outputs_config_map = d
-            .obj
-            .spec
-            .outputs
-            .as_ref()
-            .map(|o| o.config_map_name.clone());
-    }
-
-    // The pool no longer points at a provider/client id the spec moved away from: let it
-    // go, and only then record the new pair (until then status keeps the old one, so a
-    // failure on the way never forgets it).
-    if let Some((arn, client_id)) = previous_oidc
-        && (arn != plan.oidc.arn || client_id != plan.oidc.client_id)
-    {
-        release_oidc(d, &arn, &client_id).await?;
-    }
-    if acting {
-        d.status.oidc_provider_arn = Some(plan.oidc.arn.clone());
-        d.status.oidc_client_id = Some(plan.oidc.client_id.clone());
-    }
-    Ok(())
-}
-
-/// A role only this pool's authenticated identities may assume; None in observe-only
-/// mode when it does not exist yet.
-async fn ensure_role(
-    d: &mut Driver<'_>,
-    name: &str,
-    pool_id: &str,
-    purpose: &str,
-) -> Result<Option<role::Observed>, Error> {
-    let wanted = role::Wanted {
-        trust_policy: d.plan.trust_policy(pool_id),
-        description: format!(
-            "{purpose} of identity pool {pool_id} (AuthedApi {}/{})",
-            d.obj.namespace().unwrap_or_default(),
-            d.obj.name_any()
-        ),
-        tags: d.plan.tags.clone(),
-    };
-    d.ensure(&role::RoleKind { name }, &Some(wanted)).await
-}
-
-/// The provider ARN and client id this object registered last time (from status).
-fn registered_oidc(status: &AuthedApiStatus) -> Option<(String, String)> {
-    Some((
-        status.oidc_provider_arn.clone()?,
-        status.oidc_client_id.clone()?,
-    ))
-}
-
-/// Let go of a provider/client id pair (see [`oidc_provider`]).
-async fn release_oidc(d: &mut Driver<'_>, arn: &str, client_id: &str) -> Result<(), Error> {
-    let ctx = d.ctx;
-    let _turn = ctx.lock_provider(arn).await;
-    let others = ctx.store.state();
-    let uid = d.uid().to_owned();
-    let wanted = oidc_provider::Wanted::Released {
-        client_id: client_id.to_owned(),
-        used_by_others: oidc_provider::used_by_others(&others, &uid, arn, client_id),
-    };
-    let provider = oidc_provider::OidcProviderKind {
-        arn,
-        cluster_id: &ctx.cluster_id,
-    };
-    d.ensure(&provider, &wanted).await?;
-    Ok(())
-}
-
-/// Delete every AWS resource of `obj` (unless it says Retain, or is observe-only),
-/// innermost first.
-async fn cleanup(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
-    let uid = obj.metadata.uid.clone().unwrap_or_default();
-    let keep = if obj.spec.deletion_policy == DeletionPolicy::Retain {
-        Some("deletionPolicy is Retain: the AWS resources stay")
-    } else if annotated(obj, OBSERVE_ONLY) {
-        Some("observe-only objects never change AWS: the AWS resources stay")
-    } else {
-        None
-    };
-    if let Some(note) = keep {
-        ctx.cluster
-            .publish(
-                obj,
-                EventType::Normal,
-                Reason::Retained,
-                &Action::of(Call::Delete),
-                note.into(),
-            )
-            .await;
-        ctx.forget(&uid);
-        return Ok(Requeue::await_change());
-    }
-    // Names do not depend on the routes; a spec whose routes no longer plan must still
-    // be deletable. (Access rules keep their names, which name their roles.)
-    let mut for_names = obj.clone();
-    for_names.spec.routes.clear();
-    if let Some(access) = &mut for_names.spec.access {
-        access.rules.iter_mut().for_each(|rule| rule.routes.clear());
-    }
-    let (aws, plan) = names_for(&for_names, ctx).await?;
-    let status = obj.status.clone().unwrap_or_default();
-    let mut d = Driver::new(&aws, &plan, obj, ctx, status, Mode::Act);
-
-    d.ensure(&outputs::Outputs, &None).await?;
-    d.ensure(&identity_pool::IdentityPoolKind, &None).await?;
-    let mut role_names: Vec<String> = d
-        .status
-        .access_roles
-        .iter()
-        .map(|r| r.role_name.clone())
-        .collect();
-    role_names.extend(
-        plan.access
-            .iter()
-            .flat_map(|a| a.rules.iter().map(|r| r.role_name.clone())),
-    );
-    role_names.push(plan.role_name.clone());
-    role_names.sort();
-    role_names.dedup();
-    for name in &role_names {
-        d.ensure(&role::RoleKind { name }, &None).await?;
-    }
-    d.ensure(
-        &permissions::Permissions {
-            sid: &plan.permission_sid,
-        },
-        &permissions::Wanted::none(),
-    )
-    .await?;
-    // The API goes with everything in it (integrations, authorizer, routes, stage).
-    d.ensure(&http_api::HttpApiKind, &None).await?;
-    // The pair status records (the spec may have moved away from it) and the one the spec
-    // names (its client id may have been added before status recorded it).
-    let planned = (plan.oidc.arn.clone(), plan.oidc.client_id.clone());
-    let registered = registered_oidc(&d.status).filter(|pair| *pair != planned);
-    for (arn, client_id) in registered.into_iter().chain([planned]) {
-        release_oidc(&mut d, &arn, &client_id).await?;
-    }
-    ctx.forget(&uid);
-    Ok(Requeue::await_change())
-}
-
 /// After a failed reconcile: back off per object, longer when a person must act.
 pub fn error_policy(obj: Arc<AuthedApi>, error: &Error, ctx: Arc<Context>) -> Requeue {
     let uid = obj.metadata.uid.clone().unwrap_or_default();

@@ -1,0 +1,304 @@
+//! Making AWS match the spec: every kind in dependency order, each through the driver.
+
+use std::collections::BTreeMap;
+
+use kube::ResourceExt;
+
+use super::Error;
+use super::driver::{Driver, Mode};
+use super::kinds::{
+    self, authorizer, http_api, identity_pool, integrations, oidc_provider, outputs, permissions,
+    pool_roles, role, routes, stage,
+};
+use crate::api::{AccessRoleStatus, AuthedApiStatus, RouteStatus};
+use crate::aws::cognito::{IdentityPool, MappingRule, PoolRoles, RulesMapping};
+
+/// Every kind, in dependency order. In observe-only mode a missing parent (no API, no
+/// pool, no role yet) ends the walk: what lives inside it would be created with it.
+pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
+    let plan = d.plan;
+    let ctx = d.ctx;
+    let acting = d.mode == Mode::Act;
+    d.status.account_id = Some(plan.account.clone());
+    d.status.region = Some(plan.region.clone());
+    let previous_oidc = registered_oidc(&d.status);
+
+    {
+        let _turn = ctx.lock_provider(&plan.oidc.arn).await;
+        let provider = oidc_provider::OidcProviderKind {
+            arn: &plan.oidc.arn,
+            cluster_id: &ctx.cluster_id,
+        };
+        d.ensure(
+            &provider,
+            &oidc_provider::Wanted::Registered(plan.oidc.clone()),
+        )
+        .await?;
+    }
+
+    let api = http_api::Wanted {
+        cors: plan.cors.clone(),
+        disable_execute_api_endpoint: plan.disable_execute_api_endpoint,
+    };
+    let apis = d.ensure(&http_api::HttpApiKind, &Some(api)).await?;
+    let Some(api_id) = apis.first().map(|a| a.id.clone()) else {
+        return Ok(());
+    };
+
+    let in_api = integrations::Integrations { api_id: &api_id };
+    let mut wanted_integrations = integrations::Wanted {
+        targets: plan.integrations.clone(),
+        prune: false,
+    };
+    let found = d.ensure(&in_api, &wanted_integrations).await?;
+    let by_target = integrations::by_target(&found);
+    let jwt = authorizer::Authorizer { api_id: &api_id };
+    let mut wanted_jwt = authorizer::Wanted {
+        jwt: plan.jwt.clone(),
+        prune: false,
+    };
+    let authorizers = d.ensure(&jwt, &wanted_jwt).await?;
+    let authorizer_id = authorizer::chosen(plan.jwt.as_ref(), &authorizers).map(|a| a.id.clone());
+    let wanted_routes: Vec<routes::WantedRoute> = plan
+        .routes
+        .iter()
+        .map(|r| routes::WantedRoute {
+            key: r.key.clone(),
+            integration_id: by_target.get(&r.target).cloned().unwrap_or_default(),
+            auth: plan.route_auth(r, authorizer_id.as_deref()),
+        })
+        .collect();
+    let in_routes = d
+        .ensure(&routes::Routes { api_id: &api_id }, &wanted_routes)
+        .await?;
+    if acting {
+        d.status.routes = plan
+            .routes
+            .iter()
+            .map(|r| RouteStatus {
+                route: r.key.clone(),
+                authorization: r.authorization,
+                route_id: in_routes
+                    .iter()
+                    .find(|x| x.key == r.key)
+                    .map(|x| x.id.clone()),
+            })
+            .collect();
+    }
+    // Now that no route uses them: the unused integrations and authorizers.
+    wanted_integrations.prune = true;
+    d.act(&in_api, &wanted_integrations, found).await?;
+    wanted_jwt.prune = true;
+    d.act(&jwt, &wanted_jwt, authorizers).await?;
+    d.ensure(&stage::DefaultStage { api_id: &api_id }, &plan.stage)
+        .await?;
+
+    let functions = permissions::Wanted {
+        functions: plan.lambda_functions.clone(),
+        source_arn: plan.permission_source_arn(&api_id),
+    };
+    d.ensure(
+        &permissions::Permissions {
+            sid: &plan.permission_sid,
+        },
+        &functions,
+    )
+    .await?;
+    if acting {
+        d.status.lambda_permissions = plan.lambda_functions.iter().cloned().collect();
+    }
+
+    let pool = IdentityPool {
+        id: String::new(),
+        name: plan.identity_pool_name.clone(),
+        allow_unauthenticated: false,
+        oidc_provider_arns: vec![plan.oidc.arn.clone()],
+        tags: plan.tags.clone(),
+    };
+    let Some(pool) = d
+        .ensure(&identity_pool::IdentityPoolKind, &Some(pool))
+        .await?
+    else {
+        return Ok(());
+    };
+
+    let Some(default_role) =
+        ensure_role(d, &plan.role_name, &pool.id, "authenticated identities").await?
+    else {
+        return Ok(());
+    };
+    d.status.authenticated_role_arn = Some(default_role.role.arn.clone());
+    let mut propagating = default_role.role.is_new();
+    d.ensure(
+        &kinds::role_policy::RolePolicy {
+            role: &plan.role_name,
+        },
+        &plan.invoke_policy(&api_id),
+    )
+    .await?;
+
+    // Access rule roles are recorded in status before they are created, so a crash never
+    // leaves one behind that a later delete would not find.
+    let rules = plan
+        .access
+        .as_ref()
+        .map(|a| a.rules.as_slice())
+        .unwrap_or_default();
+    let wanted_roles: Vec<AccessRoleStatus> = rules
+        .iter()
+        .map(|r| AccessRoleStatus {
+            rule: r.name.clone(),
+            role_name: r.role_name.clone(),
+        })
+        .collect();
+    let recorded = d.status.access_roles.clone();
+    d.record(|status| {
+        for role in &wanted_roles {
+            if !status.access_roles.contains(role) {
+                status.access_roles.push(role.clone());
+            }
+        }
+    })
+    .await?;
+    let mut rule_arns = Vec::new();
+    for rule in rules {
+        let purpose = format!("Users matching access rule {}", rule.name);
+        let Some(role) = ensure_role(d, &rule.role_name, &pool.id, &purpose).await? else {
+            return Ok(());
+        };
+        propagating |= role.role.is_new();
+        rule_arns.push(role.role.arn.clone());
+        d.ensure(
+            &kinds::role_policy::RolePolicy {
+                role: &rule.role_name,
+            },
+            &plan.policy_for(&api_id, &rule.resources),
+        )
+        .await?;
+    }
+    for stale in recorded.iter().filter(|r| !wanted_roles.contains(r)) {
+        d.ensure(
+            &role::RoleKind {
+                name: &stale.role_name,
+            },
+            &None,
+        )
+        .await?;
+    }
+    if acting {
+        d.status.access_roles = wanted_roles;
+    }
+
+    let mapping = plan.access.as_ref().map(|access| RulesMapping {
+        provider: plan.oidc.domain.clone(),
+        deny_unmatched: access.deny_unmatched,
+        rules: access
+            .rules
+            .iter()
+            .zip(&rule_arns)
+            .map(|(rule, arn)| MappingRule {
+                claim: rule.claim.clone(),
+                match_type: rule.match_type.clone(),
+                value: rule.value.clone(),
+                role_arn: arn.clone(),
+            })
+            .collect(),
+    });
+    let roles = pool_roles::Wanted {
+        roles: PoolRoles {
+            authenticated: Some(default_role.role.arn.clone()),
+            unauthenticated: None,
+            mapping,
+        },
+        roles_may_be_propagating: propagating,
+    };
+    d.ensure(&pool_roles::PoolRolesKind { pool_id: &pool.id }, &roles)
+        .await?;
+
+    let config_map = d.obj.spec.outputs.as_ref().map(|o| {
+        let data = BTreeMap::from([
+            (
+                "endpoint".to_owned(),
+                d.status.api_endpoint.clone().unwrap_or_default(),
+            ),
+            ("identityPoolId".to_owned(), pool.id.clone()),
+            ("region".to_owned(), plan.region.clone()),
+            ("auth0Domain".to_owned(), plan.oidc.domain.clone()),
+            ("auth0ClientId".to_owned(), plan.oidc.client_id.clone()),
+        ]);
+        outputs::config_map(d.obj, &o.config_map_name, data)
+    });
+    d.ensure(&outputs::Outputs, &config_map).await?;
+    if acting {
+        d.status.outputs_config_map = d
+            .obj
+            .spec
+            .outputs
+            .as_ref()
+            .map(|o| o.config_map_name.clone());
+    }
+
+    // The pool no longer points at a provider/client id the spec moved away from: let it
+    // go, and only then record the new pair (until then status keeps the old one, so a
+    // failure on the way never forgets it).
+    if let Some((arn, client_id)) = previous_oidc
+        && (arn != plan.oidc.arn || client_id != plan.oidc.client_id)
+    {
+        release_oidc(d, &arn, &client_id).await?;
+    }
+    if acting {
+        d.status.oidc_provider_arn = Some(plan.oidc.arn.clone());
+        d.status.oidc_client_id = Some(plan.oidc.client_id.clone());
+    }
+    Ok(())
+}
+
+/// A role only this pool's authenticated identities may assume; None in observe-only
+/// mode when it does not exist yet.
+async fn ensure_role(
+    d: &mut Driver<'_>,
+    name: &str,
+    pool_id: &str,
+    purpose: &str,
+) -> Result<Option<role::Observed>, Error> {
+    let wanted = role::Wanted {
+        trust_policy: d.plan.trust_policy(pool_id),
+        description: format!(
+            "{purpose} of identity pool {pool_id} (AuthedApi {}/{})",
+            d.obj.namespace().unwrap_or_default(),
+            d.obj.name_any()
+        ),
+        tags: d.plan.tags.clone(),
+    };
+    d.ensure(&role::RoleKind { name }, &Some(wanted)).await
+}
+
+/// The provider ARN and client id this object registered last time (from status).
+pub(super) fn registered_oidc(status: &AuthedApiStatus) -> Option<(String, String)> {
+    Some((
+        status.oidc_provider_arn.clone()?,
+        status.oidc_client_id.clone()?,
+    ))
+}
+
+/// Let go of a provider/client id pair (see [`oidc_provider`]).
+pub(super) async fn release_oidc(
+    d: &mut Driver<'_>,
+    arn: &str,
+    client_id: &str,
+) -> Result<(), Error> {
+    let ctx = d.ctx;
+    let _turn = ctx.lock_provider(arn).await;
+    let others = ctx.store.state();
+    let uid = d.uid().to_owned();
+    let wanted = oidc_provider::Wanted::Released {
+        client_id: client_id.to_owned(),
+        used_by_others: oidc_provider::used_by_others(&others, &uid, arn, client_id),
+    };
+    let provider = oidc_provider::OidcProviderKind {
+        arn,
+        cluster_id: &ctx.cluster_id,
+    };
+    d.ensure(&provider, &wanted).await?;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! Error reasons, backoff, and the registry of kinds.
+
+use super::*;
+
+#[test]
+fn backoff_grows_and_is_capped() {
+    let resync = Duration::from_secs(600);
+    let first = backoff(1, false, resync);
+    assert!(first >= Duration::from_secs(1) && first <= Duration::from_millis(1200));
+    let fifth = backoff(5, false, resync);
+    assert!(fifth >= Duration::from_secs(16) && fifth <= Duration::from_millis(19200));
+    assert!(backoff(30, false, resync) <= Duration::from_secs(360));
+    let stalled = backoff(1, true, resync);
+    assert!(stalled >= Duration::from_secs(30) && stalled <= Duration::from_secs(36));
+    assert!(backoff(30, true, resync) <= Duration::from_secs(720));
+    let short = Duration::from_secs(10);
+    assert!(backoff(30, false, short) <= Duration::from_secs(12));
+    assert!(backoff(30, true, short) <= Duration::from_secs(36));
+}
+
+#[test]
+fn reasons_and_stalls() {
+    let aws = |kind| {
+        Error::Aws(AwsError {
+            kind,
+            service: "iam",
+            operation: "CreateRole",
+            code: "X".into(),
+            message: "m".into(),
+        })
+    };
+    assert!(aws(ErrorKind::AccessDenied).stalls());
+    assert!(aws(ErrorKind::Invalid).stalls());
+    assert!(!aws(ErrorKind::Throttled).stalls());
+    assert!(!aws(ErrorKind::Transient).stalls());
+    assert_eq!(aws(ErrorKind::Throttled).reason(), "Throttled");
+    assert!(Error::NoRegion.stalls());
+    assert!(Error::InvalidSpec(plan::PlanError("x".into())).stalls());
+}
+
+#[test]
+fn every_registered_kind_names_its_creates_once() {
+    let creates: Vec<&str> = kinds::creates().collect();
+    let mut unique = creates.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), creates.len(), "{creates:?}");
+    for kind in kinds::REGISTERED {
+        assert!(
+            kind.pending.is_none() || !kind.unique_names,
+            "{}: a pending marker is for names AWS does not keep unique",
+            kind.name
+        );
+    }
+}
