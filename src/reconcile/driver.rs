@@ -156,6 +156,8 @@ pub struct Driver<'a> {
     pub planned: Vec<String>,
     /// Status writes this reconcile made.
     pub status_writes: u32,
+    /// What this reconcile created: the kind, and which one (see [`Driver::created`]).
+    created: Vec<(&'static str, Option<String>)>,
 }
 
 impl<'a> Driver<'a> {
@@ -176,6 +178,7 @@ impl<'a> Driver<'a> {
             mode,
             planned: Vec::new(),
             status_writes: 0,
+            created: Vec::new(),
         }
     }
 
@@ -246,10 +249,27 @@ impl<'a> Driver<'a> {
                 }
                 Err(e) => return Err(e),
             }
+            if change.verb() == Verb::Create {
+                self.created
+                    .push((kind.info().name, change.action().subject));
+            }
             self.event(change.verb().reason(), change.action(), change.describe())
                 .await;
         }
         Ok(Applied::Done)
+    }
+
+    /// Whether this reconcile created a resource of `kind`: what lives inside one made a
+    /// moment ago is known to be empty, so its children need no read.
+    pub fn created(&self, kind: &KindInfo) -> bool {
+        self.created.iter().any(|(name, _)| *name == kind.name)
+    }
+
+    /// Whether this reconcile created the resource of `kind` its events name `subject`.
+    pub fn created_named(&self, kind: &KindInfo, subject: &str) -> bool {
+        self.created
+            .iter()
+            .any(|(name, s)| *name == kind.name && s.as_deref() == Some(subject))
     }
 
     /// Write the status as it stands now.

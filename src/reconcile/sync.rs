@@ -45,14 +45,22 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         return Ok(());
     };
 
-    let in_api = integrations::Integrations { api_id: &api_id };
+    // A new API has nothing inside it yet: its children are created without a look.
+    let new_api = d.created(&http_api::INFO);
+    let in_api = integrations::Integrations {
+        api_id: &api_id,
+        new_api,
+    };
     let mut wanted_integrations = integrations::Wanted {
         targets: plan.integrations.clone(),
         prune: false,
     };
     let found = d.ensure(&in_api, &wanted_integrations).await?;
     let by_target = integrations::by_target(&found);
-    let jwt = authorizer::Authorizer { api_id: &api_id };
+    let jwt = authorizer::Authorizer {
+        api_id: &api_id,
+        new_api,
+    };
     let mut wanted_jwt = authorizer::Wanted {
         jwt: plan.jwt.clone(),
         prune: false,
@@ -69,7 +77,13 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         })
         .collect();
     let in_routes = d
-        .ensure(&routes::Routes { api_id: &api_id }, &wanted_routes)
+        .ensure(
+            &routes::Routes {
+                api_id: &api_id,
+                new_api,
+            },
+            &wanted_routes,
+        )
         .await?;
     if acting {
         d.status.routes = plan
@@ -90,8 +104,14 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     d.act(&in_api, &wanted_integrations, found).await?;
     wanted_jwt.prune = true;
     d.act(&jwt, &wanted_jwt, authorizers).await?;
-    d.ensure(&stage::DefaultStage { api_id: &api_id }, &plan.stage)
-        .await?;
+    d.ensure(
+        &stage::DefaultStage {
+            api_id: &api_id,
+            new_api,
+        },
+        &plan.stage,
+    )
+    .await?;
 
     let functions = permissions::Wanted {
         functions: plan.lambda_functions.clone(),
@@ -132,6 +152,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     d.ensure(
         &kinds::role_policy::RolePolicy {
             role: &plan.role_name,
+            new_role: d.created_named(&role::INFO, &plan.role_name),
         },
         &plan.invoke_policy(&api_id),
     )
@@ -171,6 +192,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         d.ensure(
             &kinds::role_policy::RolePolicy {
                 role: &rule.role_name,
+                new_role: d.created_named(&role::INFO, &rule.role_name),
             },
             &plan.policy_for(&api_id, &rule.resources),
         )
@@ -212,8 +234,11 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         },
         roles_may_be_propagating: propagating,
     };
-    d.ensure(&pool_roles::PoolRolesKind { pool_id: &pool.id }, &roles)
-        .await?;
+    let roles_kind = pool_roles::PoolRolesKind {
+        pool_id: &pool.id,
+        new_pool: d.created(&identity_pool::INFO),
+    };
+    d.ensure(&roles_kind, &roles).await?;
 
     let config_map = d.obj.spec.outputs.as_ref().map(|o| {
         let data = BTreeMap::from([

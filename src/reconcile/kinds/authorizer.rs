@@ -19,6 +19,8 @@ pub const INFO: KindInfo = KindInfo {
 /// The authorizers of the API `api_id`.
 pub struct Authorizer<'a> {
     pub api_id: &'a str,
+    /// The API was created by this reconcile: it has none yet, no need to ask.
+    pub new_api: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -105,6 +107,9 @@ impl Managed for Authorizer<'_> {
     }
 
     async fn observe(&self, d: &mut Driver<'_>, _: &Wanted) -> Result<Vec<JwtAuthorizer>, Error> {
+        if self.new_api {
+            return Ok(Vec::new());
+        }
         Ok(d.aws.apigateway.list_authorizers(self.api_id).await?)
     }
 

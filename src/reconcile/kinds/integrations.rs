@@ -22,6 +22,8 @@ pub const INFO: KindInfo = KindInfo {
 /// The integrations of the API `api_id`.
 pub struct Integrations<'a> {
     pub api_id: &'a str,
+    /// The API was created by this reconcile: it has none yet, no need to ask.
+    pub new_api: bool,
 }
 
 /// The targets the routes use; with `prune`, every other integration goes.
@@ -113,6 +115,9 @@ impl Managed for Integrations<'_> {
     }
 
     async fn observe(&self, d: &mut Driver<'_>, _: &Wanted) -> Result<Vec<Integration>, Error> {
+        if self.new_api {
+            return Ok(Vec::new());
+        }
         Ok(d.aws.apigateway.list_integrations(self.api_id).await?)
     }
 

@@ -19,6 +19,8 @@ pub const INFO: KindInfo = KindInfo {
 /// The roles of the pool `pool_id`.
 pub struct PoolRolesKind<'a> {
     pub pool_id: &'a str,
+    /// The pool was created by this reconcile: it has no roles yet, no need to ask.
+    pub new_pool: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -71,6 +73,9 @@ impl Managed for PoolRolesKind<'_> {
     }
 
     async fn observe(&self, d: &mut Driver<'_>, _: &Wanted) -> Result<PoolRoles, Error> {
+        if self.new_pool {
+            return Ok(PoolRoles::default());
+        }
         Ok(d.aws.cognito.get_roles(self.pool_id).await?)
     }
 

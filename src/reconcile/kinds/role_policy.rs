@@ -21,6 +21,8 @@ pub const INFO: KindInfo = KindInfo {
 /// The invoke policy of the role `role` (ours: the role kind checked it).
 pub struct RolePolicy<'a> {
     pub role: &'a str,
+    /// The role was created by this reconcile: it has no policy yet, no need to ask.
+    pub new_role: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -99,6 +101,9 @@ impl Managed for RolePolicy<'_> {
     }
 
     async fn observe(&self, d: &mut Driver<'_>, _: &Option<Value>) -> Result<Option<Value>, Error> {
+        if self.new_role {
+            return Ok(None);
+        }
         Ok(d.aws
             .iam
             .get_role_policy(self.role, INVOKE_POLICY_NAME)

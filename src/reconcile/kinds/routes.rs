@@ -21,6 +21,8 @@ pub const INFO: KindInfo = KindInfo {
 /// The routes of the API `api_id`.
 pub struct Routes<'a> {
     pub api_id: &'a str,
+    /// The API was created by this reconcile: it has none yet, no need to ask.
+    pub new_api: bool,
 }
 
 /// One route as planned, with the ids it points at.
@@ -104,6 +106,9 @@ impl Managed for Routes<'_> {
     }
 
     async fn observe(&self, d: &mut Driver<'_>, _: &Vec<WantedRoute>) -> Result<Vec<Route>, Error> {
+        if self.new_api {
+            return Ok(Vec::new());
+        }
         Ok(d.aws.apigateway.list_routes(self.api_id).await?)
     }
 

@@ -18,6 +18,8 @@ pub const INFO: KindInfo = KindInfo {
 /// The `$default` stage of the API `api_id`.
 pub struct DefaultStage<'a> {
     pub api_id: &'a str,
+    /// The API was created by this reconcile: it has none yet, no need to ask.
+    pub new_api: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -71,6 +73,9 @@ impl Managed for DefaultStage<'_> {
     }
 
     async fn observe(&self, d: &mut Driver<'_>, _: &StageSettings) -> Result<Option<Stage>, Error> {
+        if self.new_api {
+            return Ok(None);
+        }
         Ok(d.aws
             .apigateway
             .get_stage(self.api_id, DEFAULT_STAGE)

@@ -117,3 +117,27 @@ fn metric(ctx: &Context, name: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or_default()
 }
+
+#[tokio::test]
+async fn a_new_object_is_created_without_reading_what_cannot_exist_yet() {
+    let rig = Rig::new();
+    let mut obj = seed();
+    rig.reconcile(&mut obj).await.unwrap();
+    let reads = rig.aws.state().reads.clone();
+    for inside_something_new in [
+        "GetIntegrations",
+        "GetAuthorizers",
+        "GetRoutes",
+        "GetStage",
+        "GetIdentityPoolRoles",
+        "GetRolePolicy",
+    ] {
+        assert!(!reads.contains_key(inside_something_new), "{reads:?}");
+    }
+    // The next reconcile looks at everything.
+    rig.clear_counts();
+    rig.reconcile(&mut obj).await.unwrap();
+    let reads = rig.aws.state().reads.clone();
+    assert_eq!(reads.get("GetRoutes"), Some(&1), "{reads:?}");
+    assert_eq!(reads.get("GetRolePolicy"), Some(&2), "both roles: {reads:?}");
+}
