@@ -474,3 +474,172 @@ pub async fn annotate(api: &Api<AuthedApi>, name: &str, key: &str, value: Option
         .await
         .unwrap_or_else(|e| panic!("annotating {name}: {e}"));
 }
+
+use authedapi::aws::AwsClients;
+use authedapi_rig::fault_proxy::{FaultProxy, Rule};
+use authedapi_rig::{TestNamespace, shared};
+use kube::api::DeleteParams;
+
+/// How long the end-to-end tests wait for an object to be Ready, Stalled or gone.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What most end-to-end tests start from: a namespace of their own in the shared control
+/// plane, a fresh AWS account in the shared emulator with clients for it, and an
+/// operator watching the namespace (with `operator_args`).
+pub struct Fixture {
+    pub client: kube::Client,
+    pub namespace: TestNamespace,
+    pub account: Account,
+    pub config: aws_types::SdkConfig,
+    pub aws: AwsClients,
+    pub api: Api<AuthedApi>,
+    pub operator: Operator,
+    proxy: Option<FaultProxy>,
+}
+
+impl Fixture {
+    /// The operator reaches the emulator directly.
+    pub async fn new(prefix: &str, operator_args: &[&str]) -> Self {
+        Self::start(prefix, None, operator_args).await
+    }
+
+    /// The operator reaches the emulator through a fault proxy of this test's own, which
+    /// holds `rules` from before the operator starts (see [`Fixture::proxy`]). The test's
+    /// own AWS clients (`aws`, `config`) go straight to the emulator.
+    pub async fn through_proxy(prefix: &str, rules: Vec<Rule>, operator_args: &[&str]) -> Self {
+        Self::start(prefix, Some(rules), operator_args).await
+    }
+
+    async fn start(prefix: &str, proxy_rules: Option<Vec<Rule>>, operator_args: &[&str]) -> Self {
+        let client = shared::client().await;
+        install_crd(&client).await.expect("the CRD installs");
+        let namespace = TestNamespace::create(&client, prefix)
+            .await
+            .expect("a namespace");
+        let account = shared::account();
+        let config = account.sdk_config().await;
+        let (proxy, operator) = match proxy_rules {
+            None => {
+                let operator = Operator::start(&namespace.name, &account, operator_args, &[]).await;
+                (None, operator)
+            }
+            Some(rules) => {
+                let proxy = FaultProxy::start(&shared::emulator().endpoint)
+                    .expect("a fault proxy in front of the emulator");
+                if !rules.is_empty() {
+                    proxy.set_rules(rules);
+                }
+                let via_proxy = Account {
+                    endpoint: proxy.endpoint().to_owned(),
+                    ..account.clone()
+                };
+                let operator =
+                    Operator::start(&namespace.name, &via_proxy, operator_args, &[]).await;
+                (Some(proxy), operator)
+            }
+        };
+        Self {
+            api: Api::namespaced(client.clone(), &namespace.name),
+            aws: AwsClients::new(&config, &[]),
+            client,
+            namespace,
+            account,
+            config,
+            operator,
+            proxy,
+        }
+    }
+
+    /// The fault proxy in front of the emulator (only for [`Fixture::through_proxy`]).
+    pub fn proxy(&self) -> &FaultProxy {
+        self.proxy
+            .as_ref()
+            .expect("a fixture made with Fixture::through_proxy")
+    }
+
+    /// The seed example named `name`, moved into this fixture's account.
+    pub async fn seed(&self, name: &str) -> serde_json::Value {
+        seed_in(&self.account, &self.config, name).await
+    }
+
+    /// Wait until `name` is Ready for its current generation.
+    pub async fn ready(&self, name: &str) -> AuthedApi {
+        wait_ready(&self.api, name, &self.operator, READY_TIMEOUT).await
+    }
+
+    /// Apply `object`, wait for Ready, return it.
+    pub async fn apply_ready(&self, object: &serde_json::Value) -> AuthedApi {
+        let name = object["metadata"]["name"].as_str().unwrap();
+        apply(&self.api, object).await;
+        self.ready(name).await
+    }
+
+    /// Apply the seed example named `name` and wait for Ready.
+    pub async fn seed_ready(&self, name: &str) -> AuthedApi {
+        self.apply_ready(&self.seed(name).await).await
+    }
+
+    /// Delete `name` and wait until it is gone (its finalizer done).
+    pub async fn delete(&self, name: &str) {
+        self.api
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+        wait_gone(&self.api, name, &self.operator, READY_TIMEOUT).await;
+    }
+
+    /// The invoke policy on `obj`'s authenticated role, if it has one.
+    pub async fn invoke_policy(&self, obj: &AuthedApi) -> Option<serde_json::Value> {
+        self.aws
+            .iam
+            .get_role_policy(&role_name(obj), "authedapi-invoke")
+            .await
+            .unwrap()
+    }
+
+    /// `arn:aws:execute-api:us-east-1:{account}:{rest}`.
+    pub fn arn(&self, rest: &str) -> String {
+        format!("arn:aws:execute-api:us-east-1:{}:{rest}", self.account.id)
+    }
+}
+
+/// The API id in `obj`'s status.
+pub fn api_id(obj: &AuthedApi) -> String {
+    obj.status
+        .as_ref()
+        .and_then(|s| s.api_id.clone())
+        .expect("apiId")
+}
+
+/// The name of `obj`'s authenticated role, from the ARN in its status.
+pub fn role_name(obj: &AuthedApi) -> String {
+    let arn = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.authenticated_role_arn.clone())
+        .expect("role");
+    arn.rsplit('/').next().unwrap().to_owned()
+}
+
+/// `obj`'s condition of `type_`: (status, reason, message).
+pub fn condition(obj: &AuthedApi, type_: &str) -> Option<(String, String, String)> {
+    obj.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Wait until `name` says Stalled=True.
+pub async fn wait_stalled(api: &Api<AuthedApi>, name: &str, operator: &Operator) -> AuthedApi {
+    wait_for(
+        api,
+        name,
+        operator,
+        Duration::from_secs(60),
+        "Stalled",
+        |o| condition(o, "Stalled").is_some_and(|(status, _, _)| status == "True"),
+    )
+    .await
+}

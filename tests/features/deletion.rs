@@ -1,0 +1,102 @@
+//! Deleting an object: its finalizer removes every AWS resource it made — API, identity
+//! pool, roles, the Lambda permissions and its OIDC provider — even with half of all AWS
+//! requests throttled; with `deletionPolicy: Retain` everything stays in AWS.
+
+use std::time::Duration;
+
+use authedapi_rig::fault_proxy::{Fault, Rule};
+use kube::api::DeleteParams;
+use serde_json::json;
+
+use crate::common::{self, Fixture, role_name, wait_gone};
+
+/// Every resource the seed creates in the account, counted from the emulator.
+async fn count_resources(s: &Fixture, role: &str) -> (usize, usize, bool, usize) {
+    let apis = s.aws.apigateway.list_apis().await.unwrap().len();
+    let pools = s.aws.cognito.list_identity_pools().await.unwrap().len();
+    let role_exists = s.aws.iam.get_role(role).await.unwrap().is_some();
+    let permissions = common::seed_permissions(&s.aws, &s.account)
+        .await
+        .iter()
+        .map(|(_, p)| p.len())
+        .sum();
+    (apis, pools, role_exists, permissions)
+}
+
+#[tokio::test]
+async fn deleting_the_object_removes_every_aws_resource() {
+    let s = Fixture::new("op-delete", &[]).await;
+    let obj = s.seed_ready("gone").await;
+    let role = role_name(&obj);
+    let provider = obj.status.clone().unwrap().oidc_provider_arn.unwrap();
+    assert_eq!(count_resources(&s, &role).await, (1, 1, true, 2));
+
+    s.delete("gone").await;
+    assert_eq!(count_resources(&s, &role).await, (0, 0, false, 0));
+    assert_eq!(s.aws.iam.get_oidc_provider(&provider).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn with_deletion_policy_retain_deleting_the_object_keeps_every_aws_resource() {
+    let s = Fixture::new("op-retain", &[]).await;
+    let mut object = s.seed("kept").await;
+    object["spec"]["deletionPolicy"] = json!("Retain");
+    let obj = s.apply_ready(&object).await;
+    let role = role_name(&obj);
+    let provider = obj.status.clone().unwrap().oidc_provider_arn.unwrap();
+
+    s.delete("kept").await;
+    assert_eq!(count_resources(&s, &role).await, (1, 1, true, 2));
+    assert!(
+        s.aws
+            .iam
+            .get_oidc_provider(&provider)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn deleting_objects_with_half_of_all_requests_throttled_removes_everything() {
+    let s = Fixture::through_proxy("stress-delete", vec![], &[]).await;
+    let operator = &s.operator;
+    for name in ["one", "two", "three"] {
+        s.seed_ready(name).await;
+    }
+    s.proxy()
+        .set_rules(vec![Rule::new(Fault::Throttle).rate(0.5)]);
+    for name in ["one", "two", "three"] {
+        s.api.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    for name in ["one", "two", "three"] {
+        wait_gone(&s.api, name, operator, Duration::from_secs(180)).await;
+    }
+    s.proxy().clear_rules();
+    assert!(s.aws.apigateway.list_apis().await.unwrap().is_empty());
+    assert!(
+        s.aws
+            .cognito
+            .list_identity_pools()
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let iam = aws_sdk_iam::Client::new(&s.config);
+    let roles = iam
+        .list_roles()
+        .path_prefix("/authedapi/")
+        .send()
+        .await
+        .unwrap();
+    assert!(roles.roles().is_empty());
+    let providers = iam.list_open_id_connect_providers().send().await.unwrap();
+    assert!(providers.open_id_connect_provider_list().is_empty());
+    for (name, permissions) in common::seed_permissions(&s.aws, &s.account).await {
+        assert!(permissions.is_empty(), "{name}: {permissions:?}");
+    }
+    eprintln!(
+        "[measure] deleting 3 objects under 50% throttling: {} requests",
+        s.proxy().total()
+    );
+}
