@@ -41,7 +41,7 @@ async fn observe_only_lists_the_diff_writes_nothing_and_applies_it_once_lifted()
     assert_eq!(
         planned(&seen),
         vec![
-            "CreateOpenIDConnectProvider: Created OIDC provider https://rig-tenant.us.auth0.com",
+            "CreateOpenIDConnectProvider: Created OIDC provider https://myorg.us.auth0.com",
             "CreateApi: Created the HTTP API",
         ]
     );
