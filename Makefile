@@ -5,7 +5,8 @@
 
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
-# Build the rig's tools (pinned kube-apiserver, etcd, kubectl, helm, moto) once.
+# Build the rig's tools (pinned kube-apiserver, etcd, kubectl, helm, promtool, kstatus, moto,
+# the IAM judge) once.
 tools:
 	hack/tools.sh
 

@@ -3,6 +3,11 @@
 #   kube-apiserver, kubectl  k8s.io/kubernetes v1.36.3  (hack/tools/kube, from the Go module proxy)
 #   etcd                     go.etcd.io/etcd v3.6.16    (hack/tools/etcd)
 #   helm                     helm.sh/helm/v3 v3.22.0    (hack/tools/helm)
+#   promtool                 github.com/prometheus/prometheus v0.316.0 (Prometheus 3.16.0;
+#                                                       hack/tools/promtool): checks and
+#                                                       unit-tests the chart's alert rules
+#   kstatus                  sigs.k8s.io/cli-utils v0.37.2 (hack/tools/kstatus, a small
+#                                                       main.go): the status Flux computes
 #   moto server              moto 5.2.5                 (hack/emulator/requirements.txt, in .tools/venv)
 #   IAM judge                @cloud-copilot/iam-simulate 0.1.173 + iam-data
 #                                                       (hack/iam-judge/package-lock.json, in .tools/iam-judge)
@@ -30,10 +35,12 @@ fresh() { # fresh NAME STAMP BIN...: true when every binary exists and was built
 
 go_tool() { # go_tool NAME DIR LDFLAGS BIN=PACKAGE... — build each PACKAGE of the wrapper module in DIR
   local name=$1 dir=$2 ldflags=$3; shift 3
-  local want; want=$(printf '%s' "$ldflags" | cat - "$dir/go.mod" "$dir/go.sum" | stamp "$name" /dev/stdin)
+  # The pin: the flags, go.mod, go.sum and the module's own Go files (a wrapper with a main.go).
+  local own=(); local file; for file in "$dir"/*.go; do [ -e "$file" ] && own+=("$file"); done
+  local want; want=$(printf '%s' "$ldflags" | cat - "$dir/go.mod" "$dir/go.sum" "${own[@]}" | stamp "$name" /dev/stdin)
   local bins=() pair; for pair in "$@"; do bins+=("${pair%%=*}"); done
   if fresh "$name" "$want" "${bins[@]}"; then log "$name: up to date"; return; fi
-  log "$name: building ${bins[*]} from source (cold: about 4 minutes for kube, 1 for etcd or helm, on 2 cores)"
+  log "$name: building ${bins[*]} from source (cold, on 2 cores: about 4 minutes for kube, 1 for etcd or helm, 5 for promtool, under 1 for kstatus)"
   local start=$SECONDS
   for pair in "$@"; do
     (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$tools/bin/${pair%%=*}" "${pair#*=}")
@@ -44,8 +51,9 @@ go_tool() { # go_tool NAME DIR LDFLAGS BIN=PACKAGE... — build each PACKAGE of 
 
 command -v go >/dev/null || { echo "go is required (https://go.dev/dl): the rig's tools are built from source" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 is required: the AWS emulator (moto) runs on it" >&2; exit 1; }
-# The wrapper modules say `go 1.26.0`, and GOTOOLCHAIN=local keeps Go from fetching another.
-need_go=1.26
+# The wrapper modules say `go 1.26.0` (promtool's `go 1.26.7`, as Prometheus 3.16 requires),
+# and GOTOOLCHAIN=local keeps Go from fetching another.
+need_go=1.26.7
 have_go=$(go env GOVERSION | sed 's/^go//')
 if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -n1)" != "$need_go" ]; then
   echo "Go $need_go or newer is required (found $have_go): https://go.dev/dl" >&2; exit 1
@@ -70,6 +78,11 @@ go_tool etcd "$root/hack/tools/etcd" "-s -w" etcd=go.etcd.io/etcd/server/v3
 go_tool helm "$root/hack/tools/helm" "-s -w -X helm.sh/helm/v3/internal/version.version=v3.22.0 \
 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=36" \
   helm=helm.sh/helm/v3/cmd/helm
+# promtool reports its release (the module's v0.316.0 is Prometheus 3.16.0).
+go_tool promtool "$root/hack/tools/promtool" "-s -w -X github.com/prometheus/common/version.Version=3.16.0 \
+-X github.com/prometheus/common/version.Branch=release-3.16" \
+  promtool=github.com/prometheus/prometheus/cmd/promtool
+go_tool kstatus "$root/hack/tools/kstatus" "-s -w" kstatus=.
 
 # The AWS emulator: moto server in a virtualenv, every dependency pinned.
 req=$root/hack/emulator/requirements.txt

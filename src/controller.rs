@@ -157,12 +157,25 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         )
         .load()
         .await;
+    // Below each service's rate limiter (which wraps the config's HTTP client), time how
+    // long every request waited for it.
+    let below_limiter = sdk
+        .http_client()
+        .unwrap_or_else(crate::aws::ratelimit::default_http_client);
+    let sdk = sdk
+        .to_builder()
+        .http_client(metrics::TimeLimiterWait::new(
+            below_limiter,
+            metrics.clone(),
+        ))
+        .build();
     let limits = Limits(args.aws_rate_limits.iter().cloned().collect());
     let aws = AwsProvider::new(sdk, interceptors, limits);
 
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(ControllerConfig::default().concurrency(args.concurrency));
     let store = controller.store();
+    metrics.count_objects_in(store.clone());
     // The platform's limits: kept in a store, and a change to any tenant looks at every
     // object again (tenants are few and change rarely).
     let tenants_api: Api<AuthedApiTenant> = Api::all(client.clone());

@@ -200,7 +200,8 @@ fn create_namespace(name: &str) {
     run(kubectl().args(["create", "namespace", name]), None);
 }
 
-/// A minimal ServiceMonitor CRD, so the API server can validate the chart's ServiceMonitor.
+/// Minimal ServiceMonitor and PrometheusRule CRDs, so the API server can validate the
+/// chart's ServiceMonitor and PrometheusRule.
 const SERVICE_MONITOR_CRD: &str = "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
@@ -212,6 +213,27 @@ spec:
     listKind: ServiceMonitorList
     plural: servicemonitors
     singular: servicemonitor
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheusrules.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  names:
+    kind: PrometheusRule
+    listKind: PrometheusRuleList
+    plural: prometheusrules
+    singular: prometheusrule
   scope: Namespaced
   versions:
     - name: v1
@@ -236,6 +258,7 @@ fn install_service_monitor_crd() {
                 "--for=condition=Established",
                 "--timeout=60s",
                 "crd/servicemonitors.monitoring.coreos.com",
+                "crd/prometheusrules.monitoring.coreos.com",
             ]),
             None,
         );
@@ -600,9 +623,11 @@ fn all_on_render_is_accepted_by_the_api_server() {
         [
             "ClusterRole",
             "ClusterRoleBinding",
+            "ConfigMap",
             "Deployment",
             "NetworkPolicy",
             "PodDisruptionBudget",
+            "PrometheusRule",
             "Role",
             "Role",
             "RoleBinding",
@@ -725,6 +750,8 @@ fn all_on_render_is_accepted_by_the_api_server() {
             "service/authedapi-metrics",
             "deployment.apps/authedapi",
             "servicemonitor.monitoring.coreos.com/authedapi",
+            "prometheusrule.monitoring.coreos.com/authedapi",
+            "configmap/authedapi-dashboard",
             "poddisruptionbudget.policy/authedapi",
             "clusterrole.rbac.authorization.k8s.io/authedapi-tenants",
             "clusterrolebinding.rbac.authorization.k8s.io/authedapi-tenants",
@@ -735,7 +762,7 @@ fn all_on_render_is_accepted_by_the_api_server() {
             "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-operator-writes",
         ],
     );
-    assert_eq!(out.lines().count(), 16, "{out}");
+    assert_eq!(out.lines().count(), 18, "{out}");
 }
 
 /// `kubectl auth can-i VERB RESOURCE` as the ServiceAccount `account` of `namespace`, in
@@ -1131,6 +1158,16 @@ fn values_schema_refuses_typos_and_wrong_types() {
             "at '/serviceMonitor'",
             "'intervall'",
         ),
+        (
+            "prometheusRule.enable=true",
+            "at '/prometheusRule'",
+            "'enable'",
+        ),
+        (
+            "grafanaDashboard.label=x",
+            "at '/grafanaDashboard'",
+            "'label'",
+        ),
     ] {
         let err = render_error(&["--set", set]);
         assert!(
@@ -1175,6 +1212,14 @@ fn values_schema_refuses_typos_and_wrong_types() {
         ("image.digest=latest", "at '/image/digest'"),
         ("metrics.port=80800", "at '/metrics/port'"),
         ("watchNamespace=Team_A", "at '/watchNamespace'"),
+        (
+            "prometheusRule.runbookBaseUrl=README.md#x",
+            "at '/prometheusRule/runbookBaseUrl'",
+        ),
+        (
+            "grafanaDashboard.labelKey=bad key",
+            "at '/grafanaDashboard/labelKey'",
+        ),
     ] {
         let err = render_error(&["--set", set]);
         assert!(err.contains(at), "--set {set}:\n{err}");
