@@ -139,5 +139,9 @@ async fn a_new_object_is_created_without_reading_what_cannot_exist_yet() {
     rig.reconcile(&mut obj).await.unwrap();
     let reads = rig.aws.state().reads.clone();
     assert_eq!(reads.get("GetRoutes"), Some(&1), "{reads:?}");
-    assert_eq!(reads.get("GetRolePolicy"), Some(&2), "both roles: {reads:?}");
+    assert_eq!(
+        reads.get("GetRolePolicy"),
+        Some(&2),
+        "both roles: {reads:?}"
+    );
 }
