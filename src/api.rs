@@ -5,6 +5,8 @@
 //! (`x-kubernetes-validations`) for what spans fields or versions. The doc comments become
 //! the CRD's descriptions, so `kubectl explain authedapi.spec` reads them.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
@@ -13,9 +15,9 @@ use serde::{Deserialize, Serialize};
 /// The most routes (and integrations) one API Gateway HTTP API may have.
 pub const MAX_ROUTES: usize = 300;
 
-/// An HTTP API on AWS API Gateway whose private routes only users logged in with Auth0 can
-/// call: Auth0 is federated through a Cognito identity pool, whose authenticated role may
-/// invoke exactly the routes that use IAM authorization.
+/// An HTTP API on AWS API Gateway whose private routes only users logged in with Auth0 (or
+/// any OpenID Connect issuer) can call: the issuer is federated through a Cognito identity
+/// pool, whose authenticated role may invoke exactly the routes that use IAM authorization.
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "authedapi.dev",
@@ -24,7 +26,7 @@ pub const MAX_ROUTES: usize = 300;
     namespaced,
     shortname = "aapi",
     status = "AuthedApiStatus",
-    doc = "An HTTP API on AWS whose private routes only users logged in with Auth0 can call.",
+    doc = "An HTTP API on AWS whose private routes only users logged in with Auth0 (or another OIDC issuer) can call.",
     printcolumn = r#"{"name":"Stage","type":"string","jsonPath":".spec.stage"}"#,
     printcolumn = r#"{"name":"Endpoint","type":"string","jsonPath":".status.apiEndpoint"}"#,
     printcolumn = r#"{"name":"IdentityPool","type":"string","jsonPath":".status.identityPoolId"}"#,
@@ -32,6 +34,8 @@ pub const MAX_ROUTES: usize = 300;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(
+    validation = Rule::new("[has(self.auth0), has(self.oidc)].exists_one(x, x)")
+        .message("set exactly one of auth0 (an Auth0 tenant) or oidc (any OpenID Connect issuer)"),
     validation = Rule::new("has(self.region) == has(oldSelf.region)")
         .message("region is immutable: it cannot be added or removed after creation")
         .field_path(".region")
@@ -64,12 +68,19 @@ pub struct AuthedApiSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("region is immutable").reason(Reason::FieldValueForbidden))]
     pub region: Option<String>,
 
-    /// The Auth0 application whose users may call the private routes.
-    pub auth0: Auth0,
+    /// The Auth0 application whose users may call the private routes. Exactly one of
+    /// `auth0` or `oidc` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth0: Option<Auth0>,
+
+    /// Any OpenID Connect issuer (Okta, Keycloak, Entra ID, Auth0 with a custom domain...)
+    /// and the client whose users may call the private routes, instead of `auth0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<Oidc>,
 
     /// How routes without their own `authorization` are protected: `iam` (callers sign
     /// requests with temporary AWS credentials from the Cognito identity pool), `jwt`
-    /// (callers send an Auth0 ID token as a bearer token) or `none` (public).
+    /// (callers send their ID token as a bearer token) or `none` (public).
     #[serde(default)]
     pub default_authorization: Authorization,
 
@@ -83,7 +94,7 @@ pub struct AuthedApiSpec {
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 
-    /// Which users may call which IAM routes, by a claim in their Auth0 ID token. Without
+    /// Which users may call which IAM routes, by a claim in their ID token. Without
     /// it, every logged-in user may call every IAM route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access: Option<Access>,
@@ -108,6 +119,46 @@ pub struct AuthedApiSpec {
     /// (when clients come through a custom domain only).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_execute_api_endpoint: bool,
+
+    /// Tags for every AWS resource this object owns (API, stage, identity pool, roles), on
+    /// top of the operator's --resource-tags (these win). Keys `authedapi.dev/...` are the
+    /// operator's own and `aws:...` AWS's: neither may be set. At most 46 (AWS allows 50
+    /// per resource, and the operator sets 4); keys 1-128, values 0-256 characters of
+    /// letters, digits, spaces and `_.:/=+-@`. A tag removed here is removed from the
+    /// roles and the pool; API Gateway keeps the tags it was created with (a change is
+    /// reported as a TagsDrifted event with the command that applies it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "tags_schema")]
+    #[x_kube(
+        validation = Rule::new("self.all(k, size(k) >= 1 && size(k) <= 128)")
+            .message("tag keys are 1 to 128 characters"),
+        validation = Rule::new(r"self.all(k, k.matches('^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+$'))")
+            .message("tag keys may hold only letters, digits, spaces and _.:/=+-@"),
+        validation = Rule::new("self.all(k, !k.lowerAscii().startsWith('aws:'))")
+            .message("tag keys starting with aws: are reserved for AWS"),
+        validation = Rule::new("self.all(k, !k.lowerAscii().startsWith('authedapi.dev/'))")
+            .message("tag keys starting with authedapi.dev/ are the operator's own (owner, uid, stage, cluster) and cannot be set or overridden"),
+        validation = Rule::new("self.all(k, self.filter(j, j.lowerAscii() == k.lowerAscii()).size() == 1)")
+            .message("tag keys must differ in more than case: IAM treats keys that differ only in case as the same key")
+    )]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The most tags spec.tags may hold: AWS allows 50 per resource, and the operator sets 4.
+pub const MAX_SPEC_TAGS: usize = 46;
+/// What a tag value may hold (IAM's pattern, the narrowest of the services tagged).
+pub const TAG_VALUE_PATTERN: &str = r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$";
+
+fn tags_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "maxProperties": MAX_SPEC_TAGS,
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": 256,
+            "pattern": TAG_VALUE_PATTERN
+        }
+    })
 }
 
 /// Access by claim: each rule maps users whose ID token claim matches to an IAM role that
@@ -200,8 +251,8 @@ pub enum UnlistedRoutes {
 #[serde(rename_all = "camelCase")]
 pub struct Outputs {
     /// A ConfigMap in this object's namespace to write `endpoint`, `identityPoolId`,
-    /// `region`, `auth0Domain` and `auth0ClientId` into. It is owned by this object and
-    /// goes with it.
+    /// `region` and `auth0Domain` and `auth0ClientId` (with spec.auth0) or `issuer` and
+    /// `clientId` (with spec.oidc) into. It is owned by this object and goes with it.
     #[schemars(
         regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
         length(min = 1, max = 253)
@@ -296,6 +347,41 @@ pub struct Auth0 {
     pub audience: Option<Vec<String>>,
 }
 
+/// Any OpenID Connect issuer, and the client its users log in with.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Oidc {
+    /// The issuer URL exactly as the `iss` claim of its ID tokens has it, e.g.
+    /// https://example.okta.com/oauth2/default or https://login.example.com/realms/team
+    /// (the JWT authorizer compares it as it is; IAM and Cognito take it without a
+    /// trailing "/"). https only, a lower-case host name, no port, query or fragment; its
+    /// discovery document is at <issuer>/.well-known/openid-configuration. Without
+    /// "https://" and a trailing "/" it is at most 128 characters (the longest login
+    /// provider name Cognito takes).
+    #[schemars(
+        regex(
+            pattern = r"^https://[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+(/[A-Za-z0-9._~!$&'()+,;=:@-]+)*/?$"
+        ),
+        length(min = 1, max = 137)
+    )]
+    #[x_kube(
+        validation = Rule::new("size(self) - 8 - (self.endsWith('/') ? 1 : 0) <= 128")
+            .message("the issuer without https:// and a trailing / must be at most 128 characters: Cognito's limit for a login provider name")
+    )]
+    pub issuer: String,
+
+    /// The client (application) id users log in with. It is the audience of the ID tokens
+    /// Cognito and the JWT authorizer accept.
+    #[schemars(regex(pattern = r"^[^\s]+$"), length(min = 1, max = 255))]
+    pub client_id: String,
+
+    /// Audiences the JWT authorizer accepts, for routes with `jwt` authorization.
+    /// Defaults to the client id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 10))]
+    pub audience: Option<Vec<String>>,
+}
+
 // How a route is protected. (A plain comment: a doc comment here would replace the
 // descriptions of the fields that use this type in the CRD.)
 #[derive(JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -306,7 +392,7 @@ pub enum Authorization {
     Iam,
     /// NONE: anyone may call the route.
     None,
-    /// JWT: the caller sends an Auth0 ID token; API Gateway checks issuer and audience.
+    /// JWT: the caller sends an ID token; API Gateway checks issuer and audience.
     Jwt,
 }
 
@@ -451,11 +537,11 @@ pub struct AuthedApiStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authenticated_role_arn: Option<String>,
 
-    /// The IAM OIDC provider for the Auth0 domain (shared by every AuthedApi of that domain).
+    /// The IAM OIDC provider of the issuer (shared by every AuthedApi of that issuer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc_provider_arn: Option<String>,
 
-    /// The Auth0 client id this object registered with the OIDC provider (so it can be
+    /// The client id this object registered with the OIDC provider (so it can be
     /// released when the spec moves to another one, or on delete).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc_client_id: Option<String>,
@@ -486,6 +572,13 @@ pub struct AuthedApiStatus {
     /// creating a second one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_creates: Vec<String>,
+
+    /// The keys of the organisation's tags (spec.tags and the operator's --resource-tags)
+    /// last put on this object's resources: a key that leaves both is removed from the
+    /// roles and the identity pool (recorded before the tags are sent, so a crash never
+    /// forgets one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_keys: Vec<String>,
 
     /// The routes as they exist in AWS.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1,7 +1,9 @@
 //! `authedapi call`: call a route of an AuthedApi the way its users do, replacing the
-//! seed's manual steps: an Auth0 ID token (given, or exchanged for an authorization
-//! code), Cognito GetId and GetCredentialsForIdentity, a SigV4-signed request for IAM
-//! routes, a bearer token for JWT routes, nothing for public ones.
+//! seed's manual steps: an ID token of its issuer (Auth0, or any OIDC issuer: given, or
+//! exchanged for an authorization code at the token endpoint its discovery document
+//! names), Cognito GetId and GetCredentialsForIdentity with the issuer's provider name as
+//! the login key, a SigV4-signed request for IAM routes, a bearer token for JWT routes,
+//! nothing for public ones.
 //!
 //! Secrets (the client secret, the ID token when not given on the command line) come
 //! from the environment or stdin and are never printed, except that
@@ -18,7 +20,7 @@ use kube::api::Api;
 
 use crate::api::{AuthedApi, Authorization, Route};
 use crate::aws::AwsError;
-use crate::plan::normalize_domain;
+use crate::plan::{Issuer, issuer_of};
 
 /// Arguments of `authedapi call`.
 #[derive(clap::Args, Clone, Debug)]
@@ -32,7 +34,8 @@ pub struct CallArgs {
     pub method: String,
     /// Path, e.g. /private (a query string is passed on).
     pub path: String,
-    /// Auth0 ID token of the caller; "-" reads it from stdin. Default: $AUTHEDAPI_ID_TOKEN.
+    /// ID token of the caller (from the AuthedApi's issuer); "-" reads it from stdin.
+    /// Default: $AUTHEDAPI_ID_TOKEN.
     #[arg(
         long,
         env = "AUTHEDAPI_ID_TOKEN",
@@ -40,21 +43,23 @@ pub struct CallArgs {
         conflicts_with = "code"
     )]
     pub id_token: Option<String>,
-    /// An Auth0 authorization code to exchange for tokens (needs --client-secret-env).
+    /// An authorization code of the issuer to exchange for tokens (needs
+    /// --client-secret-env).
     #[arg(long, requires = "client_secret_env", conflicts_with = "login")]
     pub code: Option<String>,
-    /// Log in at Auth0 now: print the login URL, wait for the browser to come back to
-    /// --redirect-uri on this machine, exchange the code (PKCE; plus the secret of
-    /// --client-secret-env for a regular web application).
+    /// Log in at the issuer now (its endpoints from <issuer>/.well-known/openid-configuration):
+    /// print the login URL, wait for the browser to come back to --redirect-uri on this
+    /// machine, exchange the code (PKCE; plus the secret of --client-secret-env for a
+    /// confidential application).
     #[arg(long, conflicts_with = "id_token")]
     pub login: bool,
     /// How long --login waits for the browser.
     #[arg(long, default_value = "5m", value_parser = crate::controller::parse_duration)]
     pub login_timeout: std::time::Duration,
-    /// Name of the environment variable holding the Auth0 application's client secret.
+    /// Name of the environment variable holding the application's client secret.
     #[arg(long)]
     pub client_secret_env: Option<String>,
-    /// The redirect URI the code is issued for (an Allowed Callback URL of the Auth0
+    /// The redirect URI the code is issued for (a callback URL registered with the
     /// application; for --login, a loopback one: this command listens on it).
     #[arg(long, default_value = "http://localhost:5678")]
     pub redirect_uri: String,
@@ -95,17 +100,21 @@ pub enum CallError {
         allowed: String,
     },
     #[error(
-        "route {0} needs the caller's Auth0 ID token: log in with --login, or pass --id-token (or - for stdin), set AUTHEDAPI_ID_TOKEN, or --code with --client-secret-env"
+        "route {route} needs the caller's {who} ID token: log in with --login, or pass --id-token (or - for stdin), set AUTHEDAPI_ID_TOKEN, or --code with --client-secret-env"
     )]
-    TokenNeeded(String),
+    TokenNeeded { route: String, who: String },
     #[error("login: {0}")]
     Login(String),
-    #[error("the ID token was refused as expired or invalid: log in to Auth0 again ({0})")]
-    TokenRefused(String),
+    #[error("the ID token was refused as expired or invalid: log in to {who} again ({message})")]
+    TokenRefused { who: String, message: String },
     #[error("the client secret variable {0} is not set")]
     NoSecret(String),
-    #[error("Auth0 refused the code exchange: {0}")]
-    CodeExchange(String),
+    #[error("{who} refused the code exchange: {reason}")]
+    CodeExchange { who: String, reason: String },
+    #[error("the issuer's discovery document {url}: {problem}")]
+    Discovery { url: String, problem: String },
+    #[error("{0}")]
+    Spec(String),
     #[error("Cognito: {0}")]
     Cognito(String),
     #[error("signing the request: {0}")]
@@ -201,9 +210,74 @@ fn read_stdin() -> Result<String, CallError> {
     Ok(text.trim().to_owned())
 }
 
-/// Exchange an authorization code for an ID token at `<issuer>/oauth/token`.
+/// Where an issuer's users log in and codes are exchanged (its discovery document's
+/// `authorization_endpoint` and `token_endpoint`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoints {
+    pub authorization: String,
+    pub token: String,
+    /// Who answers there, for messages: "Auth0", or the issuer's name.
+    pub who: String,
+}
+
+/// The endpoints of `discovery` (a discovery document, OpenID Connect Discovery 1.0), which
+/// must name `issuer` as its issuer, exactly (section 4.3).
+pub fn endpoints_of(
+    issuer: &Issuer,
+    url: &str,
+    discovery: &serde_json::Value,
+) -> Result<Endpoints, CallError> {
+    let problem = |problem: String| CallError::Discovery {
+        url: url.to_owned(),
+        problem,
+    };
+    let named = discovery["issuer"].as_str().unwrap_or_default();
+    if named != issuer.token_issuer {
+        return Err(problem(format!(
+            "it names the issuer {named:?}, not {:?}: the AuthedApi's issuer must be what its \
+             tokens' iss claim says",
+            issuer.token_issuer
+        )));
+    }
+    let endpoint = |field: &str| {
+        discovery[field]
+            .as_str()
+            .filter(|e| e.starts_with("https://"))
+            .map(str::to_owned)
+            .ok_or_else(|| problem(format!("it has no https {field}")))
+    };
+    Ok(Endpoints {
+        authorization: endpoint("authorization_endpoint")?,
+        token: endpoint("token_endpoint")?,
+        who: issuer.display_name(),
+    })
+}
+
+/// Fetch `issuer`'s discovery document: its login and token endpoints.
+pub async fn discover(issuer: &Issuer) -> Result<Endpoints, CallError> {
+    let url = issuer.discovery_url();
+    let failed = |problem: String| CallError::Discovery {
+        url: url.clone(),
+        problem,
+    };
+    let response = reqwest::Client::new()
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(failed(format!("HTTP {}", response.status())));
+    }
+    let document: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|e| failed(format!("not JSON: {e}")))?;
+    endpoints_of(issuer, &url, &document)
+}
+
+/// Exchange an authorization code for an ID token at the token endpoint.
 async fn exchange_code(
-    issuer: &str,
+    endpoints: &Endpoints,
     client_id: &str,
     secret_env: &str,
     code: &str,
@@ -211,14 +285,14 @@ async fn exchange_code(
 ) -> Result<String, CallError> {
     let secret = secret_from(secret_env)?;
     token_request(
-        issuer,
-        &serde_json::json!({
-            "grant_type": "authorization_code",
-            "client_id": client_id,
-            "client_secret": secret,
-            "code": code,
-            "redirect_uri": redirect_uri,
-        }),
+        endpoints,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("client_secret", &secret),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ],
     )
     .await
 }
@@ -228,11 +302,25 @@ fn secret_from(name: &str) -> Result<String, CallError> {
     std::env::var(name).map_err(|_| CallError::NoSecret(name.to_owned()))
 }
 
-/// POST `body` to `<issuer>/oauth/token`; the ID token of the answer.
-pub async fn token_request(issuer: &str, body: &serde_json::Value) -> Result<String, CallError> {
+/// POST `params` (form-encoded, as RFC 6749 says) to the token endpoint; the ID token of
+/// the answer.
+pub async fn token_request(
+    endpoints: &Endpoints,
+    params: &[(&str, &str)],
+) -> Result<String, CallError> {
+    let body = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencoding::encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
     let response = reqwest::Client::new()
-        .post(format!("{}/oauth/token", issuer.trim_end_matches('/')))
-        .json(body)
+        .post(&endpoints.token)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .header(http::header::ACCEPT, "application/json")
+        .body(body)
         .send()
         .await?;
     let status = response.status();
@@ -242,21 +330,29 @@ pub async fn token_request(issuer: &str, body: &serde_json::Value) -> Result<Str
             .as_str()
             .or(body["error"].as_str())
             .unwrap_or("no reason given");
-        return Err(CallError::CodeExchange(format!("{status}: {reason}")));
+        return Err(CallError::CodeExchange {
+            who: endpoints.who.clone(),
+            reason: format!("{status}: {reason}"),
+        });
     }
     body["id_token"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| CallError::CodeExchange("the response has no id_token".into()))
+        .ok_or_else(|| CallError::CodeExchange {
+            who: endpoints.who.clone(),
+            reason: "the response has no id_token".into(),
+        })
 }
 
 /// Temporary AWS credentials of the identity the ID token maps to.
 async fn credentials(
     region: &str,
     pool_id: &str,
-    provider: &str,
+    issuer: &Issuer,
     id_token: &str,
 ) -> Result<Credentials, CallError> {
+    // Cognito's login key is the provider's name: the issuer's host and path.
+    let provider = issuer.name.as_str();
     // GetId and GetCredentialsForIdentity are unauthenticated calls: no AWS credentials.
     let config = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
@@ -267,7 +363,10 @@ async fn credentials(
     // The operator's error mapping keeps network failures' causes, which carry no AWS code.
     let refused = |e: AwsError| {
         if e.code == "NotAuthorizedException" {
-            CallError::TokenRefused(e.message)
+            CallError::TokenRefused {
+                who: issuer.display_name(),
+                message: e.message,
+            }
         } else {
             CallError::Cognito(e.to_string())
         }
@@ -384,17 +483,17 @@ pub async fn run(args: CallArgs) -> Result<i32, CallError> {
     let route = match_route(&obj.spec.routes, &args.method, &args.path)?;
     let authorization = obj.spec.authorization_of(route);
     let region = status.region.clone().unwrap_or_else(|| "us-east-1".into());
-    let domain = normalize_domain(&obj.spec.auth0.domain);
+    let issuer = issuer_of(&obj.spec).map_err(|e| CallError::Spec(e.0))?;
 
     let id_token = if authorization == Authorization::None && !args.print_credentials {
         None
     } else {
-        let issuer = format!("https://{domain}");
         Some(match (&args.id_token, &args.code) {
             _ if args.login => {
+                let endpoints = discover(&issuer).await?;
                 crate::login::login(crate::login::Login {
-                    issuer: &issuer,
-                    client_id: &obj.spec.auth0.client_id,
+                    endpoints: &endpoints,
+                    client_id: &issuer.client_id,
                     client_secret: args
                         .client_secret_env
                         .as_deref()
@@ -408,17 +507,23 @@ pub async fn run(args: CallArgs) -> Result<i32, CallError> {
             (Some(t), _) if t == "-" => read_stdin()?,
             (Some(t), _) => t.clone(),
             (None, Some(code)) => {
+                let endpoints = discover(&issuer).await?;
                 let secret_env = args.client_secret_env.as_deref().unwrap_or_default();
                 exchange_code(
-                    &issuer,
-                    &obj.spec.auth0.client_id,
+                    &endpoints,
+                    &issuer.client_id,
                     secret_env,
                     code,
                     &args.redirect_uri,
                 )
                 .await?
             }
-            (None, None) => return Err(CallError::TokenNeeded(route.route.clone())),
+            (None, None) => {
+                return Err(CallError::TokenNeeded {
+                    route: route.route.clone(),
+                    who: issuer.display_name(),
+                });
+            }
         })
     };
 
@@ -428,7 +533,7 @@ pub async fn run(args: CallArgs) -> Result<i32, CallError> {
     ) {
         (Some(token), true) => {
             let pool = status.identity_pool_id.clone().unwrap_or_default();
-            Some(credentials(&region, &pool, &domain, token).await?)
+            Some(credentials(&region, &pool, &issuer, token).await?)
         }
         _ => None,
     };
@@ -468,7 +573,10 @@ pub async fn run(args: CallArgs) -> Result<i32, CallError> {
         Authorization::Jwt => {
             let token = id_token.expect("JWT routes need the ID token");
             let value = http::HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
-                CallError::TokenRefused("the token is not a valid header value".into())
+                CallError::TokenRefused {
+                    who: issuer.display_name(),
+                    message: "the token is not a valid header value".into(),
+                }
             })?;
             request
                 .headers_mut()
@@ -540,6 +648,45 @@ mod tests {
             match_route(&with_default, "PUT", "/x").unwrap().route,
             "$default"
         );
+    }
+
+    fn okta() -> Issuer {
+        Issuer {
+            name: "example.okta.com/oauth2/default".into(),
+            token_issuer: "https://example.okta.com/oauth2/default".into(),
+            client_id: "c".into(),
+            audience: vec!["c".into()],
+            auth0: false,
+        }
+    }
+
+    #[test]
+    fn discovery_gives_the_endpoints_of_the_issuer_it_names_exactly() {
+        let url = okta().discovery_url();
+        assert_eq!(
+            url,
+            "https://example.okta.com/oauth2/default/.well-known/openid-configuration"
+        );
+        let document = serde_json::json!({
+            "issuer": "https://example.okta.com/oauth2/default",
+            "authorization_endpoint": "https://example.okta.com/oauth2/default/v1/authorize",
+            "token_endpoint": "https://example.okta.com/oauth2/default/v1/token"
+        });
+        assert_eq!(
+            endpoints_of(&okta(), &url, &document).unwrap(),
+            Endpoints {
+                authorization: "https://example.okta.com/oauth2/default/v1/authorize".into(),
+                token: "https://example.okta.com/oauth2/default/v1/token".into(),
+                who: "example.okta.com/oauth2/default".into(),
+            }
+        );
+        let mut slash = document.clone();
+        slash["issuer"] = "https://example.okta.com/oauth2/default/".into();
+        let e = endpoints_of(&okta(), &url, &slash).unwrap_err().to_string();
+        assert!(e.contains("names the issuer"), "{e}");
+        let mut plain = document;
+        plain["token_endpoint"] = "http://example.okta.com/token".into();
+        assert!(endpoints_of(&okta(), &url, &plain).is_err());
     }
 
     #[test]

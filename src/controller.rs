@@ -1,5 +1,6 @@
 //! `authedapi controller`: the kube-rs Controller on AuthedApi, with its metrics server.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,8 +89,9 @@ pub struct ControllerArgs {
     )]
     pub permissions_boundary: String,
 
-    /// OIDC issuer hosts (`*` wildcards) AuthedApis may federate where no
-    /// AuthedApiTenant says otherwise, comma-separated.
+    /// OIDC issuers AuthedApis may federate where no AuthedApiTenant says otherwise,
+    /// comma-separated: hosts, or hosts and paths, with `*` wildcards (e.g. `*.auth0.com`,
+    /// `*.okta.com/oauth2/*`). A host alone admits only issuers without a path.
     #[arg(
         long,
         env = "AUTHEDAPI_ALLOWED_ISSUERS",
@@ -102,6 +104,53 @@ pub struct ControllerArgs {
     /// AuthedApiTenant says otherwise, comma-separated. Default: none.
     #[arg(long, env = "AUTHEDAPI_ALLOWED_FUNCTIONS", value_delimiter = ',')]
     pub allowed_functions: Vec<String>,
+
+    /// The organisation's tags for every AWS resource the operator creates (API, stage,
+    /// identity pool, roles; the shared OIDC provider at its creation), KEY=VALUE,
+    /// comma-separated; an AuthedApi's spec.tags win over them. Keys `authedapi.dev/...`
+    /// and `aws:...` are refused, and so is more than 46 tags.
+    #[arg(
+        long,
+        env = "AUTHEDAPI_RESOURCE_TAGS",
+        value_delimiter = ',',
+        value_parser = parse_tag
+    )]
+    pub resource_tags: Vec<(String, String)>,
+}
+
+/// One `KEY=VALUE` of --resource-tags (split at the first `=`), as AWS would take it.
+fn parse_tag(text: &str) -> Result<(String, String), String> {
+    let Some((key, value)) = text.split_once('=') else {
+        return Err(format!("{text:?}: use KEY=VALUE"));
+    };
+    let (key, value) = (key.trim(), value.trim());
+    crate::plan::check_tag(key, value)?;
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+/// --resource-tags as a map: each key once (IAM compares keys without case), and room
+/// left for the operator's own tags within AWS's 50.
+pub fn resource_tags(pairs: &[(String, String)]) -> Result<BTreeMap<String, String>, String> {
+    let mut tags = BTreeMap::new();
+    for (key, value) in pairs {
+        if tags.keys().any(|k: &String| k.eq_ignore_ascii_case(key)) {
+            return Err(format!(
+                "--resource-tags names {key:?} twice (keys differing only in case are one key in IAM)"
+            ));
+        }
+        tags.insert(key.clone(), value.clone());
+    }
+    let room = crate::plan::TAGS_MAX - crate::plan::OUR_TAGS;
+    if tags.len() > room {
+        return Err(format!(
+            "--resource-tags has {} tags; AWS allows {} per resource and the operator sets {} \
+             of its own: at most {room}",
+            tags.len(),
+            crate::plan::TAGS_MAX,
+            crate::plan::OUR_TAGS
+        ));
+    }
+    Ok(tags)
 }
 
 /// A cluster id is a tag value on every AWS resource: 1 to 128 characters AWS accepts in
@@ -133,6 +182,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Run the controller until SIGTERM/SIGINT.
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
+    let resource_tags = resource_tags(&args.resource_tags).map_err(anyhow::Error::msg)?;
     let client = kube::Client::try_default().await?;
     let api: Api<AuthedApi> = match &args.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -214,6 +264,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             allowed_functions: args.allowed_functions.clone(),
             allowed_issuers: args.allowed_issuers.clone(),
         },
+        resource_tags,
     };
     let cluster = Arc::new(KubeCluster {
         client: client.clone(),
@@ -301,6 +352,35 @@ mod tests {
         assert!(cluster_id("").is_err());
         assert!(cluster_id("has space").is_err());
         assert!(cluster_id(&"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn resource_tags_are_key_value_pairs_aws_would_take_and_never_ours() {
+        assert_eq!(
+            parse_tag("cost-center=a=b"),
+            Ok(("cost-center".into(), "a=b".into()))
+        );
+        assert_eq!(parse_tag("env="), Ok(("env".into(), String::new())));
+        for bad in [
+            "no-value",
+            "=v",
+            "authedapi.dev/cluster=x",
+            "AWS:created=x",
+            "k=semi;colon",
+        ] {
+            assert!(parse_tag(bad).is_err(), "{bad}");
+        }
+        let pairs = |n: usize| -> Vec<(String, String)> {
+            (0..n).map(|i| (format!("k{i}"), "v".into())).collect()
+        };
+        assert_eq!(resource_tags(&pairs(46)).unwrap().len(), 46);
+        assert!(
+            resource_tags(&pairs(47))
+                .unwrap_err()
+                .contains("at most 46")
+        );
+        let twice = vec![("Team".into(), "a".into()), ("team".into(), "b".into())];
+        assert!(resource_tags(&twice).unwrap_err().contains("twice"));
     }
 
     #[test]

@@ -10,7 +10,10 @@
 
 use serde_json::{Value, json};
 
-use crate::plan::{MANAGED_BY, ROLE_PATH, TAG_CLUSTER, TAG_MANAGED_BY, record_key_prefixes};
+use crate::plan::{
+    MANAGED_BY, OUR_TAG_PREFIX, ROLE_PATH, TAG_CLUSTER, TAG_MANAGED_BY, issuer_name,
+    record_key_prefixes,
+};
 
 /// The permissions boundary's name when none is configured.
 pub const DEFAULT_BOUNDARY_NAME: &str = "authedapi-permissions-boundary";
@@ -36,8 +39,9 @@ pub struct PolicyParams {
     /// that every role the operator creates must carry.
     #[arg(long, default_value = DEFAULT_BOUNDARY_NAME)]
     pub permissions_boundary_name: String,
-    /// Issuer hosts (with `*` wildcards) whose IAM OIDC providers the operator may use,
-    /// as the operator's --allowed-issuers says. Repeatable.
+    /// Issuers (a host, or a host and a path, with `*` wildcards, e.g. `*.auth0.com` or
+    /// `*.okta.com/oauth2/*`) whose IAM OIDC providers the operator may use, as the
+    /// operator's --allowed-issuers says. Repeatable.
     #[arg(long = "allowed-issuer", default_values_t = DEFAULT_ALLOWED_ISSUERS.iter().map(|s| s.to_string()))]
     pub allowed_issuers: Vec<String>,
     /// Lambda function ARN patterns API routes may target (the union of what tenants
@@ -80,6 +84,10 @@ impl PolicyParams {
         )
     }
 
+    /// One provider ARN pattern per allowed issuer: its host (in lower case, as the
+    /// operator names providers) and path. IAM's `*` matches across `/`, so a host pattern
+    /// like `*.auth0.com` also covers ARNs with a path ending in it; the operator refuses
+    /// such issuers itself (see `tenant::issuer_allowed`), IAM cannot say it.
     fn provider_arns(&self) -> Vec<String> {
         self.allowed_issuers
             .iter()
@@ -88,7 +96,7 @@ impl PolicyParams {
                     "arn:{}:iam::{}:oidc-provider/{}",
                     self.partition,
                     self.account_id,
-                    issuer.trim_start_matches("https://").trim_end_matches('/')
+                    issuer_name(issuer)
                 )
             })
             .collect()
@@ -109,6 +117,9 @@ pub fn operator_policy(p: &PolicyParams) -> Value {
     let providers = p.provider_arns();
     let boundary = json!({"ArnLike": {"iam:PermissionsBoundary": p.boundary_arn()}});
     let (uses, added) = record_key_prefixes(cluster);
+    // Untagging removes only the organisation's tags (spec.tags, --resource-tags), never
+    // the operator's own: a request naming an authedapi.dev/ key is not allowed.
+    let not_our_keys = json!({"aws:TagKeys": [format!("{OUR_TAG_PREFIX}*")]});
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -168,6 +179,18 @@ pub fn operator_policy(p: &PolicyParams) -> Value {
                 "Resource": pools,
                 "Condition": ours
             },
+            // A tag removed from spec.tags (or --resource-tags) leaves this cluster's
+            // pools; the operator's own tags never do.
+            {
+                "Sid": "UntagTheOrganisationsTagsFromThisClustersIdentityPools",
+                "Effect": "Allow",
+                "Action": "cognito-identity:UntagResource",
+                "Resource": pools,
+                "Condition": {
+                    "StringEquals": {format!("aws:ResourceTag/{TAG_CLUSTER}"): cluster},
+                    "ForAllValues:StringNotLike": not_our_keys
+                }
+            },
             // IAM cannot scope this call (no resource type, no condition key): the roles it
             // can hand out are limited by PassOnlyThisClustersRolesToCognito below.
             {
@@ -214,6 +237,18 @@ pub fn operator_policy(p: &PolicyParams) -> Value {
                 "Condition": {
                     "StringEquals": {format!("aws:RequestTag/{TAG_CLUSTER}"): cluster},
                     "StringEqualsIfExists": {format!("aws:ResourceTag/{TAG_CLUSTER}"): cluster}
+                }
+            },
+            // A tag removed from spec.tags (or --resource-tags) leaves this cluster's roles;
+            // the operator's own tags never do.
+            {
+                "Sid": "UntagTheOrganisationsTagsFromThisClustersRoles",
+                "Effect": "Allow",
+                "Action": "iam:UntagRole",
+                "Resource": roles,
+                "Condition": {
+                    "StringEquals": {format!("aws:ResourceTag/{TAG_CLUSTER}"): cluster},
+                    "ForAllValues:StringNotLike": not_our_keys
                 }
             },
             {
@@ -430,6 +465,60 @@ mod tests {
                 "arn:aws:iam::*:oidc-provider/*.auth0.com"
             ])
         );
+    }
+
+    #[test]
+    fn provider_patterns_keep_their_paths_and_lower_case_hosts() {
+        let p = PolicyParams {
+            account_id: "123456789012".into(),
+            allowed_issuers: vec![
+                "*.okta.com/oauth2/*".into(),
+                "https://Login.Example.com/realms/Team-A/".into(),
+            ],
+            ..Default::default()
+        };
+        let policy = operator_policy(&p);
+        for sid in [
+            "ReadAllowedOidcProviders",
+            "CreateOidcProvidersTaggedForThisCluster",
+            "AddClientIdsToAllowedOidcProviders",
+            "ReleaseThisClustersOidcProviders",
+        ] {
+            assert_eq!(
+                statement(&policy, sid)["Resource"],
+                json!([
+                    "arn:aws:iam::123456789012:oidc-provider/*.okta.com/oauth2/*",
+                    "arn:aws:iam::123456789012:oidc-provider/login.example.com/realms/Team-A"
+                ]),
+                "{sid}"
+            );
+        }
+    }
+
+    #[test]
+    fn untagging_is_only_of_this_clusters_resources_and_never_of_our_keys() {
+        let policy = operator_policy(&PolicyParams::default());
+        for (sid, action) in [
+            (
+                "UntagTheOrganisationsTagsFromThisClustersRoles",
+                "iam:UntagRole",
+            ),
+            (
+                "UntagTheOrganisationsTagsFromThisClustersIdentityPools",
+                "cognito-identity:UntagResource",
+            ),
+        ] {
+            let s = statement(&policy, sid);
+            assert_eq!(s["Action"], action);
+            assert_eq!(
+                s["Condition"]["StringEquals"]["aws:ResourceTag/authedapi.dev/cluster"],
+                "default"
+            );
+            assert_eq!(
+                s["Condition"]["ForAllValues:StringNotLike"]["aws:TagKeys"],
+                json!(["authedapi.dev/*"])
+            );
+        }
     }
 
     #[test]

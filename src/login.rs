@@ -1,7 +1,8 @@
-//! `authedapi call --login`: an Auth0 login from a terminal, the way command-line tools do
-//! it (the authorization code flow with PKCE and a loopback redirect, RFC 8252): print the
-//! Auth0 login URL, wait on the redirect URI (on this machine) for the browser to come back
-//! with the code, exchange it for the ID token. Nothing secret is printed: not the code,
+//! `authedapi call --login`: a login at the AuthedApi's issuer (Auth0, or any OpenID Connect
+//! issuer) from a terminal, the way command-line tools do it (the authorization code flow
+//! with PKCE and a loopback redirect, RFC 8252): print the login URL (the discovery
+//! document's authorization endpoint), wait on the redirect URI (on this machine) for the
+//! browser to come back with the code, exchange it for the ID token at the token endpoint. Nothing secret is printed: not the code,
 //! not the client secret (read from an environment variable), not the tokens.
 
 use std::time::Duration;
@@ -11,16 +12,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-use crate::call::CallError;
+use crate::call::{CallError, Endpoints};
 
 /// What the login needs.
 pub struct Login<'a> {
-    /// `https://<domain>`.
-    pub issuer: &'a str,
+    /// The issuer's authorization and token endpoints.
+    pub endpoints: &'a Endpoints,
     pub client_id: &'a str,
     /// The client secret of a confidential (regular web) application; None with PKCE only.
     pub client_secret: Option<String>,
-    /// A loopback URI registered in the Auth0 application's Allowed Callback URLs.
+    /// A loopback URI registered as a callback of the application.
     pub redirect_uri: &'a str,
     pub timeout: Duration,
 }
@@ -51,7 +52,9 @@ pub fn authorize_url(login: &Login<'_>, state: &str, challenge: &str) -> String 
     .map(|(k, v)| format!("{k}={}", urlencoding::encode(v)))
     .collect::<Vec<_>>()
     .join("&");
-    format!("{}/authorize?{query}", login.issuer.trim_end_matches('/'))
+    let endpoint = &login.endpoints.authorization;
+    let separator = if endpoint.contains('?') { '&' } else { '?' };
+    format!("{endpoint}{separator}{query}")
 }
 
 /// Log in and return the ID token.
@@ -65,7 +68,7 @@ pub async fn login(login: Login<'_>) -> Result<String, CallError> {
     {
         return Err(CallError::Login(format!(
             "the redirect URI {} must be http://localhost:PORT or http://127.0.0.1:PORT (this \
-             machine), and registered in the Auth0 application's Allowed Callback URLs",
+             machine), and registered as a callback of the application",
             login.redirect_uri
         )));
     }
@@ -76,13 +79,14 @@ pub async fn login(login: Login<'_>) -> Result<String, CallError> {
     let state = random(16);
     let verifier = random(32);
     eprintln!(
-        "Open this URL in a browser and log in (waiting for Auth0 to redirect to {}):\n\n  {}\n",
+        "Open this URL in a browser and log in (waiting for {} to redirect to {}):\n\n  {}\n",
+        login.endpoints.who,
         login.redirect_uri,
         authorize_url(&login, &state, &challenge(&verifier))
     );
     let code = tokio::time::timeout(
         login.timeout,
-        wait_for_code(listener, redirect.path(), &state),
+        wait_for_code(listener, redirect.path(), &state, &login.endpoints.who),
     )
     .await
     .map_err(|_| CallError::Login(format!("no login within {:?}", login.timeout)))??;
@@ -94,10 +98,12 @@ async fn wait_for_code(
     listener: tokio::net::TcpListener,
     path: &str,
     state: &str,
+    who: &str,
 ) -> Result<String, CallError> {
     let (sender, received) = oneshot::channel::<Result<String, CallError>>();
     let sender = std::sync::Arc::new(std::sync::Mutex::new(Some(sender)));
     let state = state.to_owned();
+    let who = who.to_owned();
     let path = if path.is_empty() {
         "/".to_owned()
     } else {
@@ -106,10 +112,11 @@ async fn wait_for_code(
     let handler = move |query: axum::extract::Query<std::collections::HashMap<String, String>>| {
         let sender = sender.clone();
         let state = state.clone();
+        let who = who.clone();
         async move {
             let outcome = if let Some(error) = query.get("error") {
                 Err(CallError::Login(format!(
-                    "Auth0 refused the login: {error}: {}",
+                    "{who} refused the login: {error}: {}",
                     query
                         .get("error_description")
                         .map(String::as_str)
@@ -148,17 +155,17 @@ async fn wait_for_code(
 
 /// Exchange the code (with the PKCE verifier, and the secret when there is one).
 async fn exchange(login: &Login<'_>, code: &str, verifier: &str) -> Result<String, CallError> {
-    let mut body = serde_json::json!({
-        "grant_type": "authorization_code",
-        "client_id": login.client_id,
-        "code": code,
-        "redirect_uri": login.redirect_uri,
-        "code_verifier": verifier,
-    });
+    let mut params = vec![
+        ("grant_type", "authorization_code"),
+        ("client_id", login.client_id),
+        ("code", code),
+        ("redirect_uri", login.redirect_uri),
+        ("code_verifier", verifier),
+    ];
     if let Some(secret) = &login.client_secret {
-        body["client_secret"] = secret.clone().into();
+        params.push(("client_secret", secret));
     }
-    crate::call::token_request(login.issuer, &body).await
+    crate::call::token_request(login.endpoints, &params).await
 }
 
 #[cfg(test)]
@@ -176,8 +183,13 @@ mod tests {
 
     #[test]
     fn the_authorize_url_asks_for_a_code_with_pkce() {
+        let endpoints = Endpoints {
+            authorization: "https://myorg.us.auth0.com/authorize".into(),
+            token: "https://myorg.us.auth0.com/oauth/token".into(),
+            who: "Auth0".into(),
+        };
         let login = Login {
-            issuer: "https://myorg.us.auth0.com",
+            endpoints: &endpoints,
             client_id: "abc",
             client_secret: None,
             redirect_uri: "http://localhost:5678",

@@ -73,21 +73,95 @@ pub struct PlannedRoute {
 #[derive(Clone, Debug, PartialEq)]
 pub struct JwtPlan {
     pub name: String,
-    /// `https://<domain>/`, with the trailing slash Auth0 puts in its tokens.
+    /// The `iss` of the tokens, compared as it is: `https://<domain>/` for Auth0 (with the
+    /// trailing slash Auth0 puts in its tokens), spec.oidc.issuer exactly as given.
     pub issuer: String,
     pub audience: Vec<String>,
 }
 
-/// The shared OIDC provider for the Auth0 domain.
+/// The OIDC issuer an object federates, from spec.auth0 or spec.oidc.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Issuer {
+    /// Host and path, without scheme or trailing slash (host in lower case), e.g.
+    /// `myorg.us.auth0.com` or `example.okta.com/oauth2/default`: the name of the IAM OIDC
+    /// provider (its ARN ends with it), the key of Cognito's `Logins` map and of the pool's
+    /// role mapping, and what the platform's allowed issuers are matched against.
+    pub name: String,
+    /// The `iss` claim of its tokens, as the JWT authorizer compares it.
+    pub token_issuer: String,
+    pub client_id: String,
+    /// Audiences the JWT authorizer accepts.
+    pub audience: Vec<String>,
+    /// Whether it is an Auth0 tenant (spec.auth0).
+    pub auth0: bool,
+}
+
+impl Issuer {
+    /// `https://<name>`: the provider URL IAM takes, and the base of the discovery document.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.name)
+    }
+
+    /// What to call it in messages: "Auth0", or its name (host and path).
+    pub fn display_name(&self) -> String {
+        if self.auth0 {
+            "Auth0".to_owned()
+        } else {
+            self.name.clone()
+        }
+    }
+
+    /// Where its OpenID Connect discovery document is.
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.url())
+    }
+}
+
+/// The issuer `spec` federates (exactly one of spec.auth0 and spec.oidc is set: the CRD
+/// says so).
+pub fn issuer_of(spec: &AuthedApiSpec) -> Result<Issuer, PlanError> {
+    match (&spec.auth0, &spec.oidc) {
+        (Some(auth0), None) => {
+            let name = issuer_name(&auth0.domain);
+            Ok(Issuer {
+                token_issuer: format!("https://{name}/"),
+                name,
+                client_id: auth0.client_id.clone(),
+                audience: auth0
+                    .audience
+                    .clone()
+                    .unwrap_or_else(|| vec![auth0.client_id.clone()]),
+                auth0: true,
+            })
+        }
+        (None, Some(oidc)) => Ok(Issuer {
+            name: issuer_name(&oidc.issuer),
+            token_issuer: oidc.issuer.trim().to_owned(),
+            client_id: oidc.client_id.clone(),
+            audience: oidc
+                .audience
+                .clone()
+                .unwrap_or_else(|| vec![oidc.client_id.clone()]),
+            auth0: false,
+        }),
+        _ => Err(PlanError(
+            "set exactly one of spec.auth0 or spec.oidc".to_owned(),
+        )),
+    }
+}
+
+/// The shared OIDC provider of the issuer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OidcPlan {
-    /// The normalised domain, e.g. myorg.us.auth0.com
-    pub domain: String,
-    /// https://<domain>, as IAM's CreateOpenIDConnectProvider takes it.
+    /// The issuer's name (see [`Issuer::name`]), e.g. myorg.us.auth0.com or
+    /// example.okta.com/oauth2/default.
+    pub name: String,
+    /// https://<name>, as IAM's CreateOpenIDConnectProvider takes it.
     pub url: String,
     pub arn: String,
     pub client_id: String,
-    /// Tags put on a provider we create.
+    /// Tags put on a provider we create: ownership, and the operator's --resource-tags
+    /// (never an object's spec.tags: the provider is shared).
     pub tags: BTreeMap<String, String>,
     /// This cluster's claim on the client id: a tag (key, value = client id) on the
     /// provider, so operators of several clusters sharing an account know who still
@@ -133,6 +207,102 @@ pub fn record_key_prefixes(cluster_id: &str) -> (String, String) {
 
 /// AWS's longest tag value (IAM, API Gateway, Cognito).
 pub const TAG_VALUE_MAX: usize = 256;
+/// AWS's longest tag key.
+pub const TAG_KEY_MAX: usize = 128;
+/// The most tags AWS allows on one resource (IAM, API Gateway, Cognito).
+pub const TAGS_MAX: usize = 50;
+/// The tags the operator puts on every resource of an object (owner, uid, stage, cluster).
+pub const OUR_TAGS: usize = 4;
+/// The prefix of the operator's own tag keys.
+pub const OUR_TAG_PREFIX: &str = "authedapi.dev/";
+
+/// Whether `key` is reserved: the operator's own (`authedapi.dev/...`) or AWS's (`aws:...`),
+/// in any case (IAM compares tag keys without case).
+pub fn reserved_tag_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    lower.starts_with(OUR_TAG_PREFIX) || lower.starts_with("aws:")
+}
+
+/// Whether `c` is a character AWS allows in tags: a letter, a digit, a space separator or
+/// one of `_.:/=+-@` (IAM's `[\p{L}\p{Z}\p{N}_.:/=+\-@]`, the narrowest of the services).
+fn tag_char(c: char) -> bool {
+    c.is_alphabetic()
+        || c.is_numeric()
+        || (c.is_whitespace() && !c.is_control())
+        || "_.:/=+-@".contains(c)
+}
+
+/// Why AWS (or the operator) would refuse the organisation's tag `key`=`value`, if it would.
+pub fn check_tag(key: &str, value: &str) -> Result<(), String> {
+    let length = key.chars().count();
+    if length == 0 || length > TAG_KEY_MAX {
+        return Err(format!(
+            "tag key {key:?}: keys are 1 to {TAG_KEY_MAX} characters"
+        ));
+    }
+    if reserved_tag_key(key) {
+        return Err(format!(
+            "tag key {key:?}: keys starting with {OUR_TAG_PREFIX} are the operator's own and \
+             keys starting with aws: are AWS's; neither can be set"
+        ));
+    }
+    if !key.chars().all(tag_char) {
+        return Err(format!(
+            "tag key {key:?}: use only letters, digits, spaces and _.:/=+-@"
+        ));
+    }
+    if value.chars().count() > TAG_VALUE_MAX {
+        return Err(format!(
+            "tag {key}: values are at most {TAG_VALUE_MAX} characters"
+        ));
+    }
+    if !value.chars().all(tag_char) {
+        return Err(format!(
+            "tag {key}: use only letters, digits, spaces and _.:/=+-@ in the value"
+        ));
+    }
+    Ok(())
+}
+
+/// The tags of every resource of an object: the operator-wide `resource_tags`, then
+/// `spec_tags` over them (a spec key replaces an operator-wide key that differs only in
+/// case: IAM holds one of them), then the operator's own over everything. Returns the
+/// tags and the keys that are the organisation's (not the operator's own).
+pub fn merge_tags(
+    resource_tags: &BTreeMap<String, String>,
+    spec_tags: &BTreeMap<String, String>,
+    ours: BTreeMap<String, String>,
+) -> Result<(BTreeMap<String, String>, BTreeSet<String>), PlanError> {
+    for (key, value) in resource_tags {
+        check_tag(key, value).map_err(|e| PlanError(format!("--resource-tags: {e}")))?;
+    }
+    for (key, value) in spec_tags {
+        check_tag(key, value).map_err(|e| PlanError(format!("spec.tags: {e}")))?;
+    }
+    let mut tags: BTreeMap<String, String> = resource_tags
+        .iter()
+        .filter(|(key, _)| {
+            !spec_tags
+                .keys()
+                .any(|spec_key| spec_key.eq_ignore_ascii_case(key))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    tags.extend(spec_tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let keys: BTreeSet<String> = tags.keys().cloned().collect();
+    tags.extend(ours);
+    if tags.len() > TAGS_MAX {
+        return Err(PlanError(format!(
+            "spec.tags ({}) and the operator's --resource-tags ({}) make {} tags with the \
+             operator's own {OUR_TAGS}; AWS allows {TAGS_MAX} per resource: remove {} from spec.tags",
+            spec_tags.len(),
+            resource_tags.len(),
+            tags.len(),
+            tags.len() - TAGS_MAX
+        )));
+    }
+    Ok((tags, keys))
+}
 
 /// "namespace/name", for people reading tags; cut to a tag value's limit (a name may be
 /// 253 characters). The uid tag, not this one, says whose a resource is.
@@ -156,7 +326,10 @@ pub struct Plan {
     pub role_name: String,
     /// The permissions boundary every role of this object is created with.
     pub permissions_boundary_arn: String,
+    /// Every resource's tags: the organisation's (operator-wide, then spec.tags) and ours.
     pub tags: BTreeMap<String, String>,
+    /// The keys of `tags` that are the organisation's, not the operator's own.
+    pub tag_keys: BTreeSet<String>,
     pub integrations: BTreeSet<IntegrationTarget>,
     pub routes: Vec<PlannedRoute>,
     pub jwt: Option<JwtPlan>,
@@ -202,8 +375,18 @@ pub struct AccessRulePlan {
 /// The access log line when the spec gives no format: one JSON object per request.
 pub const DEFAULT_ACCESS_LOG_FORMAT: &str = r#"{"requestId":"$context.requestId","ip":"$context.identity.sourceIp","cognitoIdentityId":"$context.identity.cognitoIdentityId","requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","routeKey":"$context.routeKey","status":"$context.status","protocol":"$context.protocol","responseLength":"$context.responseLength","integrationLatency":"$context.integrationLatency","authorizerError":"$context.authorizer.error"}"#;
 
-/// Compute the desired AWS state.
+/// Compute the desired AWS state, without operator-wide tags.
 pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError> {
+    plan_tagged(spec, who, &BTreeMap::new())
+}
+
+/// Compute the desired AWS state, with the organisation's tags for every resource (the
+/// operator's --resource-tags, under the spec's own).
+pub fn plan_tagged(
+    spec: &AuthedApiSpec,
+    who: &Identity<'_>,
+    resource_tags: &BTreeMap<String, String>,
+) -> Result<Plan, PlanError> {
     let partition = partition_of(who.region).to_owned();
     let hash = short_hash(&format!("{}/{}/{}", who.namespace, who.name, spec.stage));
     let base = format!("{}-{}-{}", spec.stage, who.namespace, who.name);
@@ -226,46 +409,40 @@ pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError>
         });
     }
 
-    let domain = normalize_domain(&spec.auth0.domain);
+    let issuer = issuer_of(spec)?;
     let jwt = routes
         .iter()
         .any(|r| r.authorization == Authorization::Jwt)
         .then(|| JwtPlan {
             name: JWT_AUTHORIZER_NAME.to_owned(),
-            issuer: format!("https://{domain}/"),
-            audience: spec
-                .auth0
-                .audience
-                .clone()
-                .unwrap_or_else(|| vec![spec.auth0.client_id.clone()]),
+            issuer: issuer.token_issuer.clone(),
+            audience: issuer.audience.clone(),
         });
 
-    let tags = BTreeMap::from([
-        (TAG_OWNER.to_owned(), owner_tag(who.namespace, who.name)),
-        (TAG_UID.to_owned(), who.uid.to_owned()),
-        (TAG_STAGE.to_owned(), spec.stage.clone()),
-        (TAG_CLUSTER.to_owned(), who.cluster_id.to_owned()),
-    ]);
-    let oidc = OidcPlan {
-        url: format!("https://{domain}"),
-        arn: format!(
-            "arn:{partition}:iam::{}:oidc-provider/{domain}",
-            who.account
-        ),
-        client_id: spec.auth0.client_id.clone(),
-        tags: BTreeMap::from([
-            (TAG_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
+    let (tags, tag_keys) = merge_tags(
+        resource_tags,
+        &spec.tags,
+        BTreeMap::from([
+            (TAG_OWNER.to_owned(), owner_tag(who.namespace, who.name)),
+            (TAG_UID.to_owned(), who.uid.to_owned()),
+            (TAG_STAGE.to_owned(), spec.stage.clone()),
             (TAG_CLUSTER.to_owned(), who.cluster_id.to_owned()),
         ]),
-        claim: (
-            claim_key(who.cluster_id, &spec.auth0.client_id),
-            spec.auth0.client_id.clone(),
-        ),
-        added: (
-            added_key(who.cluster_id, &spec.auth0.client_id),
-            spec.auth0.client_id.clone(),
-        ),
-        domain,
+    )?;
+    let mut provider_tags = resource_tags.clone();
+    provider_tags.extend([
+        (TAG_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
+        (TAG_CLUSTER.to_owned(), who.cluster_id.to_owned()),
+    ]);
+    let client_id = issuer.client_id.clone();
+    let oidc = OidcPlan {
+        url: issuer.url(),
+        arn: provider_arn(&partition, who.account, &issuer.name),
+        tags: provider_tags,
+        claim: (claim_key(who.cluster_id, &client_id), client_id.clone()),
+        added: (added_key(who.cluster_id, &client_id), client_id.clone()),
+        client_id,
+        name: issuer.name,
     };
 
     let mut access = match &spec.access {
@@ -294,6 +471,7 @@ pub fn plan(spec: &AuthedApiSpec, who: &Identity<'_>) -> Result<Plan, PlanError>
         account: who.account.to_owned(),
         hash,
         tags,
+        tag_keys,
         integrations,
         routes,
         jwt,
@@ -559,11 +737,30 @@ pub fn partition_of(region: &str) -> &'static str {
     }
 }
 
-/// "https://MyOrg.us.auth0.com/" -> "myorg.us.auth0.com"
-pub fn normalize_domain(domain: &str) -> String {
-    let domain = domain.trim();
-    let domain = domain.strip_prefix("https://").unwrap_or(domain);
-    domain.trim_end_matches('/').to_ascii_lowercase()
+/// An issuer (or a pattern of issuers) without scheme and trailing slash, its host in
+/// lower case and its path as it is: "https://MyOrg.us.auth0.com/" -> "myorg.us.auth0.com",
+/// "https://Login.example.com/realms/Team/" -> "login.example.com/realms/Team".
+pub fn issuer_name(issuer: &str) -> String {
+    let issuer = issuer.trim();
+    let issuer = match issuer.get(..8) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("https://") => &issuer[8..],
+        _ => issuer,
+    };
+    let issuer = issuer.trim_end_matches('/');
+    match issuer.split_once('/') {
+        Some((host, path)) => format!("{}/{path}", host.to_ascii_lowercase()),
+        None => issuer.to_ascii_lowercase(),
+    }
+}
+
+/// The ARN of the IAM OIDC provider of the issuer named `name` (host and path).
+pub fn provider_arn(partition: &str, account: &str, name: &str) -> String {
+    format!("arn:{partition}:iam::{account}:oidc-provider/{name}")
+}
+
+/// The issuer name an OIDC provider ARN ends with (host and path).
+pub fn provider_name_of(arn: &str) -> Option<&str> {
+    arn.split_once(":oidc-provider/").map(|(_, name)| name)
 }
 
 fn short_hash(input: &str) -> String {
@@ -672,7 +869,7 @@ fn integration_target(route: &Route, partition: &str) -> Result<IntegrationTarge
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Auth0, DeletionPolicy, HttpTarget, LambdaTarget, Target};
+    use crate::api::{Auth0, DeletionPolicy, HttpTarget, LambdaTarget, Oidc, Target};
 
     const ACCOUNT: &str = "123456789012";
 
@@ -708,11 +905,12 @@ mod tests {
         AuthedApiSpec {
             stage: "dev".into(),
             region: Some("us-east-1".into()),
-            auth0: Auth0 {
+            auth0: Some(Auth0 {
                 domain: "https://myorg.us.auth0.com".into(),
                 client_id: "UsGRQJJz5sDfPQDs6bhQ9Oc3hNISuVif".into(),
                 audience: None,
-            },
+            }),
+            oidc: None,
             default_authorization: Authorization::Iam,
             routes: vec![
                 route("GET /private", None, lambda("private")),
@@ -725,6 +923,7 @@ mod tests {
             throttling: None,
             access_log: None,
             disable_execute_api_endpoint: false,
+            tags: BTreeMap::new(),
         }
     }
 
@@ -977,12 +1176,12 @@ mod tests {
         assert_eq!(seed_plan().jwt, None);
         let mut spec = seed();
         spec.routes[0].authorization = Some(Authorization::Jwt);
-        spec.auth0.domain = "MyOrg.us.auth0.com/".into();
+        spec.auth0.as_mut().unwrap().domain = "MyOrg.us.auth0.com/".into();
         let p = plan(&spec, &who("default", "x", "us-east-1")).unwrap();
         let jwt = p.jwt.unwrap();
         assert_eq!(jwt.issuer, "https://myorg.us.auth0.com/");
         assert_eq!(jwt.audience, vec!["UsGRQJJz5sDfPQDs6bhQ9Oc3hNISuVif"]);
-        spec.auth0.audience = Some(vec!["https://api.example.com".into()]);
+        spec.auth0.as_mut().unwrap().audience = Some(vec!["https://api.example.com".into()]);
         let p = plan(&spec, &who("default", "x", "us-east-1")).unwrap();
         assert_eq!(p.jwt.unwrap().audience, vec!["https://api.example.com"]);
     }
@@ -990,7 +1189,7 @@ mod tests {
     #[test]
     fn oidc_provider_is_one_per_domain() {
         let p = seed_plan();
-        assert_eq!(p.oidc.domain, "myorg.us.auth0.com");
+        assert_eq!(p.oidc.name, "myorg.us.auth0.com");
         assert_eq!(p.oidc.url, "https://myorg.us.auth0.com");
         assert_eq!(
             p.oidc.arn,
@@ -1001,8 +1200,171 @@ mod tests {
             "https://myorg.us.auth0.com/",
             "MYORG.us.auth0.com",
         ] {
-            assert_eq!(normalize_domain(spelling), "myorg.us.auth0.com");
+            assert_eq!(issuer_name(spelling), "myorg.us.auth0.com");
         }
+    }
+
+    fn with_oidc(issuer: &str) -> AuthedApiSpec {
+        let mut spec = seed();
+        spec.auth0 = None;
+        spec.oidc = Some(Oidc {
+            issuer: issuer.into(),
+            client_id: "okta-client".into(),
+            audience: None,
+        });
+        spec.routes[0].authorization = Some(Authorization::Jwt);
+        spec
+    }
+
+    #[test]
+    fn an_okta_issuer_names_its_provider_by_host_and_path() {
+        let p = plan(
+            &with_oidc("https://example.okta.com/oauth2/default"),
+            &who("default", "x", "us-east-1"),
+        )
+        .unwrap();
+        assert_eq!(p.oidc.name, "example.okta.com/oauth2/default");
+        assert_eq!(p.oidc.url, "https://example.okta.com/oauth2/default");
+        assert_eq!(
+            p.oidc.arn,
+            format!("arn:aws:iam::{ACCOUNT}:oidc-provider/example.okta.com/oauth2/default")
+        );
+        assert_eq!(provider_name_of(&p.oidc.arn), Some(p.oidc.name.as_str()));
+        assert_eq!(p.oidc.client_id, "okta-client");
+        let jwt = p.jwt.unwrap();
+        assert_eq!(
+            jwt.issuer, "https://example.okta.com/oauth2/default",
+            "Okta's iss has no trailing slash: the authorizer takes it as given"
+        );
+        assert_eq!(jwt.audience, vec!["okta-client"]);
+    }
+
+    #[test]
+    fn a_keycloak_issuer_keeps_the_case_of_its_path_and_a_trailing_slash_it_was_given() {
+        let spec = with_oidc("https://login.example.com/realms/Team-A/");
+        let p = plan(&spec, &who("default", "x", "us-east-1")).unwrap();
+        assert_eq!(p.oidc.name, "login.example.com/realms/Team-A");
+        assert_eq!(p.oidc.url, "https://login.example.com/realms/Team-A");
+        assert_eq!(
+            p.jwt.unwrap().issuer,
+            "https://login.example.com/realms/Team-A/"
+        );
+        let issuer = issuer_of(&spec).unwrap();
+        assert_eq!(
+            issuer.discovery_url(),
+            "https://login.example.com/realms/Team-A/.well-known/openid-configuration"
+        );
+        assert!(!issuer.auth0);
+    }
+
+    #[test]
+    fn two_paths_on_one_host_are_two_providers_and_an_auth0_domain_has_its_slash() {
+        let one = plan(
+            &with_oidc("https://login.example.com/realms/a"),
+            &who("default", "x", "us-east-1"),
+        )
+        .unwrap();
+        let two = plan(
+            &with_oidc("https://login.example.com/realms/b"),
+            &who("default", "x", "us-east-1"),
+        )
+        .unwrap();
+        assert_ne!(one.oidc.arn, two.oidc.arn);
+        assert_ne!(one.oidc.name, two.oidc.name);
+        let auth0 = issuer_of(&seed()).unwrap();
+        assert_eq!(auth0.token_issuer, "https://myorg.us.auth0.com/");
+        assert_eq!(auth0.name, "myorg.us.auth0.com");
+        assert!(auth0.auth0);
+    }
+
+    #[test]
+    fn a_spec_with_neither_or_both_issuers_is_refused() {
+        let mut spec = seed();
+        spec.auth0 = None;
+        assert!(plan(&spec, &who("default", "x", "us-east-1")).is_err());
+        let mut both = with_oidc("https://example.okta.com/oauth2/default");
+        both.auth0 = seed().auth0;
+        assert!(plan(&both, &who("default", "x", "us-east-1")).is_err());
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn spec_tags_win_over_the_operators_and_ours_over_both() {
+        let org = tags(&[
+            ("cost-center", "platform"),
+            ("Team", "shared"),
+            ("env", "x"),
+        ]);
+        let mut spec = seed();
+        spec.tags = tags(&[("cost-center", "team-a"), ("team", "a")]);
+        let me = who("default", "api-auth-auth0", "us-east-1");
+        let p = plan_tagged(&spec, &me, &org).unwrap();
+        assert_eq!(p.tags["cost-center"], "team-a");
+        assert_eq!(p.tags["team"], "a");
+        assert!(
+            !p.tags.contains_key("Team"),
+            "an operator-wide key differing only in case goes: {:?}",
+            p.tags
+        );
+        assert_eq!(p.tags["env"], "x");
+        assert_eq!(p.tags[TAG_UID], "uid-1");
+        assert_eq!(p.tags.len(), 3 + OUR_TAGS);
+        assert_eq!(
+            p.tag_keys.iter().map(String::as_str).collect::<Vec<_>>(),
+            vec!["cost-center", "env", "team"]
+        );
+        // The shared provider gets the operator-wide tags, never an object's.
+        assert_eq!(p.oidc.tags["cost-center"], "platform");
+        assert!(!p.oidc.tags.contains_key("team"));
+        assert_eq!(p.oidc.tags[TAG_MANAGED_BY], MANAGED_BY);
+    }
+
+    #[test]
+    fn ours_cannot_be_set_and_aws_limits_are_checked() {
+        for key in [
+            "authedapi.dev/uid",
+            "AuthedApi.dev/owner",
+            "aws:cloudformation",
+            "AWS:x",
+        ] {
+            let mut spec = seed();
+            spec.tags = tags(&[(key, "mine")]);
+            let e = plan(&spec, &who("default", "x", "us-east-1")).unwrap_err();
+            assert!(e.0.contains("spec.tags") && e.0.contains(key), "{key}: {e}");
+        }
+        let long_key = "k".repeat(129);
+        let long_value = "v".repeat(257);
+        for (key, value) in [
+            (long_key.as_str(), "v"),
+            ("k", long_value.as_str()),
+            ("", "v"),
+            ("a,b", "v"),
+            ("k", "semi;colon"),
+        ] {
+            assert!(check_tag(key, value).is_err(), "{key:?}={value:?}");
+        }
+        assert!(check_tag("Cost Center", "Team A: ünïcode/+=@-_.").is_ok());
+        assert!(check_tag(&"k".repeat(128), &"v".repeat(256)).is_ok());
+        assert!(check_tag("k", "").is_ok(), "an empty value is a value");
+        // 50 in all, counting ours: 46 of the organisation's fit, 47 do not.
+        let mut spec = seed();
+        spec.tags = (0..46).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+        assert_eq!(
+            plan(&spec, &who("default", "x", "us-east-1"))
+                .unwrap()
+                .tags
+                .len(),
+            TAGS_MAX
+        );
+        let org = tags(&[("one-more", "v")]);
+        let e = plan_tagged(&spec, &who("default", "x", "us-east-1"), &org).unwrap_err();
+        assert!(e.0.contains("51 tags") && e.0.contains("remove 1"), "{e}");
     }
 
     #[test]

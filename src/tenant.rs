@@ -17,7 +17,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use crate::api::AuthedApiSpec;
-use crate::plan::normalize_domain;
+use crate::plan::issuer_name;
 
 /// What the AuthedApis in a set of namespaces may use. Owned by the platform team.
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -49,11 +49,20 @@ pub struct AuthedApiTenantSpec {
     #[schemars(length(max = 64))]
     pub allowed_functions: Vec<String>,
 
-    /// OIDC issuers (hosts, with `*` wildcards, e.g. `*.auth0.com` or
-    /// `login.example.com`) the AuthedApis may federate. Absent: the operator's
-    /// `--allowed-issuers`.
+    /// OIDC issuers the AuthedApis may federate: a host, or a host and a path, with `*`
+    /// and `?` wildcards, e.g. `*.auth0.com`, `*.okta.com/oauth2/*` or
+    /// `login.example.com/realms/team-a`. A host-only pattern admits only issuers without
+    /// a path (the host itself); to admit paths on a host, say which (`host/*` for any).
+    /// In the host `*` never reaches into the path; in the path it matches across `/`.
+    /// Absent: the operator's `--allowed-issuers`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 64))]
+    #[schemars(
+        length(max = 64),
+        inner(
+            regex(pattern = r"^(https://)?[A-Za-z0-9*?.-]+(/[A-Za-z0-9._~:@*?-]+)*/?$"),
+            length(min = 1, max = 255)
+        )
+    )]
     pub allowed_issuers: Option<Vec<String>>,
 }
 
@@ -143,20 +152,53 @@ pub fn matches(pattern: &str, text: &str) -> bool {
     wildmatch::WildMatch::new(pattern).matches(text)
 }
 
+/// Whether the allowed-issuer `pattern` admits the issuer named `name` (host and path, as
+/// [`issuer_name`] gives it). Host and path are matched apart: the host pattern against
+/// the host only (so `*.auth0.com` never admits `evil.example/x.auth0.com`), the path
+/// pattern against the path, where `*` matches across `/` as it does in IAM's ARNs. A
+/// pattern without a path admits only issuers without one; one with a path only issuers
+/// with a path it matches.
+pub fn issuer_allowed(pattern: &str, name: &str) -> bool {
+    let pattern = issuer_name(pattern);
+    let (pattern_host, pattern_path) = split_issuer(&pattern);
+    let (host, path) = split_issuer(name);
+    if !matches(pattern_host, host) {
+        return false;
+    }
+    match (pattern_path, path) {
+        (None, None) => true,
+        (Some(pattern_path), Some(path)) => matches(pattern_path, path),
+        _ => false,
+    }
+}
+
+/// "host/a/b" -> ("host", Some("a/b")).
+fn split_issuer(name: &str) -> (&str, Option<&str>) {
+    match name.split_once('/') {
+        Some((host, path)) => (host, Some(path)),
+        None => (name, None),
+    }
+}
+
 /// What `spec` uses that `guardrails` do not allow, one sentence each (empty: all allowed).
 pub fn violations(spec: &AuthedApiSpec, guardrails: &Guardrails) -> Vec<String> {
     let mut found = Vec::new();
-    let issuer = normalize_domain(&spec.auth0.domain);
-    if !guardrails
-        .allowed_issuers
-        .iter()
-        .any(|p| matches(&normalize_domain(p), &issuer))
-    {
-        found.push(format!(
-            "the issuer {issuer} is not allowed by {} (allowed: {})",
-            guardrails.source,
-            list_or_none(&guardrails.allowed_issuers)
-        ));
+    match crate::plan::issuer_of(spec) {
+        Ok(issuer) => {
+            if !guardrails
+                .allowed_issuers
+                .iter()
+                .any(|p| issuer_allowed(p, &issuer.name))
+            {
+                found.push(format!(
+                    "the issuer {} is not allowed by {} (allowed: {})",
+                    issuer.name,
+                    guardrails.source,
+                    list_or_none(&guardrails.allowed_issuers)
+                ));
+            }
+        }
+        Err(e) => found.push(e.0),
     }
     let mut functions: Vec<&str> = spec
         .routes
@@ -294,14 +336,101 @@ routes:
             allowed_issuers: vec!["*.auth0.com".into()],
         };
         assert!(violations(&spec, &g).is_empty());
-        spec.auth0.domain = "https://token.actions.githubusercontent.com/".into();
+        spec.auth0.as_mut().unwrap().domain = "https://token.actions.githubusercontent.com/".into();
         let found = violations(&spec, &g);
         assert!(
             found[0].contains("token.actions.githubusercontent.com"),
             "{found:?}"
         );
-        spec.auth0.domain = "evilauth0.com".into();
+        spec.auth0.as_mut().unwrap().domain = "evilauth0.com".into();
         assert_eq!(violations(&spec, &g).len(), 1);
+    }
+
+    fn with_issuer(issuer: &str) -> AuthedApiSpec {
+        let mut spec = seed();
+        spec.auth0 = None;
+        spec.oidc = Some(crate::api::Oidc {
+            issuer: issuer.into(),
+            client_id: "c".into(),
+            audience: None,
+        });
+        spec
+    }
+
+    #[test]
+    fn issuer_patterns_match_host_and_path_apart() {
+        // A host-only pattern admits the host itself, never a path on it.
+        assert!(issuer_allowed("*.auth0.com", "myorg.us.auth0.com"));
+        assert!(issuer_allowed(
+            "https://login.example.com/",
+            "login.example.com"
+        ));
+        assert!(!issuer_allowed(
+            "login.example.com",
+            "login.example.com/realms/a"
+        ));
+        assert!(!issuer_allowed("*.auth0.com", "myorg.auth0.com/extra"));
+        // The host's * never reaches into the path.
+        assert!(!issuer_allowed("*.auth0.com", "evil.example/x.auth0.com"));
+        assert!(!issuer_allowed(
+            "*.okta.com/oauth2/*",
+            "evil.example/a.okta.com/oauth2/x"
+        ));
+        // Paths: as written, or with wildcards that cross /.
+        assert!(issuer_allowed(
+            "*.okta.com/oauth2/*",
+            "acme.okta.com/oauth2/default"
+        ));
+        assert!(!issuer_allowed(
+            "*.okta.com/oauth2/*",
+            "acme.okta.com/other/default"
+        ));
+        assert!(!issuer_allowed("*.okta.com/oauth2/*", "acme.okta.com"));
+        assert!(issuer_allowed(
+            "login.example.com/realms/*",
+            "login.example.com/realms/a/b"
+        ));
+        assert!(issuer_allowed(
+            "login.example.com/realms/team-a",
+            "login.example.com/realms/team-a"
+        ));
+        assert!(!issuer_allowed(
+            "login.example.com/realms/team-a",
+            "login.example.com/realms/team-b"
+        ));
+        // Hosts compare without case, paths with it.
+        assert!(issuer_allowed(
+            "LOGIN.example.com/realms/Team",
+            "login.example.com/realms/Team"
+        ));
+        assert!(!issuer_allowed(
+            "login.example.com/realms/team",
+            "login.example.com/realms/Team"
+        ));
+    }
+
+    #[test]
+    fn an_oidc_issuer_is_checked_by_host_and_path() {
+        let g = Guardrails {
+            source: "AuthedApiTenant t".into(),
+            allowed_functions: vec!["*".into()],
+            allowed_issuers: vec!["*.okta.com/oauth2/*".into()],
+        };
+        assert!(violations(&with_issuer("https://acme.okta.com/oauth2/default"), &g).is_empty());
+        let found = violations(&with_issuer("https://login.example.com/realms/a"), &g);
+        assert_eq!(
+            found,
+            vec![
+                "the issuer login.example.com/realms/a is not allowed by AuthedApiTenant t \
+                  (allowed: *.okta.com/oauth2/*)"
+                    .to_owned()
+            ]
+        );
+        assert_eq!(
+            violations(&seed(), &g).len(),
+            1,
+            "an Auth0 domain is a host"
+        );
     }
 
     #[test]

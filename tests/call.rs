@@ -14,7 +14,7 @@ use kube::api::Api;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use common::web::id_token;
+use common::web::{id_token, log_in_from_terminal};
 use common::{Operator, apply, install_crd, seed_in, wait_ready};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -165,31 +165,14 @@ async fn login_runs_the_code_flow_from_the_terminal() {
         200,
         "the login page"
     );
-    let mut form: Vec<(String, String)> = url::Url::parse(&url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
-    form.push(("username".into(), "terminal@example.com".into()));
-    form.push(("password".into(), PASSWORD.into()));
-    let login = browser
-        .post(format!("https://{}/authorize", shared::AUTH0_DOMAIN))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 302);
-    let back = login.headers()["location"].to_str().unwrap().to_owned();
-    assert!(back.starts_with(&redirect), "{back}");
-    let page = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(&back)
-        .send()
-        .await
-        .unwrap();
-    assert!(page.text().await.unwrap().contains("Logged in"));
+    let back = log_in_from_terminal(
+        &url,
+        &format!("https://{}/authorize", shared::AUTH0_DOMAIN),
+        "terminal@example.com",
+        PASSWORD,
+        &redirect,
+    )
+    .await;
     let out = child.wait_with_output().await.unwrap();
     let (stdout, _) = text(&out);
     assert!(out.status.success(), "{stdout}");

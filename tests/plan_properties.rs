@@ -84,11 +84,12 @@ fn spec() -> impl Strategy<Value = AuthedApiSpec> {
         .prop_map(|(stage, routes, default_authorization)| AuthedApiSpec {
             stage,
             region: None,
-            auth0: Auth0 {
+            auth0: Some(Auth0 {
                 domain: "myorg.us.auth0.com".into(),
                 client_id: "client".into(),
                 audience: None,
-            },
+            }),
+            oidc: None,
             default_authorization,
             routes: routes
                 .into_iter()
@@ -112,6 +113,7 @@ fn spec() -> impl Strategy<Value = AuthedApiSpec> {
             throttling: None,
             access_log: None,
             disable_execute_api_endpoint: false,
+            tags: Default::default(),
         })
 }
 

@@ -15,8 +15,9 @@ with the operator):
     403 {"message":"Forbidden"} without a signature, the signature / token / expiry
     messages, and "User: ... is not authorized to perform: execute-api:Invoke on
     resource: ..." when the policy does not allow it.
-  * JWT: a bearer token signed by the authorizer's issuer, for one of its audiences, not
-    expired (else 401 {"message":"Unauthorized"}); the route's scopes must intersect the
+  * JWT: a bearer token signed by the authorizer's issuer, its `iss` exactly the
+    authorizer's issuer (a trailing slash counts), for one of its audiences, not expired
+    (else 401 {"message":"Unauthorized"}); the route's scopes must intersect the
     token's `scope`/`scp` (else 403 {"message":"Forbidden"}).
   * NONE: straight through. CORS preflight answered from the API's CORS configuration.
   * AWS_PROXY to Lambda: only when the function's resource policy lets this API invoke it
@@ -230,12 +231,15 @@ def authorize_jwt(request, api, route) -> dict:
     if not token:
         raise Answer(401, "Unauthorized", {"www-authenticate": "Bearer"})
     config = authorizer.jwt_config or {}
-    issuer = (config.get("Issuer") or config.get("issuer") or "").rstrip("/")
+    issuer = config.get("Issuer") or config.get("issuer") or ""
     audiences = config.get("Audience") or config.get("audience") or []
-    domain = issuer.removeprefix("https://")
     try:
-        claims = rig_identity.verify_token(token, domain, None)
+        claims = rig_identity.verify_token(token, issuer, None)
     except Exception:  # noqa: BLE001 - any invalid token is 401, as API Gateway answers
+        raise Answer(401, "Unauthorized", unauthorized)
+    # API Gateway compares iss with the authorizer's issuer exactly: Auth0's has a trailing
+    # slash, Okta's and Keycloak's have none.
+    if claims.get("iss") != issuer:
         raise Answer(401, "Unauthorized", unauthorized)
     aud = claims.get("aud")
     aud = aud if isinstance(aud, list) else [aud, claims.get("client_id")]

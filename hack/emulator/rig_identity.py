@@ -16,8 +16,10 @@ bound to that role's session.
   * Credentials: a session of that role (moto's STS state), valid one hour, which the IAM
     judge and the execute-api data plane recognise like any role session.
 
-Issuers are reached at the loopback URL the rig registers for their domain
-(POST /_rig/issuers {"domain": ..., "url": ...}); nothing else differs from AWS.
+Issuers are reached at the loopback URL the rig registers for them by name: the host and
+path of the issuer, as its IAM OIDC provider and Cognito's Logins name it (POST
+/_rig/issuers {"domain": "rig.okta.com/oauth2/default", "url": ...}); the discovery document
+is at <url><path>/.well-known/openid-configuration. Nothing else differs from AWS.
 """
 
 import datetime
@@ -43,7 +45,7 @@ COGNITO = "cognito-identity.amazonaws.com"
 SESSION_SECONDS = 3600
 
 _lock = threading.Lock()
-_issuers: dict[str, str] = {}  # domain -> loopback base URL
+_issuers: dict[str, str] = {}  # issuer name (host and path) -> loopback base URL
 _jwks: dict[str, tuple[float, KeySet]] = {}
 # (pool id, provider, sub) -> identity id; identity id -> what it is.
 _identities: dict[tuple, str] = {}
@@ -67,40 +69,50 @@ class InvalidConfiguration(JsonRESTError):
         super().__init__("InvalidIdentityPoolConfigurationException", message)
 
 
-def register_issuer(domain: str, url: str) -> None:
-    with _lock:
-        _issuers[domain.lower()] = url.rstrip("/")
-        _jwks.pop(domain.lower(), None)
+def issuer_name(name: str) -> str:
+    """An issuer's name as AWS compares it: the host without case, the path as it is."""
+    host, slash, path = name.removeprefix("https://").rstrip("/").partition("/")
+    return host.lower() + slash + path
 
 
-def _keys_of(domain: str) -> KeySet:
+def register_issuer(name: str, url: str) -> None:
     with _lock:
-        cached = _jwks.get(domain)
-        base = _issuers.get(domain)
+        _issuers[issuer_name(name)] = url.rstrip("/")
+        _jwks.pop(issuer_name(name), None)
+
+
+def _keys_of(name: str) -> KeySet:
+    with _lock:
+        cached = _jwks.get(name)
+        base = _issuers.get(name)
     if cached and cached[0] > time.time():
         return cached[1]
     if base is None:
-        raise NotAuthorized(f"Invalid login token. Couldn't reach the issuer https://{domain}/ to verify the token.")
-    with urllib.request.urlopen(f"{base}/.well-known/openid-configuration", timeout=10) as r:
+        raise NotAuthorized(f"Invalid login token. Couldn't reach the issuer https://{name} to verify the token.")
+    host, _, path = name.partition("/")
+    path = f"/{path}" if path else ""
+    with urllib.request.urlopen(f"{base}{path}/.well-known/openid-configuration", timeout=10) as r:
         discovery = json.load(r)
-    jwks_url = discovery["jwks_uri"].replace(f"https://{domain}", base, 1)
+    jwks_url = discovery["jwks_uri"].replace(f"https://{host}", base, 1)
     with urllib.request.urlopen(jwks_url, timeout=10) as r:
         keys = KeySet.import_key_set(json.load(r))
     with _lock:
-        _jwks[domain] = (time.time() + 60, keys)
+        _jwks[name] = (time.time() + 60, keys)
     return keys
 
 
-def verify_token(token: str, domain: str, audiences: list[str] | None) -> dict:
-    """The claims of a valid ID token from `domain` for one of `audiences` (None: any)."""
+def verify_token(token: str, name: str, audiences: list[str] | None) -> dict:
+    """The claims of a valid ID token from the issuer `name` (host and path) for one of
+    `audiences` (None: any). Its `iss` is compared as Cognito compares it with the provider
+    name: without scheme or trailing slash."""
+    name = issuer_name(name)
     if token.count(".") != 2:
         raise NotAuthorized("Invalid login token. Not a valid OpenId Connect identity token.")
     try:
-        claims = jwt.decode(token, _keys_of(domain), algorithms=["RS256"]).claims
+        claims = jwt.decode(token, _keys_of(name), algorithms=["RS256"]).claims
     except (JoseError, ValueError):
         raise NotAuthorized("Invalid login token. Couldn't verify signed token.")
-    issuer = str(claims.get("iss", "")).rstrip("/")
-    if issuer not in (f"https://{domain}", domain):
+    if issuer_name(str(claims.get("iss", ""))) != name:
         raise NotAuthorized("Invalid login token. Issuer doesn't match providerName")
     aud = claims.get("aud")
     aud = aud if isinstance(aud, list) else [aud]
@@ -132,7 +144,7 @@ def _verify_logins(account: str, region: str, pool, logins: dict) -> list[tuple[
         oidc = iam.open_id_providers.get(arn)
         if oidc is None:
             raise InvalidConfiguration("Invalid identity pool configuration. Check assigned IAM roles for this pool.")
-        verified.append((provider, verify_token(token, provider.lower(), list(oidc.client_id_list))))
+        verified.append((provider, verify_token(token, provider, list(oidc.client_id_list))))
     return verified
 
 

@@ -60,6 +60,15 @@
 //!   only; passwords, client secrets, codes and tokens are never logged, and the
 //!   [`Debug`] output of [`TestUser`] and [`Application`] redacts them.
 //!
+//! **Other issuers.** [`Auth0StandIn::start_issuer_detached`] serves an issuer at any path
+//! of its host, with the endpoint layout of another product ([`Flavor`]): Okta's
+//! (`https://<host>/oauth2/default`: `/v1/authorize`, `/v1/token`, `/v1/userinfo`,
+//! `/v1/keys`) or Keycloak's (`https://<host>/realms/<realm>`:
+//! `/protocol/openid-connect/{auth,token,userinfo,certs}`), each under the issuer's path,
+//! with discovery at `<issuer>/.well-known/openid-configuration`, and an `iss` without
+//! Auth0's trailing slash, as those products publish it. Everything else (users, codes,
+//! client authentication, errors) is as described above.
+//!
 //! It is a stand-in for tests, not an identity provider: no sessions or SSO cookies, no
 //! consent, no refresh tokens, no `response_mode` but `query`, and CORS lets every origin
 //! read discovery, keys, tokens and userinfo (Auth0 allows only configured web origins).
@@ -299,8 +308,69 @@ impl SigningKey {
     }
 }
 
+/// Which product's endpoint layout an issuer has (see the [module documentation](self)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// `/authorize`, `/oauth/token`, `/userinfo`, `/.well-known/jwks.json`; `iss` with a
+    /// trailing slash.
+    Auth0,
+    /// `/v1/authorize`, `/v1/token`, `/v1/userinfo`, `/v1/keys` (an Okta authorization
+    /// server, e.g. `/oauth2/default`).
+    Okta,
+    /// `/protocol/openid-connect/{auth,token,userinfo,certs}` (a Keycloak realm, e.g.
+    /// `/realms/<realm>`).
+    Keycloak,
+}
+
+/// The endpoints of a flavor, relative to the issuer's path.
+struct Paths {
+    authorize: &'static str,
+    token: &'static str,
+    userinfo: &'static str,
+    keys: &'static str,
+}
+
+impl Flavor {
+    fn paths(self) -> Paths {
+        match self {
+            Flavor::Auth0 => Paths {
+                authorize: "/authorize",
+                token: "/oauth/token",
+                userinfo: "/userinfo",
+                keys: "/.well-known/jwks.json",
+            },
+            Flavor::Okta => Paths {
+                authorize: "/v1/authorize",
+                token: "/v1/token",
+                userinfo: "/v1/userinfo",
+                keys: "/v1/keys",
+            },
+            Flavor::Keycloak => Paths {
+                authorize: "/protocol/openid-connect/auth",
+                token: "/protocol/openid-connect/token",
+                userinfo: "/protocol/openid-connect/userinfo",
+                keys: "/protocol/openid-connect/certs",
+            },
+        }
+    }
+}
+
+/// What a request's path (under the issuer's path) asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endpoint {
+    Discovery,
+    Keys,
+    Authorize,
+    Token,
+    Userinfo,
+}
+
 struct Shared {
+    /// The host name, e.g. rig-tenant.us.auth0.com.
     domain: String,
+    /// The issuer's path on it: "" for an Auth0 tenant, e.g. "/oauth2/default".
+    base_path: String,
+    flavor: Flavor,
     applications: HashMap<String, Application>,
     users: Mutex<HashMap<String, TestUser>>,
     /// Current key first.
@@ -331,12 +401,21 @@ fn random_token() -> String {
 impl Shared {
     fn new(
         domain: &str,
+        base_path: &str,
+        flavor: Flavor,
         applications: Vec<Application>,
         users: Vec<TestUser>,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             !domain.is_empty() && !domain.contains("://") && !domain.contains(['/', '?', '#', ' ']),
             "the Auth0 domain is a bare host name like rig-tenant.us.auth0.com, not {domain:?}"
+        );
+        anyhow::ensure!(
+            base_path.is_empty()
+                || (base_path.starts_with('/')
+                    && !base_path.ends_with('/')
+                    && !base_path.contains(['?', '#', ' ', '*'])),
+            "an issuer's path is like /oauth2/default (no trailing slash), not {base_path:?}"
         );
         let mut by_id = HashMap::new();
         for application in applications {
@@ -360,6 +439,8 @@ impl Shared {
         }
         Ok(Self {
             domain: domain.to_owned(),
+            base_path: base_path.to_owned(),
+            flavor,
             applications: by_id,
             users: Mutex::new(by_name),
             keys: Mutex::new(vec![Arc::new(SigningKey::generate(domain)?)]),
@@ -368,12 +449,35 @@ impl Shared {
         })
     }
 
+    /// The `iss` of its tokens: with a trailing slash for Auth0, without for the others.
     fn issuer(&self) -> String {
-        format!("https://{}/", self.domain)
+        match self.flavor {
+            Flavor::Auth0 => format!("https://{}{}/", self.domain, self.base_path),
+            Flavor::Okta | Flavor::Keycloak => format!("https://{}{}", self.domain, self.base_path),
+        }
+    }
+
+    /// The absolute path of the endpoint at `path` (relative to the issuer's path).
+    fn full_path(&self, path: &str) -> String {
+        format!("{}{path}", self.base_path)
     }
 
     fn published(&self, path: &str) -> String {
-        format!("https://{}{path}", self.domain)
+        format!("https://{}{}", self.domain, self.full_path(path))
+    }
+
+    /// Which endpoint the absolute `path` is, if any.
+    fn endpoint(&self, path: &str) -> Option<Endpoint> {
+        let relative = path.strip_prefix(self.base_path.as_str())?;
+        let paths = self.flavor.paths();
+        Some(match relative {
+            "/.well-known/openid-configuration" => Endpoint::Discovery,
+            p if p == paths.keys => Endpoint::Keys,
+            p if p == paths.authorize => Endpoint::Authorize,
+            p if p == paths.token => Endpoint::Token,
+            p if p == paths.userinfo => Endpoint::Userinfo,
+            _ => return None,
+        })
     }
 
     fn code_now(&self) -> Instant {
@@ -443,9 +547,11 @@ impl Auth0StandIn {
     ) -> anyhow::Result<Self> {
         let domain = domain.to_owned();
         // RSA key generation takes a while: not on the runtime's threads.
-        let shared = tokio::task::spawn_blocking(move || Shared::new(&domain, applications, users))
-            .await
-            .context("the key generation task")??;
+        let shared = tokio::task::spawn_blocking(move || {
+            Shared::new(&domain, "", Flavor::Auth0, applications, users)
+        })
+        .await
+        .context("the key generation task")??;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let shared = Arc::new(shared);
@@ -466,7 +572,32 @@ impl Auth0StandIn {
         applications: Vec<Application>,
         users: Vec<TestUser>,
     ) -> anyhow::Result<Self> {
-        let shared = Arc::new(Shared::new(domain, applications, users)?);
+        Self::detached(Shared::new(domain, "", Flavor::Auth0, applications, users)?)
+    }
+
+    /// [`Auth0StandIn::start_detached`] for an issuer at any path of its host, e.g.
+    /// `https://rig.okta.com/oauth2/default` with [`Flavor::Okta`] or
+    /// `https://login.rig.example/realms/team` with [`Flavor::Keycloak`]: discovery, keys,
+    /// login and tokens under that path, with that product's endpoint names.
+    pub fn start_issuer_detached(
+        issuer: &str,
+        flavor: Flavor,
+        applications: Vec<Application>,
+        users: Vec<TestUser>,
+    ) -> anyhow::Result<Self> {
+        let rest = issuer
+            .strip_prefix("https://")
+            .with_context(|| format!("an issuer is an https URL, not {issuer:?}"))?
+            .trim_end_matches('/');
+        let (domain, path) = match rest.split_once('/') {
+            Some((domain, path)) => (domain, format!("/{path}")),
+            None => (rest, String::new()),
+        };
+        Self::detached(Shared::new(domain, &path, flavor, applications, users)?)
+    }
+
+    fn detached(shared: Shared) -> anyhow::Result<Self> {
+        let shared = Arc::new(shared);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -495,14 +626,27 @@ impl Auth0StandIn {
         &self.url
     }
 
-    /// The fake tenant domain, e.g. `rig-tenant.us.auth0.com`.
+    /// The fake tenant domain (the issuer's host), e.g. `rig-tenant.us.auth0.com`.
     pub fn domain(&self) -> &str {
         &self.shared.domain
     }
 
-    /// `https://<domain>/`, the `iss` of its tokens (Auth0 puts the trailing slash in).
+    /// The issuer's host and path, without scheme or trailing slash (e.g.
+    /// `rig.okta.com/oauth2/default`): the name AWS knows its OIDC provider by, and the
+    /// key of Cognito's `Logins`.
+    pub fn name(&self) -> String {
+        format!("{}{}", self.shared.domain, self.shared.base_path)
+    }
+
+    /// The `iss` of its tokens: `https://<domain>/` for Auth0 (which puts the trailing
+    /// slash in), `https://<domain><path>` for the others.
     pub fn issuer(&self) -> String {
         self.shared.issuer()
+    }
+
+    /// The absolute URL of its authorization endpoint (where the login page is).
+    pub fn authorize_url(&self) -> String {
+        self.shared.published(self.shared.flavor.paths().authorize)
     }
 
     /// Add a user who can log in, or replace the one with the same username.
@@ -618,7 +762,7 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Reply
     let origin = request.headers().get(ORIGIN).cloned();
     let mut response = route(&shared, request).await;
     if let Some(origin) = origin
-        && path != "/authorize"
+        && shared.endpoint(&path) != Some(Endpoint::Authorize)
     {
         let headers = response.headers_mut();
         headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -637,14 +781,20 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Reply {
         Ok(body) => body.to_bytes(),
         Err(_) => return text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"),
     };
-    match (method, path.as_str()) {
+    let Some(endpoint) = shared.endpoint(&path) else {
+        return match method {
+            Method::OPTIONS => preflight(&headers),
+            _ => text(StatusCode::NOT_FOUND, "Not Found"),
+        };
+    };
+    match (method, endpoint) {
         (Method::OPTIONS, _) => preflight(&headers),
-        (Method::GET, "/.well-known/openid-configuration") => json_reply(
+        (Method::GET, Endpoint::Discovery) => json_reply(
             StatusCode::OK,
             discovery(shared),
             "public, max-age=15, stale-while-revalidate=15",
         ),
-        (Method::GET, "/.well-known/jwks.json") => {
+        (Method::GET, Endpoint::Keys) => {
             let keys = JwkSet {
                 keys: lock(&shared.keys).iter().map(|k| k.jwk.clone()).collect(),
             };
@@ -655,11 +805,11 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Reply {
                 "public, max-age=15, stale-while-revalidate=15",
             )
         }
-        (Method::GET, "/authorize") => match Params::form(query.as_bytes()) {
+        (Method::GET, Endpoint::Authorize) => match Params::form(query.as_bytes()) {
             Ok(params) => authorize(shared, params, None),
             Err(message) => error_page(StatusCode::BAD_REQUEST, &message),
         },
-        (Method::POST, "/authorize") => {
+        (Method::POST, Endpoint::Authorize) => {
             let params = Params::form(query.as_bytes())
                 .and_then(|mut params| params.extend(Params::form(&body)?).map(|()| params));
             match params {
@@ -670,30 +820,23 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Reply {
                 Err(message) => error_page(StatusCode::BAD_REQUEST, &message),
             }
         }
-        (Method::POST, "/oauth/token") => match token(shared, &headers, &body) {
+        (Method::POST, Endpoint::Token) => match token(shared, &headers, &body) {
             Ok(tokens) => json_reply(StatusCode::OK, tokens, "no-store"),
             Err(error) => error.reply(),
         },
-        (Method::GET | Method::POST, "/userinfo") => userinfo(shared, &headers),
-        (
-            _,
-            "/.well-known/openid-configuration"
-            | "/.well-known/jwks.json"
-            | "/authorize"
-            | "/oauth/token"
-            | "/userinfo",
-        ) => text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
-        _ => text(StatusCode::NOT_FOUND, "Not Found"),
+        (Method::GET | Method::POST, Endpoint::Userinfo) => userinfo(shared, &headers),
+        _ => text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
     }
 }
 
 fn discovery(shared: &Shared) -> Value {
+    let paths = shared.flavor.paths();
     json!({
         "issuer": shared.issuer(),
-        "authorization_endpoint": shared.published("/authorize"),
-        "token_endpoint": shared.published("/oauth/token"),
-        "userinfo_endpoint": shared.published("/userinfo"),
-        "jwks_uri": shared.published("/.well-known/jwks.json"),
+        "authorization_endpoint": shared.published(paths.authorize),
+        "token_endpoint": shared.published(paths.token),
+        "userinfo_endpoint": shared.published(paths.userinfo),
+        "jwks_uri": shared.published(paths.keys),
         "scopes_supported": [
             "openid", "profile", "offline_access", "name", "given_name", "family_name",
             "nickname", "email", "email_verified", "picture", "created_at", "identities",
@@ -978,13 +1121,14 @@ fn login_page(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>Log in | {domain}</title>\n</head>\n<body>\n<main>\n\
          <h1>Welcome</h1>\n<p>Log in to {domain} to continue to {client}.</p>\n{error}\
-         <form method=\"post\" action=\"/authorize\">\n{hidden}\
+         <form method=\"post\" action=\"{action}\">\n{hidden}\
          \x20   <label>Username <input type=\"text\" name=\"username\" value=\"{username}\" \
          autocomplete=\"username\" required autofocus></label>\n\
          \x20   <label>Password <input type=\"password\" name=\"password\" \
          autocomplete=\"current-password\" required></label>\n\
          \x20   <button type=\"submit\">Continue</button>\n</form>\n</main>\n</body>\n</html>\n",
         domain = html_escape(&shared.domain),
+        action = html_escape(&shared.full_path(shared.flavor.paths().authorize)),
         client = html_escape(&application.client_id),
         username = html_escape(username.unwrap_or_default()),
     );
@@ -1241,7 +1385,7 @@ fn token(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Value, Tok
         description: "could not sign the tokens".to_owned(),
     };
     let now = unix_now();
-    let userinfo = shared.published("/userinfo");
+    let userinfo = shared.published(shared.flavor.paths().userinfo);
     let audience = match &grant.audience {
         Some(audience) => json!([audience, userinfo]),
         None => json!(userinfo),
@@ -1307,7 +1451,7 @@ fn userinfo(shared: &Shared, headers: &HeaderMap) -> Reply {
     };
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[shared.issuer()]);
-    validation.set_audience(&[shared.published("/userinfo")]);
+    validation.set_audience(&[shared.published(shared.flavor.paths().userinfo)]);
     let Ok(data) = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &validation)
     else {
         return unauthorized();

@@ -1,8 +1,9 @@
 //! The rig's web: what a person's browser, `curl` and `authedapi call` reach by the names
 //! they would use for real. The [`FrontDoor`] routes `https://<apiId>.execute-api.<region>
-//! .amazonaws.com` to the emulator's execute-api data plane, and each Auth0 stand-in's
-//! `https://<tenant>.auth0.com` to it; the emulator is told where each issuer's keys are,
-//! so Cognito and JWT authorizers verify tokens as AWS does.
+//! .amazonaws.com` to the emulator's execute-api data plane, and each issuer stand-in's host
+//! (`https://<tenant>.auth0.com`, or an Okta or Keycloak host whose issuer has a path) to
+//! it; the emulator is told where each issuer (host and path) is, so Cognito and JWT
+//! authorizers verify tokens as AWS does. One host serves one stand-in.
 //!
 //! A client is pointed at it the standard way ([`Web::client_env`]): `HTTPS_PROXY` (with
 //! `NO_PROXY` for the loopback endpoints) and the front door's CA in `SSL_CERT_FILE` /
@@ -36,20 +37,21 @@ impl Web {
         })
     }
 
-    /// Make `issuer` reachable at its https domain, and known to the emulator.
+    /// Make `issuer` reachable at its https host, and known to the emulator by its name
+    /// (host and path: the name its IAM OIDC provider and Cognito logins have).
     pub async fn add_issuer(&self, issuer: &Auth0StandIn) -> anyhow::Result<()> {
         self.front_door.add_route(issuer.domain(), issuer.url());
         let response = reqwest::Client::builder()
             .no_proxy()
             .build()?
             .post(format!("{}/_rig/issuers", self.emulator))
-            .json(&serde_json::json!({"domain": issuer.domain(), "url": issuer.url()}))
+            .json(&serde_json::json!({"domain": issuer.name(), "url": issuer.url()}))
             .send()
             .await?;
         anyhow::ensure!(
             response.status().is_success(),
             "the emulator refused the issuer {}: {}",
-            issuer.domain(),
+            issuer.name(),
             response.status()
         );
         Ok(())

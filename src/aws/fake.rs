@@ -469,8 +469,15 @@ impl CognitoApi for FakeAws {
         self.write("TagResource").map(drop)
     }
 
-    async fn untag(&self, _arn: &str, _keys: &[String]) -> AwsResult<()> {
-        self.write("UntagResource").map(drop)
+    async fn untag(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
+        let mut s = self.write("UntagResource")?;
+        let id = arn.rsplit('/').next().unwrap_or_default();
+        let pool = s
+            .pools
+            .get_mut(id)
+            .ok_or_else(|| not_found("cognito-identity", "UntagResource", arn.to_owned()))?;
+        pool.tags.retain(|k, _| !keys.contains(k));
+        Ok(())
     }
 }
 
@@ -527,6 +534,16 @@ impl IamApi for FakeAws {
             .get_mut(name)
             .ok_or_else(|| not_found("iam", "TagRole", name.to_owned()))?;
         role.tags.extend(tags.clone());
+        Ok(())
+    }
+
+    async fn untag_role(&self, name: &str, keys: &[String]) -> AwsResult<()> {
+        let mut s = self.write("UntagRole")?;
+        let role = s
+            .roles
+            .get_mut(name)
+            .ok_or_else(|| not_found("iam", "UntagRole", name.to_owned()))?;
+        role.tags.retain(|k, _| !keys.contains(k));
         Ok(())
     }
 

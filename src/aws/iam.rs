@@ -44,7 +44,7 @@ impl Role {
 #[derive(Clone, Debug, PartialEq)]
 pub struct OidcProvider {
     pub arn: String,
-    /// The issuer without scheme, e.g. myorg.us.auth0.com
+    /// The issuer without scheme, e.g. myorg.us.auth0.com or example.okta.com/oauth2/default
     pub url: String,
     pub client_ids: Vec<String>,
     pub tags: BTreeMap<String, String>,
@@ -104,6 +104,8 @@ pub trait IamApi: Send + Sync {
     async fn update_trust_policy(&self, name: &str, trust_policy: &Value) -> AwsResult<()>;
 
     async fn tag_role(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<()>;
+
+    async fn untag_role(&self, name: &str, keys: &[String]) -> AwsResult<()>;
 
     async fn delete_role(&self, name: &str) -> AwsResult<()>;
 
@@ -224,6 +226,17 @@ impl IamApi for Iam {
             .await
             .map(drop)
             .map_err(sdk_err(SERVICE, "TagRole"))
+    }
+
+    async fn untag_role(&self, name: &str, keys: &[String]) -> AwsResult<()> {
+        self.client
+            .untag_role()
+            .role_name(name)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(sdk_err(SERVICE, "UntagRole"))
     }
 
     async fn delete_role(&self, name: &str) -> AwsResult<()> {

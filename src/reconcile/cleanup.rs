@@ -38,6 +38,8 @@ pub(super) async fn cleanup(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, E
     // be deletable. (Access rules keep their names, which name their roles.)
     let mut for_names = obj.clone();
     for_names.spec.routes.clear();
+    // Nor on the tags: a spec whose tags AWS would refuse must still be deletable.
+    for_names.spec.tags.clear();
     if let Some(access) = &mut for_names.spec.access {
         access.rules.iter_mut().for_each(|rule| rule.routes.clear());
     }

@@ -2,7 +2,7 @@
 //! per-object memory (last full sync, failure count) that keeps steady state free of AWS
 //! calls and failures backing off.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -132,6 +132,8 @@ pub struct Settings {
     pub permissions_boundary: String,
     /// Limits for namespaces no AuthedApiTenant selects.
     pub defaults: Defaults,
+    /// The organisation's tags for every resource (--resource-tags), checked at startup.
+    pub resource_tags: BTreeMap<String, String>,
 }
 
 /// Shared by every reconcile.
@@ -145,6 +147,7 @@ pub struct Context {
     pub resync: Duration,
     pub permissions_boundary: String,
     pub defaults: Defaults,
+    pub resource_tags: BTreeMap<String, String>,
     /// Every AuthedApiTenant (the platform's limits per namespace).
     pub tenants: Store<AuthedApiTenant>,
     pub metrics: Arc<Metrics>,
@@ -173,6 +176,7 @@ impl Context {
             resync: settings.resync,
             permissions_boundary: settings.permissions_boundary,
             defaults: settings.defaults,
+            resource_tags: settings.resource_tags,
             tenants,
             metrics,
             store,

@@ -13,9 +13,13 @@
 //!   before a crash) is observed again once, and the diff recomputed.
 //! * **Ownership.** A resource found by id or name that does not carry this object's uid
 //!   tag is not ours: `NameConflict` when we would need it, left alone always.
-//! * **Tags.** Kinds that can correct their tags put the correction in their diff; kinds
-//!   that cannot (API Gateway: see [`TagUpkeep::Reported`]) have drift reported as a
-//!   Warning for a person to fix.
+//! * **Tags.** Every resource carries the plan's tags: the organisation's (the operator's
+//!   `--resource-tags`, then `spec.tags` over them) and the operator's own over both.
+//!   Kinds that can correct their tags put the correction in their diff, and remove the
+//!   organisation's tags that left the spec ([`Driver::stale_tags`]); kinds that cannot
+//!   (API Gateway: see [`TagUpkeep::Reported`]) have drift reported as a Warning for a
+//!   person to fix: a tag lost or changed behind our back, a `spec.tags` change, and a tag
+//!   the spec no longer has.
 //! * **Observe-only.** In [`Mode::ObserveOnly`] nothing is applied: each change is kept
 //!   in [`Driver::planned`] for status and events instead.
 
@@ -61,7 +65,9 @@ pub enum TagUpkeep {
     Corrected,
     /// Set at creation; drift is reported, not corrected. API Gateway's tagging calls
     /// have no resource-tag condition key: an operator allowed to retag its own APIs
-    /// could retag (and so take) anyone's.
+    /// could retag (and so take) anyone's. So the organisation's tags an API and its
+    /// stage were created with stay as they were: a `spec.tags` (or `--resource-tags`)
+    /// change reaches them only through the command the TagsDrifted warning names.
     Reported,
     /// The kind has no tags of ours, or lives inside a resource that has them (an API's
     /// routes, say), or is shared (the OIDC provider, whose tags are records).
@@ -346,27 +352,62 @@ impl<'a> Driver<'a> {
         tags.get(plan::TAG_UID).map(String::as_str) == Some(self.uid())
     }
 
-    /// Warn about each resource lacking tags the plan gives it.
+    /// Keys of the organisation's tags this object put on its resources (status.tagKeys)
+    /// that the plan no longer has: removed where a kind can untag, reported where not.
+    /// Never one of the operator's own.
+    pub fn stale_tags(&self) -> Vec<String> {
+        self.status
+            .tag_keys
+            .iter()
+            .filter(|k| !self.plan.tag_keys.contains(*k) && !plan::reserved_tag_key(k))
+            .cloned()
+            .collect()
+    }
+
+    /// Warn about each resource lacking tags the plan gives it, or carrying the
+    /// organisation's tags the plan no longer has.
     async fn report_tag_drift(&self, resources: Vec<Tagged<'_>>) {
+        let stale = self.stale_tags();
         for resource in resources {
             let missing = missing_tags(&self.plan.tags, resource.tags);
-            if missing.is_empty() {
-                continue;
+            if !missing.is_empty() {
+                let pairs: Vec<String> = missing.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                self.warn(
+                    Reason::TagsDrifted,
+                    Action::of(Call::TagResource),
+                    format!(
+                        "The {} lacks the tags {}: authedapi sets API Gateway tags only when \
+                         it creates a resource. Set them: aws apigatewayv2 tag-resource \
+                         --resource-arn {} --tags ...",
+                        resource.what,
+                        pairs.join(", "),
+                        resource.arn
+                    ),
+                )
+                .await;
             }
-            let pairs: Vec<String> = missing.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            self.warn(
-                Reason::TagsDrifted,
-                Action::of(Call::TagResource),
-                format!(
-                    "The {} lacks the tags {}: authedapi sets API Gateway tags only when it \
-                     creates a resource. Restore them: aws apigatewayv2 tag-resource \
-                     --resource-arn {} --tags ...",
-                    resource.what,
-                    pairs.join(", "),
-                    resource.arn
-                ),
-            )
-            .await;
+            let left: Vec<&str> = stale
+                .iter()
+                .filter(|k| resource.tags.contains_key(*k))
+                .map(String::as_str)
+                .collect();
+            if !left.is_empty() {
+                self.warn(
+                    Reason::TagsDrifted,
+                    Action::of(Call::UntagResource),
+                    format!(
+                        "The {} carries the tags {}, which spec.tags and --resource-tags no \
+                         longer have: authedapi sets API Gateway tags only when it creates a \
+                         resource. Remove them: aws apigatewayv2 untag-resource \
+                         --resource-arn {} --tag-keys {}",
+                        resource.what,
+                        left.join(", "),
+                        resource.arn,
+                        left.join(" ")
+                    ),
+                )
+                .await;
+            }
         }
     }
 }

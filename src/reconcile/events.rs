@@ -86,10 +86,13 @@ pub enum Call {
     RemovePermission,
     CreateIdentityPool,
     UpdateIdentityPool,
+    /// UntagResource: of an identity pool (Cognito), or of an API (in a TagsDrifted warning).
+    UntagResource,
     DeleteIdentityPool,
     CreateRole,
     UpdateAssumeRolePolicy,
     TagRole,
+    UntagRole,
     DeleteRole,
     PutRolePolicy,
     DeleteRolePolicy,

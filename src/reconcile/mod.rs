@@ -282,7 +282,7 @@ pub(super) async fn names_for(obj: &AuthedApi, ctx: &Context) -> Result<(AwsClie
         cluster_id: &ctx.cluster_id,
         permissions_boundary: &ctx.permissions_boundary,
     };
-    let plan = plan::plan(&obj.spec, &who)?;
+    let plan = plan::plan_tagged(&obj.spec, &who, &ctx.resource_tags)?;
     Ok((ctx.aws.clients(&region), plan))
 }
 

@@ -23,6 +23,20 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     d.status.region = Some(plan.region.clone());
     let previous_oidc = registered_oidc(&d.status);
 
+    // The organisation's tag keys are recorded before any resource gets them, so a key
+    // that later leaves the spec is known to be ours to remove; the ones that left are
+    // removed where the kind can untag, and forgotten once the sync is through.
+    d.record(|status| {
+        for key in &plan.tag_keys {
+            if !status.tag_keys.contains(key) {
+                status.tag_keys.push(key.clone());
+            }
+        }
+        status.tag_keys.sort();
+    })
+    .await?;
+    let stale_tags = d.stale_tags();
+
     {
         let _turn = ctx.lock_provider(&plan.oidc.arn).await;
         let provider = oidc_provider::OidcProviderKind {
@@ -128,12 +142,15 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         d.status.lambda_permissions = plan.lambda_functions.iter().cloned().collect();
     }
 
-    let pool = IdentityPool {
-        id: String::new(),
-        name: plan.identity_pool_name.clone(),
-        allow_unauthenticated: false,
-        oidc_provider_arns: vec![plan.oidc.arn.clone()],
-        tags: plan.tags.clone(),
+    let pool = identity_pool::Wanted {
+        pool: IdentityPool {
+            id: String::new(),
+            name: plan.identity_pool_name.clone(),
+            allow_unauthenticated: false,
+            oidc_provider_arns: vec![plan.oidc.arn.clone()],
+            tags: plan.tags.clone(),
+        },
+        stale_tags: stale_tags.clone(),
     };
     let Some(pool) = d
         .ensure(&identity_pool::IdentityPoolKind, &Some(pool))
@@ -212,7 +229,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     }
 
     let mapping = plan.access.as_ref().map(|access| RulesMapping {
-        provider: plan.oidc.domain.clone(),
+        provider: plan.oidc.name.clone(),
         deny_unmatched: access.deny_unmatched,
         rules: access
             .rules
@@ -241,6 +258,11 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     d.ensure(&roles_kind, &roles).await?;
 
     let config_map = d.obj.spec.outputs.as_ref().map(|o| {
+        // An Auth0 tenant's outputs keep the names the seed's frontend reads.
+        let (issuer_key, client_key, issuer) = match &d.obj.spec.oidc {
+            None => ("auth0Domain", "auth0ClientId", plan.oidc.name.clone()),
+            Some(oidc) => ("issuer", "clientId", oidc.issuer.clone()),
+        };
         let data = BTreeMap::from([
             (
                 "endpoint".to_owned(),
@@ -248,8 +270,8 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
             ),
             ("identityPoolId".to_owned(), pool.id.clone()),
             ("region".to_owned(), plan.region.clone()),
-            ("auth0Domain".to_owned(), plan.oidc.domain.clone()),
-            ("auth0ClientId".to_owned(), plan.oidc.client_id.clone()),
+            (issuer_key.to_owned(), issuer),
+            (client_key.to_owned(), plan.oidc.client_id.clone()),
         ]);
         outputs::config_map(d.obj, &o.config_map_name, data)
     });
@@ -274,6 +296,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     if acting {
         d.status.oidc_provider_arn = Some(plan.oidc.arn.clone());
         d.status.oidc_client_id = Some(plan.oidc.client_id.clone());
+        d.status.tag_keys = plan.tag_keys.iter().cloned().collect();
     }
     Ok(())
 }
@@ -294,6 +317,7 @@ async fn ensure_role(
             d.obj.name_any()
         ),
         tags: d.plan.tags.clone(),
+        stale_tags: d.stale_tags(),
     };
     d.ensure(&role::RoleKind { name }, &Some(wanted)).await
 }

@@ -32,29 +32,43 @@ pub fn id_token(username: &str, claims: &[(&str, serde_json::Value)]) -> String 
         .expect("an ID token")
 }
 
-/// Cognito's answer to get-id then get-credentials-for-identity with `id_token`.
+/// Cognito's answer to get-id then get-credentials-for-identity with `id_token` from the
+/// rig's Auth0 tenant.
 pub async fn cognito_session(
     config: &aws_types::SdkConfig,
     pool_id: &str,
     id_token: &str,
 ) -> Result<Session, String> {
+    cognito_session_as(config, pool_id, shared::AUTH0_DOMAIN, id_token).await
+}
+
+/// The same, logged in as the provider `login` (the issuer's host and path).
+pub async fn cognito_session_as(
+    config: &aws_types::SdkConfig,
+    pool_id: &str,
+    login: &str,
+    id_token: &str,
+) -> Result<Session, String> {
     let cognito = aws_sdk_cognitoidentity::Client::new(config);
+    fn shown(e: impl std::error::Error) -> String {
+        format!("{}", aws_sdk_cognitoidentity::error::DisplayErrorContext(e))
+    }
     let identity_id = cognito
         .get_id()
         .identity_pool_id(pool_id)
-        .logins(shared::AUTH0_DOMAIN, id_token)
+        .logins(login, id_token)
         .send()
         .await
-        .map_err(|e| format!("{}", aws_sdk_cognitoidentity::error::DisplayErrorContext(e)))?
+        .map_err(shown)?
         .identity_id
         .unwrap_or_default();
     let credentials = cognito
         .get_credentials_for_identity()
         .identity_id(&identity_id)
-        .logins(shared::AUTH0_DOMAIN, id_token)
+        .logins(login, id_token)
         .send()
         .await
-        .map_err(|e| format!("{}", aws_sdk_cognitoidentity::error::DisplayErrorContext(e)))?
+        .map_err(shown)?
         .credentials
         .unwrap();
     Ok(Session {
@@ -63,6 +77,41 @@ pub async fn cognito_session(
         secret: credentials.secret_key.unwrap(),
         token: credentials.session_token.unwrap(),
     })
+}
+
+/// What a person does with the login URL `url` `authedapi call` printed: submit the
+/// issuer's login form at `authorize` as `username`, follow the redirect back to the
+/// waiting `authedapi call` (which must start with `redirect`) and see its page. Returns
+/// the URL the issuer redirected to.
+pub async fn log_in_from_terminal(
+    url: &str,
+    authorize: &str,
+    username: &str,
+    password: &str,
+    redirect: &str,
+) -> String {
+    let mut form: Vec<(String, String)> = url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    form.push(("username".into(), username.into()));
+    form.push(("password".into(), password.into()));
+    let browser = shared::web().http_client().unwrap();
+    let login = browser.post(authorize).form(&form).send().await.unwrap();
+    assert_eq!(login.status(), 302);
+    let back = login.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.starts_with(redirect), "{back}");
+    let page = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(&back)
+        .send()
+        .await
+        .unwrap();
+    assert!(page.text().await.unwrap().contains("Logged in"));
+    back
 }
 
 /// `request` signed for execute-api with SigV4, as any SigV4 tool signs it.

@@ -72,3 +72,34 @@ async fn twenty_objects_converge_with_half_of_all_requests_throttled() {
     );
     assert!(total <= 20 * 26 * 4, "{total} requests for 20 objects");
 }
+
+/// Fault rules and the proxy's counts name operations from the proxy's own table
+/// (method and path for the REST services): it must name each one as the SDK does, or a
+/// rule would miss its call. The operator's metrics carry the SDK's names (its
+/// interceptor reads the operation's metadata); for every request both sides count, the
+/// names and the numbers agree.
+#[tokio::test]
+async fn the_fault_proxy_names_every_operation_as_the_sdk_does() {
+    let s = Fixture::through_proxy("throttle-names", Vec::new(), &[]).await;
+    s.seed_ready("named").await;
+    let mut from_proxy = std::collections::BTreeMap::<String, u64>::new();
+    for ((_, operation, _), n) in s.proxy().counts() {
+        *from_proxy.entry(operation).or_default() += n;
+    }
+    let metrics = s.operator.metrics().await;
+    let mut from_sdk = std::collections::BTreeMap::<String, u64>::new();
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("authedapi_aws_requests_total{"))
+    {
+        let operation = line
+            .split("operation=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("an operation label");
+        let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        *from_sdk.entry(operation.to_owned()).or_default() += n as u64;
+    }
+    assert!(from_sdk.len() >= 10, "{from_sdk:?}");
+    assert_eq!(from_proxy, from_sdk);
+}

@@ -1,9 +1,11 @@
-//! The Cognito identity pool federating the Auth0 domain's OIDC provider: no
-//! unauthenticated identities, tagged as this object's (tags others added are kept).
+//! The Cognito identity pool federating the issuer's OIDC provider: no unauthenticated
+//! identities, tagged as this object's (tags others added are kept; an organisation's tag
+//! that left the spec and the operator's --resource-tags is removed).
 //! Pool names are not unique in Cognito: the id in status finds ours, and a pending
 //! marker set before the create lets a restart find one whose id never reached status.
 
-use crate::aws::cognito::IdentityPool;
+use crate::aws::cognito::{Cognito, IdentityPool};
+use crate::plan;
 use crate::reconcile::driver::{
     Change, Driver, KindInfo, Managed, Pending, TagUpkeep, gone_is_done, missing_tags,
 };
@@ -21,11 +23,23 @@ pub const INFO: KindInfo = KindInfo {
 pub struct IdentityPoolKind;
 
 /// The pool as planned (its id is AWS's to give).
-pub type Wanted = IdentityPool;
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wanted {
+    pub pool: IdentityPool,
+    /// Keys of the organisation's tags this object put on its resources and no longer
+    /// wants: removed where the pool has them.
+    pub stale_tags: Vec<String>,
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum PoolChange {
     Create,
+    /// Remove the organisation's tags the plan no longer has (before any update, which
+    /// sends the tags the pool keeps).
+    Untag {
+        id: String,
+        keys: Vec<String>,
+    },
     /// UpdateIdentityPool replaces every field: this is the whole pool to send.
     Update(IdentityPool),
     Delete {
@@ -38,7 +52,7 @@ impl Change for PoolChange {
     fn verb(&self) -> Verb {
         match self {
             PoolChange::Create => Verb::Create,
-            PoolChange::Update(_) => Verb::Update,
+            PoolChange::Update(_) | PoolChange::Untag { .. } => Verb::Update,
             PoolChange::Delete { .. } => Verb::Delete,
         }
     }
@@ -47,6 +61,7 @@ impl Change for PoolChange {
         match self {
             PoolChange::Create => Action::of(Call::CreateIdentityPool),
             PoolChange::Update(_) => Action::of(Call::UpdateIdentityPool),
+            PoolChange::Untag { .. } => Action::of(Call::UntagResource),
             PoolChange::Delete { .. } => Action::of(Call::DeleteIdentityPool),
         }
     }
@@ -55,6 +70,10 @@ impl Change for PoolChange {
         match self {
             PoolChange::Create => "Created the identity pool".into(),
             PoolChange::Update(pool) => format!("Updated identity pool {}", pool.id),
+            PoolChange::Untag { id, keys } => format!(
+                "Removed the tags {} (no longer in spec.tags or --resource-tags) from identity pool {id}",
+                keys.join(", ")
+            ),
             PoolChange::Delete { id, name } => format!("Deleted identity pool {name} ({id})"),
         }
     }
@@ -63,7 +82,23 @@ impl Change for PoolChange {
 pub fn diff(wanted: Option<&Wanted>, observed: Option<&IdentityPool>) -> Vec<PoolChange> {
     match (wanted, observed) {
         (Some(_), None) => vec![PoolChange::Create],
-        (Some(w), Some(current)) => {
+        (Some(wanted), Some(current)) => {
+            let mut changes = Vec::new();
+            let stale: Vec<String> = wanted
+                .stale_tags
+                .iter()
+                .filter(|k| current.tags.contains_key(*k) && !plan::reserved_tag_key(k))
+                .cloned()
+                .collect();
+            let mut current = current.clone();
+            if !stale.is_empty() {
+                current.tags.retain(|k, _| !stale.contains(k));
+                changes.push(PoolChange::Untag {
+                    id: current.id.clone(),
+                    keys: stale,
+                });
+            }
+            let w = &wanted.pool;
             let mut arns = current.oidc_provider_arns.clone();
             arns.sort();
             let mut wanted_arns = w.oidc_provider_arns.clone();
@@ -74,16 +109,17 @@ pub fn diff(wanted: Option<&Wanted>, observed: Option<&IdentityPool>) -> Vec<Poo
                 && arns == wanted_arns
                 && missing.is_empty()
             {
-                return Vec::new();
+                return changes;
             }
             // Keep tags others added; ours win.
             let mut tags = current.tags.clone();
             tags.extend(w.tags.clone());
-            vec![PoolChange::Update(IdentityPool {
+            changes.push(PoolChange::Update(IdentityPool {
                 id: current.id.clone(),
                 tags,
                 ..w.clone()
-            })]
+            }));
+            changes
         }
         (None, Some(current)) => vec![PoolChange::Delete {
             id: current.id.clone(),
@@ -156,9 +192,17 @@ impl Managed for IdentityPoolKind {
         let cognito = d.aws.cognito.clone();
         match (change, wanted) {
             (PoolChange::Create, Some(wanted)) => {
-                let pool = cognito.create_identity_pool(wanted).await?;
+                let pool = cognito.create_identity_pool(&wanted.pool).await?;
                 remember(d, &pool.id).await?;
                 *observed = Some(pool);
+            }
+            (PoolChange::Untag { id, keys }, _) => {
+                let plan = d.plan;
+                let arn = Cognito::pool_arn(&plan.partition, &plan.region, &plan.account, id);
+                cognito.untag(&arn, keys).await?;
+                if let Some(pool) = observed {
+                    pool.tags.retain(|k, _| !keys.contains(k));
+                }
             }
             (PoolChange::Update(pool), _) => {
                 cognito.update_identity_pool(pool).await?;
@@ -203,8 +247,11 @@ mod tests {
         }
     }
 
-    fn wanted() -> IdentityPool {
-        pool("", &[("authedapi.dev/uid", "u")])
+    fn wanted() -> Wanted {
+        Wanted {
+            pool: pool("", &[("authedapi.dev/uid", "u")]),
+            stale_tags: Vec::new(),
+        }
     }
 
     #[test]
@@ -247,6 +294,32 @@ mod tests {
                 Some("u")
             );
         }
+    }
+
+    #[test]
+    fn a_tag_the_plan_no_longer_has_is_removed_and_the_update_keeps_the_rest() {
+        let mut w = wanted();
+        w.stale_tags = vec!["team".into(), "not-there".into()];
+        let current = pool(
+            "p",
+            &[("authedapi.dev/uid", "u"), ("team", "a"), ("x", "y")],
+        );
+        assert_eq!(
+            diff(Some(&w), Some(&current)),
+            vec![PoolChange::Untag {
+                id: "p".into(),
+                keys: vec!["team".into()]
+            }]
+        );
+        // With an update due as well, it sends what the pool keeps, without the stale key.
+        w.pool.tags.insert("cost-center".into(), "a".into());
+        let changes = diff(Some(&w), Some(&current));
+        let [PoolChange::Untag { .. }, PoolChange::Update(sent)] = &changes[..] else {
+            panic!("{changes:?}");
+        };
+        assert!(!sent.tags.contains_key("team"));
+        assert_eq!(sent.tags.get("x").map(String::as_str), Some("y"));
+        assert_eq!(sent.tags.get("cost-center").map(String::as_str), Some("a"));
     }
 
     #[test]

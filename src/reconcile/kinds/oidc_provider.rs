@@ -1,5 +1,6 @@
-//! The IAM OIDC provider of the Auth0 domain, shared by every AuthedApi on that domain
-//! (IAM allows one per URL). Its tags say who owns it and record who uses what:
+//! The IAM OIDC provider of the issuer, shared by every AuthedApi of that issuer (IAM allows
+//! one per URL: host and path, so two issuers on one host with different paths are two
+//! providers). Its tags say who owns it and record who uses what:
 //!
 //! * created (tagged as this cluster's) only when absent;
 //! * on a provider authedapi manages, this cluster's claim on the client id is recorded,
@@ -209,11 +210,9 @@ pub fn used_by_others(
             s.oidc_provider_arn.as_deref() == Some(arn)
                 && s.oidc_client_id.as_deref() == Some(client_id)
         });
-        let by_spec = other.spec.auth0.client_id == client_id
-            && arn.ends_with(&format!(
-                ":oidc-provider/{}",
-                plan::normalize_domain(&other.spec.auth0.domain)
-            ));
+        let by_spec = plan::issuer_of(&other.spec).is_ok_and(|issuer| {
+            issuer.client_id == client_id && plan::provider_name_of(arn) == Some(&issuer.name)
+        });
         by_status || by_spec
     })
 }
@@ -318,7 +317,7 @@ mod tests {
 
     fn oidc(client_id: &str) -> OidcPlan {
         OidcPlan {
-            domain: "t.auth0.com".into(),
+            name: "t.auth0.com".into(),
             url: "https://t.auth0.com".into(),
             arn: ARN.into(),
             client_id: client_id.into(),
@@ -478,6 +477,46 @@ mod tests {
         assert!(diff(CLUSTER, &released("a"), Some(&p)).is_empty());
         let p = provider(&["a"], &managed_by("c2"));
         assert!(diff(CLUSTER, &released("a"), Some(&p)).is_empty());
+    }
+
+    fn object(uid: &str, issuer: serde_json::Value) -> std::sync::Arc<AuthedApi> {
+        let mut spec = serde_json::json!({
+            "stage": "dev",
+            "routes": [{"route": "GET /x", "target": {"http": {"url": "https://example.com"}}}]
+        });
+        spec.as_object_mut()
+            .unwrap()
+            .extend(issuer.as_object().unwrap().clone());
+        let mut obj = AuthedApi::new("o", serde_json::from_value(spec).unwrap());
+        obj.metadata.uid = Some(uid.into());
+        std::sync::Arc::new(obj)
+    }
+
+    #[test]
+    fn another_object_uses_a_pair_only_on_the_same_host_and_path() {
+        let realm_a = "arn:aws:iam::1:oidc-provider/login.example.com/realms/a";
+        let realm_b = "arn:aws:iam::1:oidc-provider/login.example.com/realms/b";
+        let others = [object(
+            "other",
+            serde_json::json!({"oidc": {"issuer": "https://login.example.com/realms/a", "clientId": "c"}}),
+        )];
+        assert!(used_by_others(&others, "me", realm_a, "c"));
+        assert!(
+            !used_by_others(&others, "me", realm_b, "c"),
+            "another path on the same host is another provider"
+        );
+        assert!(!used_by_others(&others, "me", realm_a, "other-client"));
+        assert!(
+            !used_by_others(&others, "other", realm_a, "c"),
+            "not itself"
+        );
+        let host_only = "arn:aws:iam::1:oidc-provider/login.example.com";
+        assert!(!used_by_others(&others, "me", host_only, "c"));
+        let auth0 = [object(
+            "other",
+            serde_json::json!({"auth0": {"domain": "https://T.auth0.com/", "clientId": "c"}}),
+        )];
+        assert!(used_by_others(&auth0, "me", ARN, "c"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! An IAM role assumable by the identity pool's authenticated identities only: the
 //! default role, and one per access rule. Role names are unique in IAM: a role with our
 //! name that is not tagged as ours is someone else's (`NameConflict`, left alone). Its
-//! trust policy and tags are corrected; deleting it removes its inline policies first.
+//! trust policy and tags are corrected (an organisation's tag that left the spec and the
+//! operator's --resource-tags is removed); deleting it removes its inline policies first.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +36,9 @@ pub struct Wanted {
     pub description: String,
     /// The plan's tags (others' tags on the role stay).
     pub tags: BTreeMap<String, String>,
+    /// Keys of the organisation's tags this object put on its resources and no longer
+    /// wants (status.tagKeys less the plan's): removed where the role has them.
+    pub stale_tags: Vec<String>,
 }
 
 /// Our role, and (when it is to go) its inline policies.
@@ -59,6 +63,11 @@ pub enum RoleChange {
         missing: Vec<String>,
         tags: BTreeMap<String, String>,
     },
+    /// Remove the organisation's tags the plan no longer has.
+    Untag {
+        name: String,
+        keys: Vec<String>,
+    },
     Delete {
         name: String,
         inline_policies: Vec<String>,
@@ -69,7 +78,9 @@ impl Change for RoleChange {
     fn verb(&self) -> Verb {
         match self {
             RoleChange::Create { .. } => Verb::Create,
-            RoleChange::Trust { .. } | RoleChange::Tag { .. } => Verb::Update,
+            RoleChange::Trust { .. } | RoleChange::Tag { .. } | RoleChange::Untag { .. } => {
+                Verb::Update
+            }
             RoleChange::Delete { .. } => Verb::Delete,
         }
     }
@@ -79,6 +90,7 @@ impl Change for RoleChange {
             RoleChange::Create { name } => Action::on(Call::CreateRole, name),
             RoleChange::Trust { name } => Action::on(Call::UpdateAssumeRolePolicy, name),
             RoleChange::Tag { name, .. } => Action::on(Call::TagRole, name),
+            RoleChange::Untag { name, .. } => Action::on(Call::UntagRole, name),
             RoleChange::Delete { name, .. } => Action::on(Call::DeleteRole, name),
         }
     }
@@ -87,9 +99,12 @@ impl Change for RoleChange {
         match self {
             RoleChange::Create { name } => format!("Created IAM role {name}"),
             RoleChange::Trust { name } => format!("Restored the trust policy of IAM role {name}"),
-            RoleChange::Tag { name, missing, .. } => format!(
-                "Restored the tags {} of IAM role {name}",
-                missing.join(", ")
+            RoleChange::Tag { name, missing, .. } => {
+                format!("Set the tags {} of IAM role {name}", missing.join(", "))
+            }
+            RoleChange::Untag { name, keys } => format!(
+                "Removed the tags {} (no longer in spec.tags or --resource-tags) from IAM role {name}",
+                keys.join(", ")
             ),
             RoleChange::Delete { name, .. } => format!("Deleted IAM role {name}"),
         }
@@ -104,6 +119,20 @@ pub fn diff(name: &str, wanted: Option<&Wanted>, observed: Option<&Observed>) ->
             let mut changes = Vec::new();
             if !policy::equivalent(&o.role.trust_policy, &w.trust_policy) {
                 changes.push(RoleChange::Trust { name: name.clone() });
+            }
+            // Before any tag is set: IAM keys compare without case, so a key renamed only
+            // in case is removed, then set anew.
+            let stale: Vec<String> = w
+                .stale_tags
+                .iter()
+                .filter(|k| o.role.tags.contains_key(*k) && !plan::reserved_tag_key(k))
+                .cloned()
+                .collect();
+            if !stale.is_empty() {
+                changes.push(RoleChange::Untag {
+                    name: name.clone(),
+                    keys: stale,
+                });
             }
             let missing = missing_tags(&w.tags, &o.role.tags);
             if !missing.is_empty() {
@@ -202,6 +231,12 @@ impl Managed for RoleKind<'_> {
                     o.role.tags.extend(tags.clone());
                 }
             }
+            (RoleChange::Untag { name, keys }, _) => {
+                iam.untag_role(name, keys).await?;
+                if let Some(o) = observed {
+                    o.role.tags.retain(|k, _| !keys.contains(k));
+                }
+            }
             (
                 RoleChange::Delete {
                     name,
@@ -248,6 +283,7 @@ mod tests {
                 ("authedapi.dev/uid", "u"),
                 ("authedapi.dev/namespace", "ns"),
             ]),
+            stale_tags: Vec::new(),
         }
     }
 
@@ -316,6 +352,40 @@ mod tests {
                 missing: vec!["authedapi.dev/namespace".into()],
                 tags: wanted().tags,
             }]
+        );
+    }
+
+    #[test]
+    fn a_tag_the_plan_no_longer_has_is_removed_before_tags_are_set() {
+        let mut w = wanted();
+        w.stale_tags = vec![
+            "team".into(),
+            "gone-already".into(),
+            "authedapi.dev/uid".into(),
+        ];
+        w.tags.insert("Team".into(), "a".into());
+        let o = observed(
+            trust("pool-1"),
+            tags(&[
+                ("authedapi.dev/uid", "u"),
+                ("authedapi.dev/namespace", "ns"),
+                ("team", "a"),
+                ("someone-elses", "x"),
+            ]),
+        );
+        assert_eq!(
+            diff("r", Some(&w), Some(&o)),
+            vec![
+                RoleChange::Untag {
+                    name: "r".into(),
+                    keys: vec!["team".into()],
+                },
+                RoleChange::Tag {
+                    name: "r".into(),
+                    missing: vec!["Team".into()],
+                    tags: w.tags.clone(),
+                }
+            ]
         );
     }
 

@@ -123,6 +123,11 @@ struct Rig {
 
 impl Rig {
     fn new() -> Self {
+        Self::with_resource_tags(BTreeMap::new())
+    }
+
+    /// A rig whose operator runs with `--resource-tags` `resource_tags`.
+    fn with_resource_tags(resource_tags: BTreeMap<String, String>) -> Self {
         let aws = FakeAws::default();
         {
             let mut s = aws.state();
@@ -150,6 +155,7 @@ impl Rig {
                     allowed_functions: vec!["arn:aws:lambda:*:123456789012:function:*".into()],
                     allowed_issuers: vec!["*.auth0.com".into()],
                 },
+                resource_tags,
             },
             Arc::new(Metrics::default()),
             store,
@@ -251,6 +257,8 @@ mod deletion;
 mod drift;
 mod errors_and_backoff;
 mod failures;
+mod issuers;
 mod ownership;
 mod pause_and_observe_only;
 mod spec_changes;
+mod tags;

@@ -63,7 +63,7 @@ async fn a_new_client_id_is_registered_before_the_old_one_is_released() {
     let rig = Rig::new();
     let mut obj = seed();
     rig.ready(&mut obj).await;
-    obj.spec.auth0.client_id = "client-2".into();
+    obj.spec.auth0.as_mut().unwrap().client_id = "client-2".into();
     obj.metadata.generation = Some(2);
     rig.reconcile(&mut obj).await.unwrap();
     let provider = rig.aws.state().providers.values().next().cloned().unwrap();
@@ -84,7 +84,7 @@ async fn a_client_id_another_object_uses_is_not_released() {
     other.metadata.uid = Some("uid-2".into());
     rig.objects
         .apply_watcher_event(&watcher::Event::Apply(other));
-    obj.spec.auth0.client_id = "client-2".into();
+    obj.spec.auth0.as_mut().unwrap().client_id = "client-2".into();
     obj.metadata.generation = Some(2);
     rig.reconcile(&mut obj).await.unwrap();
     let mut ids = rig
