@@ -45,3 +45,8 @@ deploy: tools
 	hack/render-deploy.sh
 	cargo run -q --bin authedapi -- iam-policy > deploy/aws-iam-policy.json
 	cargo run -q --bin authedapi -- iam-policy --boundary > deploy/aws-permissions-boundary.json
+	cargo run -q --bin authedapi -- iam-policy --trust \
+	  --operator-role-arn arn:aws:iam::111122223333:role/authedapi-operator \
+	  --external-id CHANGE-ME-to-the-tenants-externalId > deploy/aws-tenant-role-trust.json
+	cargo run -q --bin authedapi -- iam-policy --assume-only \
+	  --assume-role arn:aws:iam::444455556666:role/authedapi > deploy/aws-operator-assume-only.json

@@ -554,6 +554,11 @@ pub struct AuthedApiStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
 
+    /// Why that account: the AuthedApiTenant (and role) that maps this namespace to it,
+    /// or the operator's own account and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_source: Option<String>,
+
     /// The AWS region the resources live in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,

@@ -12,16 +12,16 @@ use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{self, ObjectRef, reflector};
+use kube::runtime::reflector::{self, reflector};
 use kube::runtime::watcher;
 
 use crate::api::AuthedApi;
 use crate::aws::SharedInterceptor;
+use crate::aws::provider::AwsProvider;
 use crate::aws::ratelimit::{Limit, Limits, parse_limit};
 use crate::leader;
 use crate::metrics::{self, CountAwsRequests, Metrics};
 use crate::reconcile::cluster::KubeCluster;
-use crate::reconcile::context::AwsProvider;
 use crate::reconcile::context::Settings;
 use crate::reconcile::{self, Context};
 use crate::tenant::{AuthedApiTenant, Defaults};
@@ -105,6 +105,17 @@ pub struct ControllerArgs {
     #[arg(long, env = "AUTHEDAPI_ALLOWED_FUNCTIONS", value_delimiter = ',')]
     pub allowed_functions: Vec<String>,
 
+    /// Whether namespaces no AuthedApiTenant maps to an AWS account (spec.aws) use the
+    /// operator's own account (`allow`), or stall with NoAccount (`deny`: every team's
+    /// resources live in its own account).
+    #[arg(
+        long,
+        env = "AUTHEDAPI_OWN_ACCOUNT",
+        value_enum,
+        default_value = "allow"
+    )]
+    pub own_account: OwnAccount,
+
     /// The organisation's tags for every AWS resource the operator creates (API, stage,
     /// identity pool, roles; the shared OIDC provider at its creation), KEY=VALUE,
     /// comma-separated; an AuthedApi's spec.tags win over them. Keys `authedapi.dev/...`
@@ -116,6 +127,13 @@ pub struct ControllerArgs {
         value_parser = parse_tag
     )]
     pub resource_tags: Vec<(String, String)>,
+}
+
+/// Whether the operator's own AWS account serves namespaces no tenant maps to one.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnAccount {
+    Allow,
+    Deny,
 }
 
 /// One `KEY=VALUE` of --resource-tags (split at the first `=`), as AWS would take it.
@@ -220,35 +238,48 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         ))
         .build();
     let limits = Limits(args.aws_rate_limits.iter().cloned().collect());
-    let aws = AwsProvider::new(sdk, interceptors, limits);
+    // Sessions in tenants' accounts say which operator they are (CloudTrail shows it).
+    let session_name: String = format!("authedapi-{}", args.cluster_id)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    let aws = AwsProvider::new(sdk, interceptors, limits, &session_name);
 
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
         .with_config(ControllerConfig::default().concurrency(args.concurrency));
     let store = controller.store();
     metrics.count_objects_in(store.clone());
-    // The platform's limits: kept in a store, and a change to any tenant looks at every
-    // object again (tenants are few and change rarely).
+    // The platform's limits and accounts: kept in a store; each change, once in the
+    // store, starts a new tenants epoch (so no object takes the steady-state shortcut on
+    // what it last saw) and looks at every object again (tenants are few and change
+    // rarely).
     let tenants_api: Api<AuthedApiTenant> = Api::all(client.clone());
     let (tenants, tenants_writer) = reflector::store();
-    let tenants_cache = tokio::spawn(
-        reflector(
-            tenants_writer,
-            watcher(tenants_api.clone(), watcher::Config::default()),
+    let tenants_epoch = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (tenant_changed, tenant_changes) = futures::channel::mpsc::unbounded::<()>();
+    let tenants_cache = {
+        let epoch = tenants_epoch.clone();
+        tokio::spawn(
+            reflector(
+                tenants_writer,
+                watcher(tenants_api, watcher::Config::default()),
+            )
+            .default_backoff()
+            .for_each(move |_| {
+                epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = tenant_changed.unbounded_send(());
+                futures::future::ready(())
+            }),
         )
-        .default_backoff()
-        .for_each(|_| futures::future::ready(())),
-    );
-    let every_object = {
-        let store = store.clone();
-        move |_: AuthedApiTenant| {
-            store
-                .state()
-                .iter()
-                .map(|o| ObjectRef::from_obj(o.as_ref()))
-                .collect::<Vec<_>>()
-        }
     };
-    let controller = controller.watches(tenants_api, watcher::Config::default(), every_object);
+    let controller = controller.reconcile_all_on(tenant_changes);
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -263,6 +294,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         defaults: Defaults {
             allowed_functions: args.allowed_functions.clone(),
             allowed_issuers: args.allowed_issuers.clone(),
+            own_account: args.own_account == OwnAccount::Allow,
         },
         resource_tags,
     };
@@ -270,15 +302,18 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         client: client.clone(),
         recorder,
     });
-    let ctx = Arc::new(Context::new(
-        client,
-        cluster,
-        aws,
-        settings,
-        metrics.clone(),
-        store.clone(),
-        tenants,
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client,
+            cluster,
+            aws,
+            settings,
+            metrics.clone(),
+            store.clone(),
+            tenants,
+        )
+        .with_tenants_epoch(tenants_epoch),
+    );
 
     let server = tokio::spawn(metrics::serve(args.metrics_addr, metrics.clone()));
     let leadership = if args.leader_elect {

@@ -51,6 +51,27 @@ pub struct PolicyParams {
         default_value = "arn:aws:lambda:*:*:function:*"
     )]
     pub allowed_functions: Vec<String>,
+    /// Roles in tenants' accounts the operator assumes (AuthedApiTenant spec.aws.roleArn):
+    /// adds sts:AssumeRole on exactly these. Repeatable.
+    #[arg(long = "assume-role")]
+    pub assume_roles: Vec<String>,
+    /// Only the sts:AssumeRole statement: for an operator whose own account holds no
+    /// AuthedApi resources (`--own-account=deny`).
+    #[arg(long, requires = "assume_roles")]
+    pub assume_only: bool,
+    /// With --trust: the operator's role, the only principal that may assume the
+    /// tenant's role.
+    #[arg(long, required_if_eq("trust", "true"))]
+    pub operator_role_arn: Option<String>,
+    /// With --trust: the external id the tenant's AuthedApiTenant gives
+    /// (spec.aws.externalId).
+    #[arg(long)]
+    pub external_id: Option<String>,
+    /// Print the trust policy of a tenant account's role instead (with
+    /// --operator-role-arn and --external-id); its permissions are this command rendered
+    /// with --account-id of that account.
+    #[arg(long)]
+    pub trust: bool,
 }
 
 impl Default for PolicyParams {
@@ -65,6 +86,11 @@ impl Default for PolicyParams {
                 .map(|s| s.to_string())
                 .collect(),
             allowed_functions: vec!["arn:aws:lambda:*:*:function:*".into()],
+            assume_roles: Vec::new(),
+            assume_only: false,
+            operator_role_arn: None,
+            external_id: None,
+            trust: false,
         }
     }
 }
@@ -380,12 +406,55 @@ pub fn boundary_policy(p: &PolicyParams) -> Value {
     })
 }
 
+/// The statement that lets the operator assume the tenants' roles (and nothing else in
+/// their accounts: what it may do there is each role's own policy).
+fn assume_statement(p: &PolicyParams) -> Value {
+    json!({
+        "Sid": "AssumeTenantRoles",
+        "Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Resource": p.assume_roles
+    })
+}
+
+/// The operator's policy in its own account: what it does there, and the roles it assumes.
+pub fn operator_policy_with_roles(p: &PolicyParams) -> Value {
+    if p.assume_only {
+        return json!({"Version": "2012-10-17", "Statement": [assume_statement(p)]});
+    }
+    let mut policy = operator_policy(p);
+    if !p.assume_roles.is_empty() {
+        policy["Statement"]
+            .as_array_mut()
+            .expect("statements")
+            .push(assume_statement(p));
+    }
+    policy
+}
+
+/// The trust policy of a tenant account's role: only the operator's role may assume it,
+/// and only with the tenant's external id (AWS's guard against a confused deputy).
+pub fn trust_policy(p: &PolicyParams) -> Value {
+    let mut statement = json!({
+        "Sid": "TheAuthedApiOperatorAssumesThisRole",
+        "Effect": "Allow",
+        "Principal": {"AWS": p.operator_role_arn.clone().unwrap_or_default()},
+        "Action": "sts:AssumeRole"
+    });
+    if let Some(id) = &p.external_id {
+        statement["Condition"] = json!({"StringEquals": {"sts:ExternalId": id}});
+    }
+    json!({"Version": "2012-10-17", "Statement": [statement]})
+}
+
 /// What `authedapi iam-policy` prints.
 pub fn render(p: &PolicyParams, boundary: bool) -> String {
     let value = if boundary {
         boundary_policy(p)
+    } else if p.trust {
+        trust_policy(p)
     } else {
-        operator_policy(p)
+        operator_policy_with_roles(p)
     };
     let mut text = serde_json::to_string_pretty(&value).expect("a policy is JSON");
     text.push('\n');

@@ -64,6 +64,71 @@ pub struct AuthedApiTenantSpec {
         )
     )]
     pub allowed_issuers: Option<Vec<String>>,
+
+    /// The AWS account these namespaces' resources live in, reached by assuming a role
+    /// there. Absent: the operator's own account, if the operator allows it
+    /// (`--own-account`). Once an object has resources in an account, moving its namespace
+    /// to another account stalls it; its resources stay where they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<TenantAws>,
+}
+
+/// An AWS account, as the operator reaches it: by assuming a role in it with its own
+/// credentials (which are used for nothing else there).
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantAws {
+    /// The role to assume, e.g. `arn:aws:iam::111122223333:role/authedapi`. Its trust
+    /// policy lets the operator's role assume it (with the external id); its policy is
+    /// `authedapi iam-policy --account-id <that account>`.
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/([\x21-\x7e]+/)*[A-Za-z0-9+=,.@_-]{1,64}$"
+    ))]
+    pub role_arn: String,
+
+    /// The external id the role's trust policy requires (`sts:ExternalId`), as AWS
+    /// recommends for a role a third party assumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9+=,.@:/_-]+$"),
+        length(min = 2, max = 1224)
+    )]
+    pub external_id: Option<String>,
+
+    /// The role session's name (CloudTrail shows it). Default: `authedapi-<cluster id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@_-]+$"), length(min = 2, max = 64))]
+    pub session_name: Option<String>,
+
+    /// The region of objects without spec.region. Default: the operator's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"))]
+    pub region: Option<String>,
+
+    /// The permissions boundary (policy name or ARN in that account) of every role
+    /// created there. Default: the operator's `--permissions-boundary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub permissions_boundary: Option<String>,
+
+    /// The operator's client-side rate limits in that account, `SERVICE=RATE[:BURST]`
+    /// (e.g. `apigateway=5:20` for an account other tools use too). Services not named
+    /// keep the operator's `--aws-rate-limit`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 8),
+        inner(regex(
+            pattern = r"^(apigateway|cognito-identity|iam|lambda|sts)=[0-9]+(\.[0-9]+)?(:[1-9][0-9]*)?$"
+        ))
+    )]
+    pub rate_limits: Vec<String>,
+}
+
+impl TenantAws {
+    /// The account the role lives in (a role's ARN names its account).
+    pub fn account(&self) -> &str {
+        self.role_arn.split(':').nth(4).unwrap_or_default()
+    }
 }
 
 /// The limits that apply to one namespace, and where they come from.
@@ -73,6 +138,8 @@ pub struct Guardrails {
     pub source: String,
     pub allowed_functions: Vec<String>,
     pub allowed_issuers: Vec<String>,
+    /// The account to act in: None for the operator's own.
+    pub aws: Option<TenantAws>,
 }
 
 /// The operator's own limits, for namespaces no tenant selects.
@@ -80,6 +147,8 @@ pub struct Guardrails {
 pub struct Defaults {
     pub allowed_functions: Vec<String>,
     pub allowed_issuers: Vec<String>,
+    /// Whether namespaces no tenant maps to an account use the operator's own.
+    pub own_account: bool,
 }
 
 impl AuthedApiTenant {
@@ -122,6 +191,7 @@ pub fn guardrails_for(
             source: "the operator's defaults (no AuthedApiTenant selects this namespace)".into(),
             allowed_functions: defaults.allowed_functions.clone(),
             allowed_issuers: defaults.allowed_issuers.clone(),
+            aws: None,
         }),
         [tenant] => Ok(Guardrails {
             source: format!(
@@ -134,6 +204,7 @@ pub fn guardrails_for(
                 .allowed_issuers
                 .clone()
                 .unwrap_or_else(|| defaults.allowed_issuers.clone()),
+            aws: tenant.spec.aws.clone(),
         }),
         several => Err(format!(
             "namespace {namespace} is selected by more than one AuthedApiTenant ({}): \
@@ -252,6 +323,7 @@ mod tests {
             namespace_selector: None,
             allowed_functions: functions.iter().map(|s| s.to_string()).collect(),
             allowed_issuers: None,
+            aws: None,
         }
     }
 
@@ -259,6 +331,7 @@ mod tests {
         Defaults {
             allowed_functions: vec![],
             allowed_issuers: vec!["*.auth0.com".into()],
+            own_account: true,
         }
     }
 
@@ -334,6 +407,7 @@ routes:
             source: "t".into(),
             allowed_functions: vec!["*".into()],
             allowed_issuers: vec!["*.auth0.com".into()],
+            aws: None,
         };
         assert!(violations(&spec, &g).is_empty());
         spec.auth0.as_mut().unwrap().domain = "https://token.actions.githubusercontent.com/".into();
@@ -415,6 +489,7 @@ routes:
             source: "AuthedApiTenant t".into(),
             allowed_functions: vec!["*".into()],
             allowed_issuers: vec!["*.okta.com/oauth2/*".into()],
+            aws: None,
         };
         assert!(violations(&with_issuer("https://acme.okta.com/oauth2/default"), &g).is_empty());
         let found = violations(&with_issuer("https://login.example.com/realms/a"), &g);

@@ -21,11 +21,27 @@ fn rendered(args: &[&str]) -> String {
     )
 }
 
+/// The examples in deploy/ for many accounts (README, "Accounts"), as `make deploy` renders them.
+const TENANT_TRUST: [&str; 5] = [
+    "--trust",
+    "--operator-role-arn",
+    "arn:aws:iam::111122223333:role/authedapi-operator",
+    "--external-id",
+    "CHANGE-ME-to-the-tenants-externalId",
+];
+const ASSUME_ONLY: [&str; 3] = [
+    "--assume-only",
+    "--assume-role",
+    "arn:aws:iam::444455556666:role/authedapi",
+];
+
 #[test]
 fn deploy_holds_the_policies_rendered_for_the_defaults() {
     for (file, args) in [
         ("deploy/aws-iam-policy.json", &[][..]),
         ("deploy/aws-permissions-boundary.json", &["--boundary"][..]),
+        ("deploy/aws-tenant-role-trust.json", &TENANT_TRUST[..]),
+        ("deploy/aws-operator-assume-only.json", &ASSUME_ONLY[..]),
     ] {
         let on_disk = std::fs::read_to_string(repo().join(file)).unwrap();
         assert!(

@@ -45,6 +45,9 @@ class Check:
     resource: str
     context: dict = field(default_factory=dict)
     resource_policy: dict | None = None
+    # The account the resource is in, when it is not the caller's (a cross-account call
+    # needs both the caller's policy and the resource's).
+    resource_account: str | None = None
 
     def to_json(self, principal) -> dict:
         context = {
@@ -57,6 +60,8 @@ class Check:
         body = {"action": self.action, "resource": self.resource, "context": context}
         if self.resource_policy is not None:
             body["resourcePolicy"] = self.resource_policy
+        if self.resource_account is not None:
+            body["resourceAccount"] = self.resource_account
         return body
 
 
@@ -381,12 +386,15 @@ def _iam(operation: str, response, principal) -> list[Check]:
 def _sts(operation: str, response, principal) -> list[Check]:
     if operation == "AssumeRole":
         role_arn = _param(response, "RoleArn")
-        backend = iam_backends[principal.account][get_partition(response.region)]
+        # The role's trust policy is in the role's account, which may be another one.
+        parts = role_arn.split(":")
+        role_account = parts[4] if len(parts) > 5 and parts[4] else principal.account
+        backend = iam_backends[role_account][get_partition(response.region)]
         trust = None
         try:
             role = backend.get_role_by_arn(role_arn)
             trust = json.loads(role.assume_role_policy_document)
-        except Exception:  # noqa: BLE001 - a role in another account or none: no trust
+        except Exception:  # noqa: BLE001 - no such role: no trust
             pass
         context = {}
         external_id = _param(response, "ExternalId")
@@ -395,5 +403,6 @@ def _sts(operation: str, response, principal) -> list[Check]:
         session_name = _param(response, "RoleSessionName")
         if session_name:
             context["sts:RoleSessionName"] = session_name
-        return [Check("sts:AssumeRole", role_arn, context, resource_policy=trust)]
+        return [Check("sts:AssumeRole", role_arn, context, resource_policy=trust,
+                      resource_account=role_account)]
     raise UnknownCall(f"no rules for sts:{operation}")

@@ -47,18 +47,7 @@ impl OperatorIdentity {
         let iam = aws_sdk_iam::Client::new(&config);
         let sts = aws_sdk_sts::Client::new(&config);
 
-        let boundary = render(operator, &["--boundary", "--account-id", &account.id])?;
-        match iam
-            .create_policy()
-            .policy_name(BOUNDARY_NAME)
-            .policy_document(boundary.to_string())
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if e.code() == Some("EntityAlreadyExists") => {}
-            Err(e) => return Err(anyhow::anyhow!("creating the permissions boundary: {e:?}")),
-        }
+        ensure_boundary(&iam, account, operator).await?;
 
         let mut args = vec!["--cluster-id", cluster_id, "--account-id", &account.id];
         args.extend(options.args.iter().map(String::as_str));
@@ -112,6 +101,79 @@ impl OperatorIdentity {
             },
             policy,
         })
+    }
+}
+
+/// The role an AuthedApiTenant names in another account, set up as the README says (the
+/// permissions boundary; a role whose trust, `iam-policy --trust`, lets only
+/// `operator_role_arn` assume it with `external_id`; and whose policy is the operator's,
+/// rendered for that account and `cluster_id`). Returns its ARN. The role is named
+/// `authedapi`.
+pub async fn provision_tenant_role(
+    account: &Account,
+    operator: &Path,
+    cluster_id: &str,
+    operator_role_arn: &str,
+    external_id: &str,
+    options: &PolicyOptions,
+) -> anyhow::Result<String> {
+    let config = account.sdk_config().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    ensure_boundary(&iam, account, operator).await?;
+    let trust = render(
+        operator,
+        &[
+            "--trust",
+            "--operator-role-arn",
+            operator_role_arn,
+            "--external-id",
+            external_id,
+        ],
+    )?;
+    let mut args = vec!["--cluster-id", cluster_id, "--account-id", &account.id];
+    args.extend(options.args.iter().map(String::as_str));
+    let policy = render(operator, &args)?;
+    iam.create_role()
+        .role_name(TENANT_ROLE)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the tenant's role: {e:?}"))?;
+    iam.put_role_policy()
+        .role_name(TENANT_ROLE)
+        .policy_name("authedapi")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("putting the tenant role's policy: {e:?}"))?;
+    Ok(tenant_role_arn(account))
+}
+
+/// The name of the role [`provision_tenant_role`] creates.
+pub const TENANT_ROLE: &str = "authedapi";
+
+/// The ARN of the role [`provision_tenant_role`] creates in `account`.
+pub fn tenant_role_arn(account: &Account) -> String {
+    format!("arn:aws:iam::{}:role/{TENANT_ROLE}", account.id)
+}
+
+/// The permissions boundary policy in `account` (`iam-policy --boundary`), made once.
+async fn ensure_boundary(
+    iam: &aws_sdk_iam::Client,
+    account: &Account,
+    operator: &Path,
+) -> anyhow::Result<()> {
+    let boundary = render(operator, &["--boundary", "--account-id", &account.id])?;
+    match iam
+        .create_policy()
+        .policy_name(BOUNDARY_NAME)
+        .policy_document(boundary.to_string())
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("EntityAlreadyExists") => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("creating the permissions boundary: {e:?}")),
     }
 }
 

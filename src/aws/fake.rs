@@ -49,6 +49,10 @@ pub struct State {
     pub reads: BTreeMap<&'static str, usize>,
     /// The next call of each operation named here fails with this error.
     pub failures: HashMap<&'static str, AwsError>,
+    /// Each role's permissions boundary.
+    pub boundaries: BTreeMap<String, String>,
+    /// The account this fake is (None: 123456789012).
+    pub account: Option<String>,
     next_id: u64,
 }
 
@@ -56,6 +60,12 @@ impl State {
     fn id(&mut self, prefix: &str) -> String {
         self.next_id += 1;
         format!("{prefix}{:04}", self.next_id)
+    }
+
+    pub fn account(&self) -> String {
+        self.account
+            .clone()
+            .unwrap_or_else(|| "123456789012".into())
     }
 
     pub fn writes_total(&self) -> usize {
@@ -86,6 +96,13 @@ pub fn not_found(service: &'static str, operation: &'static str, what: String) -
 }
 
 impl FakeAws {
+    /// A fake of the account `id`.
+    pub fn in_account(id: &str) -> Self {
+        let fake = Self::default();
+        fake.state().account = Some(id.to_owned());
+        fake
+    }
+
     pub fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().expect("fake state")
     }
@@ -494,7 +511,7 @@ impl IamApi for FakeAws {
         trust_policy: &Value,
         _description: &str,
         tags: &BTreeMap<String, String>,
-        _boundary_arn: &str,
+        boundary_arn: &str,
     ) -> AwsResult<Role> {
         let mut s = self.write("CreateRole")?;
         if s.roles.contains_key(name) {
@@ -508,12 +525,14 @@ impl IamApi for FakeAws {
         }
         let role = Role {
             name: name.to_owned(),
-            arn: format!("arn:aws:iam::123456789012:role{path}{name}"),
+            arn: format!("arn:aws:iam::{}:role{path}{name}", s.account()),
             trust_policy: trust_policy.clone(),
             tags: tags.clone(),
             created: Some(SystemTime::now()),
         };
         s.roles.insert(name.to_owned(), role.clone());
+        s.boundaries
+            .insert(name.to_owned(), boundary_arn.to_owned());
         Ok(role)
     }
 
@@ -620,7 +639,7 @@ impl IamApi for FakeAws {
     ) -> AwsResult<String> {
         let mut s = self.write("CreateOpenIDConnectProvider")?;
         let host = url.trim_start_matches("https://").to_owned();
-        let arn = format!("arn:aws:iam::123456789012:oidc-provider/{host}");
+        let arn = format!("arn:aws:iam::{}:oidc-provider/{host}", s.account());
         if s.providers.contains_key(&arn) {
             return Err(AwsError {
                 kind: ErrorKind::Conflict,

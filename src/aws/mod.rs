@@ -21,6 +21,7 @@ pub mod cognito;
 pub mod error;
 pub mod iam;
 pub mod lambda;
+pub mod provider;
 pub mod ratelimit;
 pub mod sts;
 
@@ -95,22 +96,29 @@ impl AwsClients {
         Self::with_limits(config, interceptors, &ratelimit::Limits::none())
     }
 
-    /// Clients whose requests also wait for `limits` (one token bucket per service).
+    /// Clients whose requests also wait for `limits` (one new token bucket per service).
     pub fn with_limits(
         config: &aws_types::SdkConfig,
         interceptors: &[SharedInterceptor],
         limits: &ratelimit::Limits,
     ) -> Self {
+        Self::with_limiters(config, interceptors, &ratelimit::Limiters::new(limits))
+    }
+
+    /// Clients whose requests also wait for `limiters` (shared with other clients of the
+    /// same account and region).
+    pub fn with_limiters(
+        config: &aws_types::SdkConfig,
+        interceptors: &[SharedInterceptor],
+        limiters: &ratelimit::Limiters,
+    ) -> Self {
         let http = config
             .http_client()
             .unwrap_or_else(ratelimit::default_http_client);
-        let for_service = |service: &str| match limits.0.get(service) {
-            Some(limit) => config
+        let for_service = |service: &str| match limiters.of(service) {
+            Some(limiter) => config
                 .to_builder()
-                .http_client(ratelimit::RateLimitedClient::new(
-                    http.clone(),
-                    ratelimit::limiter(*limit),
-                ))
+                .http_client(ratelimit::RateLimitedClient::new(http.clone(), limiter))
                 .build(),
             None => config.clone(),
         };

@@ -48,6 +48,28 @@ impl Default for Limits {
     }
 }
 
+/// One token bucket per service, shared by every client of one account and region.
+#[derive(Clone, Default)]
+pub struct Limiters(BTreeMap<String, Arc<DefaultDirectRateLimiter>>);
+
+impl Limiters {
+    /// A new bucket for each of `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        Self(
+            limits
+                .0
+                .iter()
+                .map(|(service, limit)| (service.clone(), limiter(*limit)))
+                .collect(),
+        )
+    }
+
+    /// The bucket of `service`, if it is limited.
+    pub fn of(&self, service: &str) -> Option<Arc<DefaultDirectRateLimiter>> {
+        self.0.get(service).cloned()
+    }
+}
+
 /// Parse "apigateway=10:40" (rate per second, optional burst; burst defaults to the rate).
 pub fn parse_limit(text: &str) -> Result<(String, Limit), String> {
     let (service, spec) = text

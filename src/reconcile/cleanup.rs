@@ -7,7 +7,7 @@ use super::driver::{Driver, Mode};
 use super::events::{Action, Call, Reason};
 use super::kinds::{http_api, identity_pool, outputs, permissions, role};
 use super::sync::{registered_oidc, release_oidc};
-use super::{Context, Error, OBSERVE_ONLY, annotated, names_for};
+use super::{Context, Error, OBSERVE_ONLY, Placed, annotated, guardrails, names_for};
 use crate::api::{AuthedApi, DeletionPolicy};
 
 /// Delete every AWS resource of `obj` (unless it says Retain, or is observe-only),
@@ -43,7 +43,8 @@ pub(super) async fn cleanup(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, E
     if let Some(access) = &mut for_names.spec.access {
         access.rules.iter_mut().for_each(|rule| rule.routes.clear());
     }
-    let (aws, plan) = names_for(&for_names, ctx).await?;
+    let guardrails = guardrails(obj, ctx).await?;
+    let Placed { aws, plan, .. } = names_for(&for_names, ctx, &guardrails).await?;
     let status = obj.status.clone().unwrap_or_default();
     let mut d = Driver::new(&aws, &plan, obj, ctx, status, Mode::Act);
 

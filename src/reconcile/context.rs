@@ -3,102 +3,26 @@
 //! calls and failures backing off.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_config::{Region, SdkConfig};
 use kube::runtime::reflector::Store;
-use tokio::sync::OnceCell;
 
 use super::cluster::Cluster;
 use super::driver::Mode;
 use crate::api::AuthedApi;
-use crate::aws::ratelimit::Limits;
-use crate::aws::{AwsClients, AwsError, SharedInterceptor};
+pub use crate::aws::provider::AwsProvider;
 use crate::metrics::Metrics;
 use crate::tenant::{AuthedApiTenant, Defaults};
-
-/// AWS clients per region, and the account they act in.
-pub struct AwsProvider {
-    base: SdkConfig,
-    interceptors: Vec<SharedInterceptor>,
-    limits: Limits,
-    clients: Mutex<HashMap<String, AwsClients>>,
-    account: OnceCell<String>,
-    /// Clients given (an in-memory fake): every region gets them.
-    fixed: Option<AwsClients>,
-}
-
-impl AwsProvider {
-    pub fn new(base: SdkConfig, interceptors: Vec<SharedInterceptor>, limits: Limits) -> Self {
-        Self {
-            base,
-            interceptors,
-            limits,
-            clients: Mutex::new(HashMap::new()),
-            account: OnceCell::new(),
-            fixed: None,
-        }
-    }
-
-    /// `clients` for every region, acting in `account`, with `region` as the default.
-    pub fn fixed(clients: AwsClients, account: &str, region: Option<&str>) -> Self {
-        let mut base = SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest());
-        if let Some(region) = region {
-            base = base.region(Region::new(region.to_owned()));
-        }
-        Self {
-            base: base.build(),
-            interceptors: Vec::new(),
-            limits: Limits::none(),
-            clients: Mutex::new(HashMap::new()),
-            account: OnceCell::new_with(Some(account.to_owned())),
-            fixed: Some(clients),
-        }
-    }
-
-    /// The operator's own region (AWS_REGION, profile, IMDS), if it has one.
-    pub fn default_region(&self) -> Option<String> {
-        self.base.region().map(|r| r.to_string())
-    }
-
-    /// Clients for `region`, built once.
-    pub fn clients(&self, region: &str) -> AwsClients {
-        if let Some(fixed) = &self.fixed {
-            return fixed.clone();
-        }
-        let mut clients = self.clients.lock().expect("clients lock");
-        clients
-            .entry(region.to_owned())
-            .or_insert_with(|| {
-                let config = self
-                    .base
-                    .to_builder()
-                    .region(Region::new(region.to_owned()))
-                    .build();
-                // One token bucket per service and region, as AWS's quotas are.
-                AwsClients::with_limits(&config, &self.interceptors, &self.limits)
-            })
-            .clone()
-    }
-
-    /// The account id, asked of STS once.
-    pub async fn account(&self) -> Result<String, AwsError> {
-        self.account
-            .get_or_try_init(|| async {
-                let region = self.default_region().unwrap_or_else(|| "us-east-1".into());
-                Ok(self.clients(&region).sts.caller_identity().await?.account)
-            })
-            .await
-            .cloned()
-    }
-}
 
 /// Per-object memory.
 #[derive(Clone, Copy, Debug)]
 struct Synced {
     generation: i64,
     mode: Mode,
+    /// The tenants epoch it saw: a tenant changed since (limits, account) makes it due.
+    tenants_epoch: u64,
     at: Instant,
 }
 
@@ -156,6 +80,8 @@ pub struct Context {
     synced: Mutex<HashMap<String, Synced>>,
     failures: Mutex<HashMap<String, Failures>>,
     providers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Counts changes to AuthedApiTenants (bumped once the tenants store has each).
+    tenants_epoch: Arc<AtomicU64>,
 }
 
 impl Context {
@@ -183,7 +109,19 @@ impl Context {
             synced: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             providers: Mutex::new(HashMap::new()),
+            tenants_epoch: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Share the controller's count of tenant changes.
+    pub fn with_tenants_epoch(mut self, epoch: Arc<AtomicU64>) -> Self {
+        self.tenants_epoch = epoch;
+        self
+    }
+
+    /// The count of tenant changes now (taken before a reconcile reads the tenants).
+    pub fn tenants_epoch(&self) -> u64 {
+        self.tenants_epoch.load(Ordering::SeqCst)
     }
 
     /// Time left until `uid` is due for a drift check, or None when it is due now (or was
@@ -191,9 +129,12 @@ impl Context {
     pub fn time_to_resync(&self, uid: &str, generation: i64, mode: Mode) -> Option<Duration> {
         let synced = self.synced.lock().expect("synced lock");
         let last = synced.get(uid)?;
-        // A new generation, or observe-only set or cleared (an annotation: no new
-        // generation), is due now.
-        if last.generation != generation || last.mode != mode {
+        // A new generation, observe-only set or cleared (an annotation: no new
+        // generation), or a tenant changed, is due now.
+        if last.generation != generation
+            || last.mode != mode
+            || last.tenants_epoch != self.tenants_epoch()
+        {
             return None;
         }
         self.resync
@@ -201,13 +142,15 @@ impl Context {
             .filter(|d| !d.is_zero())
     }
 
-    /// Remember a full, successful sync; forget past failures.
-    pub fn mark_synced(&self, uid: &str, generation: i64, mode: Mode) {
+    /// Remember a full, successful sync that read the tenants at `tenants_epoch`; forget
+    /// past failures.
+    pub fn mark_synced(&self, uid: &str, generation: i64, mode: Mode, tenants_epoch: u64) {
         self.synced.lock().expect("synced lock").insert(
             uid.to_owned(),
             Synced {
                 generation,
                 mode,
+                tenants_epoch,
                 at: Instant::now(),
             },
         );
@@ -273,6 +216,55 @@ impl Context {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_tenant_change_makes_a_synced_object_due() {
+        let (service, _nobody) = tower_test::mock::pair::<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >();
+        let epoch = Arc::new(AtomicU64::new(0));
+        let client = kube::Client::new(service, "default");
+        let recorder = kube::runtime::events::Recorder::new(client.clone(), "test".into());
+        let ctx = Context::new(
+            client.clone(),
+            Arc::new(super::super::cluster::KubeCluster { client, recorder }),
+            AwsProvider::fixed(
+                crate::aws::fake::FakeAws::default().clients(),
+                "123456789012",
+                None,
+            ),
+            Settings {
+                cluster_id: "test".into(),
+                resync: Duration::from_secs(600),
+                permissions_boundary: "b".into(),
+                defaults: Defaults {
+                    allowed_functions: vec![],
+                    allowed_issuers: vec![],
+                    own_account: true,
+                },
+                resource_tags: BTreeMap::new(),
+            },
+            Arc::new(Metrics::default()),
+            kube::runtime::reflector::store().0,
+            kube::runtime::reflector::store().0,
+        )
+        .with_tenants_epoch(epoch.clone());
+        let seen = ctx.tenants_epoch();
+        ctx.mark_synced("uid", 1, Mode::Act, seen);
+        assert!(
+            ctx.time_to_resync("uid", 1, Mode::Act).is_some(),
+            "steady state"
+        );
+        epoch.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            ctx.time_to_resync("uid", 1, Mode::Act).is_none(),
+            "due after a tenant change"
+        );
+        // A sync that read the tenants before a change is not counted as seeing it.
+        ctx.mark_synced("uid", 1, Mode::Act, seen);
+        assert!(ctx.time_to_resync("uid", 1, Mode::Act).is_none());
+    }
 
     #[test]
     fn failures_count_per_generation() {

@@ -4,6 +4,7 @@
 use kube::runtime::finalizer;
 
 use super::driver::Driver;
+use crate::aws::provider::AccountError;
 use crate::aws::{AwsError, ErrorKind};
 use crate::plan;
 
@@ -66,6 +67,34 @@ pub enum Error {
     /// More than one AuthedApiTenant selects the namespace.
     #[error("{0}")]
     TenantsOverlap(String),
+    /// The namespace is mapped to no AWS account, and the operator may not use its own.
+    #[error(
+        "{0} maps this namespace to no AWS account, and the operator does not use its own \
+         (--own-account=deny): ask the platform team for an AuthedApiTenant with spec.aws \
+         (nothing was changed in AWS)"
+    )]
+    NoAccount(String),
+    /// The tenant's account cannot be used (its role cannot be assumed).
+    #[error(
+        "the AWS account of {via} cannot be used: {source}; the platform team must fix the role's trust or the tenant (nothing was changed in AWS)"
+    )]
+    AccountUnavailable {
+        via: String,
+        #[source]
+        source: AccountError,
+    },
+    /// The object's resources are in one account and its namespace now maps to another.
+    #[error(
+        "this object's AWS resources are in account {from}, and {via} now maps its namespace \
+         to account {to}: they stay where they are and nothing is changed; map the namespace \
+         back to {from}, or delete this object (its resources in {from} are deleted only while \
+         the namespace maps there; with deletionPolicy Retain they stay) and create it again"
+    )]
+    AccountMoved {
+        from: String,
+        to: String,
+        via: String,
+    },
     /// The operator has no AWS region to work in.
     #[error("no AWS region: set spec.region or give the operator one (AWS_REGION)")]
     NoRegion,
@@ -91,6 +120,12 @@ impl Error {
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::NotAllowed(_) | Error::TenantsOverlap(_) => "NotAllowed",
             Error::NoRegion => "OperatorMisconfigured",
+            Error::NoAccount(_) => "NoAccount",
+            Error::AccountUnavailable { source, .. } => match source {
+                AccountError::Aws(_) => "AwsUnavailable",
+                _ => "AccountUnavailable",
+            },
+            Error::AccountMoved { .. } => "AccountMoved",
             Error::Kube(_) => "KubernetesError",
             Error::Finalizer(_) => "FinalizerError",
         }
@@ -104,7 +139,13 @@ impl Error {
             | Error::InvalidSpec(_)
             | Error::NotAllowed(_)
             | Error::TenantsOverlap(_)
-            | Error::NoRegion => true,
+            | Error::NoRegion
+            | Error::NoAccount(_)
+            | Error::AccountMoved { .. } => true,
+            Error::AccountUnavailable { source, .. } => match source {
+                AccountError::Aws(e) => !e.is_retryable(),
+                _ => true,
+            },
             Error::Kube(_) | Error::Finalizer(_) => false,
         }
     }

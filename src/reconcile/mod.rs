@@ -30,10 +30,11 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 
 use crate::api::{AuthedApi, AuthedApiStatus};
+use crate::aws::provider::Account;
 use crate::aws::{AwsClients, AwsError, ErrorKind};
 use crate::plan::{self, Identity, Plan};
 use crate::status::{self, Outcome};
-use crate::tenant::{self, AuthedApiTenant};
+use crate::tenant::{self, AuthedApiTenant, Guardrails};
 
 use cleanup::cleanup;
 pub use context::Context;
@@ -123,6 +124,7 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
     if let Some(wait) = ctx.time_to_resync(&uid, generation, mode) {
         return Ok(Requeue::requeue(wait));
     }
+    let tenants_epoch = ctx.tenants_epoch();
     // Failing and backing off: an event (our own status write, say) is no reason to retry
     // sooner.
     if let Some(wait) = ctx.backing_off(&uid, generation) {
@@ -146,7 +148,12 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
     }
 
     let (result, mut d_status, planned, writes) = match prepare(obj, ctx).await {
-        Ok((aws, plan)) => {
+        Ok(Placed {
+            aws,
+            plan,
+            account_source,
+        }) => {
+            base.account_source = Some(account_source);
             let mut d = Driver::new(&aws, &plan, obj, ctx, base, mode);
             let result = sync(&mut d).await;
             (result, d.status, d.planned, d.status_writes)
@@ -208,7 +215,7 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
                     )
                     .await;
             }
-            ctx.mark_synced(&uid, generation, mode);
+            ctx.mark_synced(&uid, generation, mode, tenants_epoch);
             Ok(Requeue::requeue(ctx.jittered_resync()))
         }
         Err(e) => {
@@ -253,40 +260,25 @@ async fn save_status(
 
 /// Refuse a spec that uses what its namespace may not (before any AWS call); then the
 /// region, account, clients and plan for `obj`.
-async fn prepare(obj: &AuthedApi, ctx: &Context) -> Result<(AwsClients, Plan), Error> {
-    check_guardrails(obj, ctx).await?;
-    names_for(obj, ctx).await
+async fn prepare(obj: &AuthedApi, ctx: &Context) -> Result<Placed, Error> {
+    let guardrails = guardrails(obj, ctx).await?;
+    let found = tenant::violations(&obj.spec, &guardrails);
+    if !found.is_empty() {
+        return Err(Error::NotAllowed(found));
+    }
+    names_for(obj, ctx, &guardrails).await
 }
 
-/// The region, account, clients and plan for `obj`.
-pub(super) async fn names_for(obj: &AuthedApi, ctx: &Context) -> Result<(AwsClients, Plan), Error> {
-    // Without spec.region, the region first used stays (status): a redeploy of the
-    // operator with another AWS_REGION must not orphan what it created.
-    let region = obj
-        .spec
-        .region
-        .clone()
-        .or_else(|| obj.status.as_ref()?.region.clone())
-        .or_else(|| ctx.aws.default_region())
-        .ok_or(Error::NoRegion)?;
-    let account = ctx.aws.account().await?;
-    let namespace = obj.namespace().unwrap_or_default();
-    let name = obj.name_any();
-    let uid = obj.metadata.uid.clone().unwrap_or_default();
-    let who = Identity {
-        namespace: &namespace,
-        name: &name,
-        uid: &uid,
-        account: &account,
-        region: &region,
-        cluster_id: &ctx.cluster_id,
-        permissions_boundary: &ctx.permissions_boundary,
-    };
-    let plan = plan::plan_tagged(&obj.spec, &who, &ctx.resource_tags)?;
-    Ok((ctx.aws.clients(&region), plan))
+/// Where an object's resources are, and their names.
+pub(super) struct Placed {
+    pub aws: AwsClients,
+    pub plan: Plan,
+    /// Which account, and why (status.accountSource).
+    pub account_source: String,
 }
 
-async fn check_guardrails(obj: &AuthedApi, ctx: &Context) -> Result<(), Error> {
+/// The limits and the AWS account of `obj`'s namespace: its tenant's, else the operator's.
+pub(super) async fn guardrails(obj: &AuthedApi, ctx: &Context) -> Result<Guardrails, Error> {
     let namespace = obj.namespace().unwrap_or_default();
     let tenants: Vec<AuthedApiTenant> = ctx.tenants.state().iter().map(|t| (**t).clone()).collect();
     let labels = if AuthedApiTenant::uses_labels(&tenants) {
@@ -294,15 +286,81 @@ async fn check_guardrails(obj: &AuthedApi, ctx: &Context) -> Result<(), Error> {
     } else {
         BTreeMap::new()
     };
-    let guardrails = tenant::guardrails_for(&namespace, &labels, &tenants, &ctx.defaults)
-        .map_err(Error::TenantsOverlap)?;
-    let found = tenant::violations(&obj.spec, &guardrails);
-    if found.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::NotAllowed(found))
-    }
+    tenant::guardrails_for(&namespace, &labels, &tenants, &ctx.defaults)
+        .map_err(Error::TenantsOverlap)
 }
+
+/// The account, region, clients and plan for `obj` under `guardrails`.
+pub(super) async fn names_for(
+    obj: &AuthedApi,
+    ctx: &Context,
+    guardrails: &Guardrails,
+) -> Result<Placed, Error> {
+    let (account, account_source) = match &guardrails.aws {
+        Some(aws) => (
+            Account::Assumed(aws.clone()),
+            format!("{}, role {}", guardrails.source, aws.role_arn),
+        ),
+        None if ctx.defaults.own_account => (
+            Account::Own,
+            format!("the operator's own account: {}", guardrails.source),
+        ),
+        None => return Err(Error::NoAccount(guardrails.source.clone())),
+    };
+    // Without spec.region, the region first used stays (status): a redeploy of the
+    // operator with another AWS_REGION must not orphan what it created.
+    let region = obj
+        .spec
+        .region
+        .clone()
+        .or_else(|| obj.status.as_ref()?.region.clone())
+        .or_else(|| guardrails.aws.as_ref()?.region.clone())
+        .or_else(|| ctx.aws.default_region())
+        .ok_or(Error::NoRegion)?;
+    let placed = ctx
+        .aws
+        .in_account(&account, &region)
+        .await
+        .map_err(|source| Error::AccountUnavailable {
+            via: guardrails.source.clone(),
+            source,
+        })?;
+    // Resources stay in the account they were made in: a namespace mapped elsewhere
+    // later must not make a second set there (and orphan the first).
+    if let Some(from) = obj.status.as_ref().and_then(|s| s.account_id.clone())
+        && from != placed.account
+    {
+        return Err(Error::AccountMoved {
+            from,
+            to: placed.account,
+            via: guardrails.source.clone(),
+        });
+    }
+    let boundary = guardrails
+        .aws
+        .as_ref()
+        .and_then(|aws| aws.permissions_boundary.clone())
+        .unwrap_or_else(|| ctx.permissions_boundary.clone());
+    let namespace = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let uid = obj.metadata.uid.clone().unwrap_or_default();
+    let who = Identity {
+        namespace: &namespace,
+        name: &name,
+        uid: &uid,
+        account: &placed.account,
+        region: &region,
+        cluster_id: &ctx.cluster_id,
+        permissions_boundary: &boundary,
+    };
+    let plan = plan::plan_tagged(&obj.spec, &who, &ctx.resource_tags)?;
+    Ok(Placed {
+        aws: placed.clients,
+        plan,
+        account_source,
+    })
+}
+
 /// After a failed reconcile: back off per object, longer when a person must act.
 pub fn error_policy(obj: Arc<AuthedApi>, error: &Error, ctx: Arc<Context>) -> Requeue {
     let uid = obj.metadata.uid.clone().unwrap_or_default();

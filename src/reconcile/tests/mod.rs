@@ -154,6 +154,7 @@ impl Rig {
                 defaults: Defaults {
                     allowed_functions: vec!["arn:aws:lambda:*:123456789012:function:*".into()],
                     allowed_issuers: vec!["*.auth0.com".into()],
+                    own_account: true,
                 },
                 resource_tags,
             },
@@ -251,6 +252,7 @@ fn names(writes: &BTreeMap<&'static str, usize>) -> Vec<&'static str> {
     writes.keys().copied().collect()
 }
 
+mod accounts;
 mod crash_safety;
 mod creation;
 mod deletion;

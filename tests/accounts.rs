@@ -1,0 +1,325 @@
+//! Namespaces mapped to AWS accounts, on the rig with several emulator accounts: the
+//! operator runs as a role in its own account holding only `sts:AssumeRole` on the
+//! tenants' roles (`iam-policy --assume-only`); each tenant account has a role set up as
+//! the README says (`iam-policy --trust` and the policy rendered for that account). The
+//! IAM judge authorizes every request, cross-account AssumeRole included (the caller's
+//! policy and the role's trust, with its external id), so what each test counts is what
+//! the emulator saw, signed by whom.
+
+mod common;
+
+use std::path::Path;
+
+use authedapi::api::AuthedApi;
+use authedapi::tenant::AuthedApiTenant;
+use authedapi_rig::operator_identity::{PolicyOptions, provision_tenant_role, tenant_role_arn};
+use authedapi_rig::{Account, OperatorIdentity, TestNamespace, shared};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use common::{
+    Operator, READY_TIMEOUT, apply, condition, install_crd, seed_in, wait_ready, wait_stalled,
+};
+
+const EXTERNAL_ID: &str = "rig-external-id-1";
+
+fn operator_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_authedapi"))
+}
+
+/// The operator's own account, and a namespace it watches.
+struct Rig {
+    ns: String,
+    own: Account,
+    client: kube::Client,
+    api: Api<AuthedApi>,
+}
+
+async fn rig(prefix: &str, own: &Account) -> Rig {
+    let client = shared::client().await;
+    install_crd(&client).await.unwrap();
+    let ns = TestNamespace::create(&client, prefix).await.unwrap();
+    Rig {
+        api: Api::namespaced(client.clone(), &ns.name),
+        ns: ns.name,
+        own: own.clone(),
+        client,
+    }
+}
+
+/// The operator's role in `own`, allowed to assume `tenants`' roles and nothing else
+/// (`iam-policy --assume-only`).
+async fn operator_assuming(own: &Account, tenants: &[&Account]) -> OperatorIdentity {
+    let mut args = vec!["--assume-only".to_owned()];
+    for tenant in tenants {
+        args.extend(["--assume-role".to_owned(), tenant_role_arn(tenant)]);
+    }
+    OperatorIdentity::provision(own, operator_bin(), "test", &PolicyOptions { args })
+        .await
+        .expect("the operator's role")
+}
+
+impl Rig {
+    /// The operator as `identity`, with `--own-account=deny`: nothing may land in its own
+    /// account.
+    fn operator(&self, identity: &OperatorIdentity) -> Operator {
+        Operator::start_as(
+            &self.ns,
+            &self.own,
+            &identity.credentials,
+            &[
+                "--own-account",
+                "deny",
+                "--allowed-functions",
+                "arn:aws:lambda:*:*:function:*",
+            ],
+            &[],
+        )
+    }
+
+    /// An AuthedApiTenant mapping this namespace to `role_arn` with `external_id`.
+    async fn map_to(&self, role_arn: &str, external_id: &str) {
+        let tenants: Api<AuthedApiTenant> = Api::all(self.client.clone());
+        let name = format!("{}-account", self.ns);
+        let tenant = json!({
+            "apiVersion": "authedapi.dev/v1alpha1", "kind": "AuthedApiTenant",
+            "metadata": {"name": name},
+            "spec": {
+                "namespaces": [self.ns],
+                "allowedFunctions": ["arn:aws:lambda:*:*:function:*"],
+                "aws": {"roleArn": role_arn, "externalId": external_id}
+            }
+        });
+        tenants
+            .patch(
+                &name,
+                &PatchParams::apply("test").force(),
+                &Patch::Apply(tenant),
+            )
+            .await
+            .expect("the tenant applies");
+    }
+}
+
+/// A tenant account with the operator's role in it.
+async fn tenant_account(operator_role_arn: &str) -> Account {
+    let account = shared::account();
+    provision_tenant_role(
+        &account,
+        operator_bin(),
+        "test",
+        operator_role_arn,
+        EXTERNAL_ID,
+        &PolicyOptions::default(),
+    )
+    .await
+    .expect("the tenant's role");
+    account
+}
+
+/// The operator's role ARN in `own`, as OperatorIdentity names it (known before it exists,
+/// so the tenant roles can trust it and it can be allowed to assume them).
+fn operator_role_arn(own_id: &str) -> String {
+    format!("arn:aws:iam::{own_id}:role/authedapi-operator-test")
+}
+
+/// The operations the emulator received signed by sessions of the role `role` in
+/// `account` (as its IAM judge recorded them).
+fn signed_by(account: &Account, role: &str) -> Vec<String> {
+    let principal = format!("arn:aws:sts::{}:assumed-role/{role}", account.id);
+    shared::emulator()
+        .judge
+        .decisions()
+        .into_iter()
+        .filter(|d| d.principal.starts_with(&principal))
+        .map(|d| d.operation)
+        .collect()
+}
+
+/// ... by sessions of the tenant role in `account`.
+fn signed_in(account: &Account) -> Vec<String> {
+    signed_by(account, "authedapi/")
+}
+
+async fn api_count(account: &Account) -> usize {
+    let config = account.sdk_config().await;
+    aws_sdk_apigatewayv2::Client::new(&config)
+        .get_apis()
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .len()
+}
+
+async fn providers(account: &Account) -> Vec<String> {
+    let config = account.sdk_config().await;
+    aws_sdk_iam::Client::new(&config)
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .unwrap()
+        .open_id_connect_provider_list()
+        .iter()
+        .filter_map(|p| p.arn().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_tenants_namespace_lands_in_its_account_signed_by_its_role_only() {
+    let own = shared::account();
+    let operator_role = operator_role_arn(&own.id);
+    let team = tenant_account(&operator_role).await;
+    let other = tenant_account(&operator_role).await;
+    let identity = operator_assuming(&own, &[&team, &other]).await;
+    let r = rig("acct-one", &own).await;
+    r.map_to(&tenant_role_arn(&team), EXTERNAL_ID).await;
+    let operator = r.operator(&identity);
+    let team_config = team.sdk_config().await;
+    apply(&r.api, &seed_in(&team, &team_config, "seed").await).await;
+    let obj = wait_ready(&r.api, "seed", &operator, READY_TIMEOUT).await;
+
+    let status = obj.status.clone().unwrap();
+    assert_eq!(status.account_id.as_deref(), Some(team.id.as_str()));
+    let source = status.account_source.unwrap();
+    assert!(
+        source.contains(&format!("AuthedApiTenant {}-account", r.ns))
+            && source.contains(&tenant_role_arn(&team)),
+        "{source}"
+    );
+    assert_eq!(
+        api_count(&team).await,
+        1,
+        "the API is in the tenant's account"
+    );
+    assert_eq!(
+        api_count(&r.own).await,
+        0,
+        "nothing in the operator's own account"
+    );
+    assert_eq!(
+        api_count(&other).await,
+        0,
+        "nothing in another tenant's account"
+    );
+    assert!(
+        status
+            .oidc_provider_arn
+            .unwrap()
+            .contains(&format!(":{}:", team.id))
+    );
+
+    // Who signed what, as the emulator saw it: the operator's own credentials only
+    // assumed the role; every other request was signed by the tenant account's role.
+    let by_operator = signed_by(&r.own, "authedapi-operator-");
+    assert!(!by_operator.is_empty());
+    assert!(
+        by_operator.iter().all(|op| op == "sts:AssumeRole"),
+        "the operator's own credentials did only AssumeRole: {by_operator:?}"
+    );
+    let by_team = signed_in(&team);
+    for service in ["apigateway", "iam", "cognito-identity", "lambda"] {
+        assert!(
+            by_team
+                .iter()
+                .any(|op| op.starts_with(&format!("{service}:"))),
+            "{service} calls signed in the tenant's account: {by_team:?}"
+        );
+    }
+    assert!(
+        signed_in(&other).is_empty(),
+        "no request signed with the other account's role"
+    );
+}
+
+#[tokio::test]
+async fn a_role_that_cannot_be_assumed_stalls_with_aws_message_and_changes_nothing() {
+    let own = shared::account();
+    let team = tenant_account(&operator_role_arn(&own.id)).await;
+    let identity = operator_assuming(&own, &[&team]).await;
+    let r = rig("acct-refused", &own).await;
+    // The tenant gives the wrong external id: the role's trust refuses the operator.
+    r.map_to(&tenant_role_arn(&team), "not-the-agreed-id").await;
+    let operator = r.operator(&identity);
+    let team_config = team.sdk_config().await;
+    apply(&r.api, &seed_in(&team, &team_config, "seed").await).await;
+    let obj = wait_stalled(&r.api, "seed", &operator).await;
+    let (_, reason, message) = condition(&obj, "Stalled").unwrap();
+    assert_eq!(reason, "AccountUnavailable", "{message}");
+    assert!(
+        message.contains("is not authorized to perform: sts:AssumeRole")
+            && message.contains(&tenant_role_arn(&team)),
+        "AWS's own words: {message}"
+    );
+    assert!(
+        message.contains(&format!("AuthedApiTenant {}-account", r.ns)),
+        "{message}"
+    );
+    assert!(
+        signed_in(&team).is_empty(),
+        "nothing was signed as the tenant's role"
+    );
+    assert_eq!(api_count(&team).await, 0);
+}
+
+#[tokio::test]
+async fn two_tenants_on_one_auth0_domain_get_one_provider_per_account_and_a_move_is_refused() {
+    let own = shared::account();
+    let operator_role = operator_role_arn(&own.id);
+    let team = tenant_account(&operator_role).await;
+    let other = tenant_account(&operator_role).await;
+    let identity = operator_assuming(&own, &[&team, &other]).await;
+    // Two namespaces, each watched by its own operator process, as one identity.
+    let r = rig("acct-two", &own).await;
+    let second = rig("acct-two-b", &own).await;
+    r.map_to(&tenant_role_arn(&team), EXTERNAL_ID).await;
+    second.map_to(&tenant_role_arn(&other), EXTERNAL_ID).await;
+    let (one, two) = (r.operator(&identity), second.operator(&identity));
+    let team_config = team.sdk_config().await;
+    let other_config = other.sdk_config().await;
+    apply(&r.api, &seed_in(&team, &team_config, "seed").await).await;
+    apply(&second.api, &seed_in(&other, &other_config, "seed").await).await;
+    let a = wait_ready(&r.api, "seed", &one, READY_TIMEOUT).await;
+    let b = wait_ready(&second.api, "seed", &two, READY_TIMEOUT).await;
+
+    // The same Auth0 domain: one provider in each account, none in the operator's.
+    let (in_team, in_other) = (providers(&team).await, providers(&other).await);
+    assert_eq!(in_team.len(), 1, "{in_team:?}");
+    assert_eq!(in_other.len(), 1, "{in_other:?}");
+    let suffix = |arn: &str| arn.split(":oidc-provider/").nth(1).unwrap().to_owned();
+    assert_eq!(suffix(&in_team[0]), suffix(&in_other[0]), "one domain");
+    assert!(providers(&r.own).await.is_empty());
+    assert_eq!(
+        a.status.unwrap().oidc_provider_arn,
+        Some(in_team[0].clone())
+    );
+    assert_eq!(
+        b.status.unwrap().oidc_provider_arn,
+        Some(in_other[0].clone())
+    );
+
+    // The platform maps the first namespace to the other account: refused, nothing moves.
+    let writes_before = signed_in(&other).len();
+    r.map_to(&tenant_role_arn(&other), EXTERNAL_ID).await;
+    let moved = wait_stalled(&r.api, "seed", &one).await;
+    let (_, reason, message) = condition(&moved, "Stalled").unwrap();
+    assert_eq!(reason, "AccountMoved", "{message}");
+    assert!(
+        message.contains(&team.id) && message.contains(&other.id),
+        "{message}"
+    );
+    assert_eq!(
+        api_count(&team).await,
+        1,
+        "its resources stay where they are"
+    );
+    assert_eq!(api_count(&other).await, 1, "and no second set is made");
+    assert_eq!(
+        signed_in(&other)[writes_before..]
+            .iter()
+            .filter(|op| !common::is_read(op))
+            .count(),
+        0,
+        "nothing written in the new account for the moved object"
+    );
+}
