@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
@@ -198,6 +199,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// What the operator never reads, removed from a watched object before it is cached.
+pub fn slim(obj: &mut AuthedApi) {
+    obj.managed_fields_mut().clear();
+    obj.annotations_mut()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
+}
+
 /// Run the controller until SIGTERM/SIGINT.
 pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let resource_tags = resource_tags(&args.resource_tags).map_err(anyhow::Error::msg)?;
@@ -252,9 +260,16 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         .collect();
     let aws = AwsProvider::new(sdk, interceptors, limits, &session_name);
 
-    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+    // The cache holds each object without what the operator never reads (managedFields,
+    // kubectl's last-applied copy of the spec): most of an object's size at scale.
+    let (store, writer) = reflector::store();
+    let objects = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(slim)
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream(objects, store.clone())
         .with_config(ControllerConfig::default().concurrency(args.concurrency));
-    let store = controller.store();
     metrics.count_objects_in(store.clone());
     // The platform's limits and accounts: kept in a store; each change, once in the
     // store, starts a new tenants epoch (so no object takes the steady-state shortcut on
@@ -380,6 +395,29 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cache_keeps_the_annotations_it_reads_and_drops_managed_fields() {
+        let mut obj: AuthedApi = serde_json::from_value(serde_json::json!({
+            "apiVersion": "authedapi.dev/v1alpha1", "kind": "AuthedApi",
+            "metadata": {
+                "name": "a", "namespace": "n",
+                "annotations": {
+                    "authedapi.dev/paused": "true",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{\"spec\": {}}"
+                },
+                "managedFields": [{"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {}}]
+            },
+            "spec": {"stage": "dev", "auth0": {"domain": "x.auth0.com", "clientId": "c"}, "routes": []}
+        }))
+        .unwrap();
+        slim(&mut obj);
+        assert!(obj.managed_fields().is_empty());
+        assert_eq!(
+            obj.annotations().keys().collect::<Vec<_>>(),
+            ["authedapi.dev/paused"]
+        );
+    }
 
     #[test]
     fn cluster_ids_are_valid_tag_values() {

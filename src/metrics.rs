@@ -44,6 +44,8 @@ struct AwsLabels {
     kind: &'static str,
     /// HTTP status class of the attempt ("2xx", "4xx", "5xx") or "error" without one.
     outcome: &'static str,
+    /// The AWS account the request acted in ("" for the operator's first look at who it is).
+    account: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -63,11 +65,13 @@ struct ThrottleLabels {
     /// The AWS error code ("TooManyRequestsException", "Throttling", ...), or "unknown"
     /// for an HTTP 429 without one.
     code: String,
+    account: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ServiceLabels {
     service: String,
+    account: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -301,32 +305,36 @@ impl Metrics {
         }
     }
 
-    fn aws_throttled(&self, service: &str, operation: &str, code: &str) {
+    fn aws_throttled(&self, service: &str, operation: &str, code: &str, account: &str) {
         self.aws_throttles
             .get_or_create(&ThrottleLabels {
                 service: service.to_owned(),
                 operation: operation.to_owned(),
                 code: code.to_owned(),
+                account: account.to_owned(),
             })
             .inc();
     }
 
-    /// Record that a request attempt to `service` waited `wait` for the rate limiter.
-    pub fn limiter_waited(&self, service: &str, wait: Duration) {
+    /// Record that a request attempt to `service` in `account` waited `wait` for the rate
+    /// limiter.
+    pub fn limiter_waited(&self, service: &str, account: &str, wait: Duration) {
         self.limiter_wait
             .get_or_create(&ServiceLabels {
                 service: service.to_owned(),
+                account: account.to_owned(),
             })
             .observe(wait.as_secs_f64());
     }
 
-    fn aws_request(&self, service: &str, operation: &str, outcome: &'static str) {
+    fn aws_request(&self, service: &str, operation: &str, outcome: &'static str, account: &str) {
         self.aws_requests
             .get_or_create(&AwsLabels {
                 service: service.to_owned(),
                 operation: operation.to_owned(),
                 kind: kind_of_operation(operation),
                 outcome,
+                account: account.to_owned(),
             })
             .inc();
     }
@@ -419,7 +427,42 @@ impl fmt::Debug for Metrics {
 #[derive(Clone, Debug)]
 struct HandedOver {
     service: String,
+    account: String,
     at: Instant,
+}
+
+/// The account a client acts in, put in each request's config bag by [`InAccount`].
+#[derive(Clone, Debug)]
+pub struct AccountLabel(pub String);
+
+impl aws_smithy_types::config_bag::Storable for AccountLabel {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// Labels every request of one account's clients with that account, for the metrics.
+#[derive(Debug)]
+pub struct InAccount(pub String);
+
+impl Intercept for InAccount {
+    fn name(&self) -> &'static str {
+        "InAccount"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        cfg.interceptor_state()
+            .store_put(AccountLabel(self.0.clone()));
+        Ok(())
+    }
+}
+
+fn account_of(cfg: &ConfigBag) -> String {
+    cfg.load::<AccountLabel>()
+        .map(|a| a.0.clone())
+        .unwrap_or_default()
 }
 
 /// The HTTP client below the rate limiter (the SDK config's): for each request the
@@ -472,7 +515,7 @@ impl HttpConnector for TimeLimiterWaitConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         if let Some(handed) = request.extension::<HandedOver>() {
             self.metrics
-                .limiter_waited(&handed.service, handed.at.elapsed());
+                .limiter_waited(&handed.service, &handed.account, handed.at.elapsed());
         }
         self.inner.call(request)
     }
@@ -498,6 +541,7 @@ impl Intercept for CountAwsRequests {
         if let Some(metadata) = cfg.load::<Metadata>() {
             let handed = HandedOver {
                 service: metadata.service().to_owned(),
+                account: account_of(cfg),
                 at: Instant::now(),
             };
             context.request_mut().add_extension(handed);
@@ -519,11 +563,12 @@ impl Intercept for CountAwsRequests {
                 Some(_) => "other",
                 None => "error",
             };
+            let account = account_of(cfg);
             self.metrics
-                .aws_request(metadata.service(), metadata.name(), outcome);
+                .aws_request(metadata.service(), metadata.name(), outcome, &account);
             if let Some(code) = context.response().and_then(throttle_code) {
                 self.metrics
-                    .aws_throttled(metadata.service(), metadata.name(), &code);
+                    .aws_throttled(metadata.service(), metadata.name(), &code, &account);
             }
         }
         Ok(())
@@ -594,7 +639,7 @@ mod tests {
         let metrics = Metrics::default();
         metrics.reconciled(Duration::from_millis(20), None);
         metrics.reconciled(Duration::from_millis(20), Some("AccessDenied"));
-        metrics.aws_request("ApiGatewayV2", "CreateApi", "2xx");
+        metrics.aws_request("ApiGatewayV2", "CreateApi", "2xx", "123456789012");
         let text = metrics.encode();
         assert!(
             text.contains(r#"authedapi_reconciles_total{result="ok"} 1"#),
@@ -605,7 +650,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"authedapi_aws_requests_total{service="ApiGatewayV2",operation="CreateApi",kind="write",outcome="2xx"} 1"#),
+            text.contains(r#"authedapi_aws_requests_total{service="ApiGatewayV2",operation="CreateApi",kind="write",outcome="2xx",account="123456789012"} 1"#),
             "{text}"
         );
     }
@@ -838,6 +883,7 @@ mod tests {
         let mut request = HttpRequest::empty();
         request.add_extension(HandedOver {
             service: "ApiGatewayV2".into(),
+            account: "123456789012".into(),
             at: Instant::now() - Duration::from_millis(300),
         });
         connector.call(request).await.unwrap();
@@ -845,18 +891,18 @@ mod tests {
         connector.call(HttpRequest::empty()).await.unwrap();
         let text = metrics.encode();
         assert!(
-            text.contains(r#"authedapi_aws_limiter_wait_seconds_count{service="ApiGatewayV2"} 1"#),
+            text.contains(r#"authedapi_aws_limiter_wait_seconds_count{service="ApiGatewayV2",account="123456789012"} 1"#),
             "{text}"
         );
         assert!(
             text.contains(
-                r#"authedapi_aws_limiter_wait_seconds_bucket{le="0.25",service="ApiGatewayV2"} 0"#
+                r#"authedapi_aws_limiter_wait_seconds_bucket{le="0.25",service="ApiGatewayV2",account="123456789012"} 0"#
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                r#"authedapi_aws_limiter_wait_seconds_bucket{le="0.5",service="ApiGatewayV2"} 1"#
+                r#"authedapi_aws_limiter_wait_seconds_bucket{le="0.5",service="ApiGatewayV2",account="123456789012"} 1"#
             ),
             "{text}"
         );

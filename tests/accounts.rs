@@ -230,6 +230,23 @@ async fn a_tenants_namespace_lands_in_its_account_signed_by_its_role_only() {
         signed_in(&other).is_empty(),
         "no request signed with the other account's role"
     );
+
+    // The operator's metrics say the same, by account.
+    let metrics = operator.metrics().await;
+    let in_account = |id: &str| {
+        common::sum_metric(
+            &metrics,
+            "authedapi_aws_requests_total",
+            Some(("account", id)),
+        )
+    };
+    assert!(in_account(&team.id) > 0, "{metrics}");
+    assert_eq!(in_account(&other.id), 0);
+    assert_eq!(
+        in_account(&r.own.id),
+        0,
+        "the operator's account is never called"
+    );
 }
 
 #[tokio::test]

@@ -307,9 +307,20 @@ pub trait ApiGatewayApi: Send + Sync {
 }
 
 impl ApiGateway {
-    pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+    /// The client for `account` (its own retry quota; "" for clients not tied to one).
+    pub fn new(
+        config: &aws_types::SdkConfig,
+        interceptors: &[SharedInterceptor],
+        account: &str,
+    ) -> Self {
         Self {
-            client: sdk_client!(aws_sdk_apigatewayv2, config, interceptors, "apigateway"),
+            client: sdk_client!(
+                aws_sdk_apigatewayv2,
+                config,
+                interceptors,
+                "apigateway",
+                account
+            ),
         }
     }
 

@@ -113,13 +113,19 @@ pub trait CognitoApi: Send + Sync {
 }
 
 impl Cognito {
-    pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+    /// The client for `account` (its own retry quota; "" for clients not tied to one).
+    pub fn new(
+        config: &aws_types::SdkConfig,
+        interceptors: &[SharedInterceptor],
+        account: &str,
+    ) -> Self {
         Self {
             client: sdk_client!(
                 aws_sdk_cognitoidentity,
                 config,
                 interceptors,
-                "cognito-identity"
+                "cognito-identity",
+                account
             ),
         }
     }

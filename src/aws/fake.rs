@@ -132,7 +132,7 @@ impl FakeAws {
             cognito: Arc::new(self.clone()),
             iam: Arc::new(self.clone()),
             lambda: Arc::new(self.clone()),
-            sts: super::sts::Sts::new(&config, &[]),
+            sts: super::sts::Sts::new(&config, &[], ""),
         }
     }
 

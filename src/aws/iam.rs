@@ -141,9 +141,14 @@ pub trait IamApi: Send + Sync {
 }
 
 impl Iam {
-    pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+    /// The client for `account` (its own retry quota; "" for clients not tied to one).
+    pub fn new(
+        config: &aws_types::SdkConfig,
+        interceptors: &[SharedInterceptor],
+        account: &str,
+    ) -> Self {
         Self {
-            client: sdk_client!(aws_sdk_iam, config, interceptors, "iam"),
+            client: sdk_client!(aws_sdk_iam, config, interceptors, "iam", account),
         }
     }
 

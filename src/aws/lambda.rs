@@ -41,9 +41,14 @@ pub trait LambdaApi: Send + Sync {
 }
 
 impl Lambda {
-    pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+    /// The client for `account` (its own retry quota; "" for clients not tied to one).
+    pub fn new(
+        config: &aws_types::SdkConfig,
+        interceptors: &[SharedInterceptor],
+        account: &str,
+    ) -> Self {
         Self {
-            client: sdk_client!(aws_sdk_lambda, config, interceptors, "lambda"),
+            client: sdk_client!(aws_sdk_lambda, config, interceptors, "lambda", account),
         }
     }
 }

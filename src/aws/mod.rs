@@ -6,12 +6,12 @@
 /// interceptor, and the service's own retry partition. (Each SDK crate has its own config
 /// builder type and no common trait, hence a macro.)
 macro_rules! sdk_client {
-    ($sdk:ident, $config:expr, $interceptors:expr, $service:literal) => {{
+    ($sdk:ident, $config:expr, $interceptors:expr, $service:literal, $account:expr) => {{
         let mut builder = $sdk::config::Builder::from($config);
         for interceptor in $interceptors {
             builder.push_interceptor(interceptor.clone());
         }
-        builder.set_retry_partition(Some($crate::aws::retry_partition($service)));
+        builder.set_retry_partition(Some($crate::aws::retry_partition($service, $account)));
         $sdk::Client::from_conf(builder.build())
     }};
 }
@@ -34,13 +34,18 @@ pub use lambda::LambdaApi;
 
 use std::sync::Arc;
 
-/// The SDK's retry quota for one service client. Retries of throttling errors cost no
+/// The SDK's retry quota for one service in one account (the SDK keeps one token bucket
+/// per partition name, process-wide: a shared name would let one account's outage drain
+/// every account's retries). Retries of throttling errors cost no
 /// quota: the client-side rate limits and exponential backoff already pace them, and a
 /// sustained throttle must not turn into failed reconciles. Other retries (5xx, timeouts)
 /// cost quota as usual, which refills over time, so an outage is not amplified.
-pub fn retry_partition(service: &str) -> aws_smithy_runtime::client::retries::RetryPartition {
+pub fn retry_partition(
+    service: &str,
+    account: &str,
+) -> aws_smithy_runtime::client::retries::RetryPartition {
     use aws_smithy_runtime::client::retries::{RetryPartition, TokenBucket};
-    RetryPartition::custom(format!("authedapi-{service}"))
+    RetryPartition::custom(format!("authedapi-{service}-{account}"))
         .token_bucket(
             TokenBucket::builder()
                 .throttling_retry_cost(0)
@@ -102,15 +107,16 @@ impl AwsClients {
         interceptors: &[SharedInterceptor],
         limits: &ratelimit::Limits,
     ) -> Self {
-        Self::with_limiters(config, interceptors, &ratelimit::Limiters::new(limits))
+        Self::with_limiters(config, interceptors, &ratelimit::Limiters::new(limits), "")
     }
 
-    /// Clients whose requests also wait for `limiters` (shared with other clients of the
-    /// same account and region).
+    /// Clients acting in `account` whose requests also wait for `limiters` (shared with
+    /// other clients of the same account and region).
     pub fn with_limiters(
         config: &aws_types::SdkConfig,
         interceptors: &[SharedInterceptor],
         limiters: &ratelimit::Limiters,
+        account: &str,
     ) -> Self {
         let http = config
             .http_client()
@@ -126,14 +132,20 @@ impl AwsClients {
             apigateway: Arc::new(apigateway::ApiGateway::new(
                 &for_service("apigateway"),
                 interceptors,
+                account,
             )),
             cognito: Arc::new(cognito::Cognito::new(
                 &for_service("cognito-identity"),
                 interceptors,
+                account,
             )),
-            iam: Arc::new(iam::Iam::new(&for_service("iam"), interceptors)),
-            lambda: Arc::new(lambda::Lambda::new(&for_service("lambda"), interceptors)),
-            sts: sts::Sts::new(&for_service("sts"), interceptors),
+            iam: Arc::new(iam::Iam::new(&for_service("iam"), interceptors, account)),
+            lambda: Arc::new(lambda::Lambda::new(
+                &for_service("lambda"),
+                interceptors,
+                account,
+            )),
+            sts: sts::Sts::new(&for_service("sts"), interceptors, account),
         }
     }
 }

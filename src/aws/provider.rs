@@ -158,14 +158,20 @@ impl AwsProvider {
         }
         match account {
             Account::Own => {
-                let clients = self.clients_for(account, &self.base, "own", region, &self.limits);
                 let id = self
                     .own_account
                     .get_or_try_init(|| async {
-                        Ok::<_, AwsError>(clients.sts.caller_identity().await?.account)
+                        let config = self
+                            .base
+                            .to_builder()
+                            .region(Region::new(region.to_owned()))
+                            .build();
+                        let sts = super::sts::Sts::new(&config, &self.interceptors, "");
+                        Ok::<_, AwsError>(sts.caller_identity().await?.account)
                     })
                     .await?
                     .clone();
+                let clients = self.clients_for(account, &self.base, &id, region, &self.limits);
                 Ok(InAccount {
                     clients,
                     account: id,
@@ -212,8 +218,9 @@ impl AwsProvider {
         Ok(limits)
     }
 
-    /// The clients of `account` in `region`, built once; their limiters are those of
-    /// `account_key` in `region` (made with `limits` by the first to ask).
+    /// The clients of `account` in `region`, built once; their limiters, retry quota and
+    /// metrics label are those of the account id `account_key` in `region` (the limiters
+    /// made with `limits` by the first to ask).
     fn clients_for(
         &self,
         account: &Account,
@@ -237,7 +244,11 @@ impl AwsProvider {
                     .to_builder()
                     .region(Region::new(region.to_owned()))
                     .build();
-                AwsClients::with_limiters(&config, &self.interceptors, &limiters)
+                let mut interceptors = self.interceptors.clone();
+                interceptors.push(SharedInterceptor::new(crate::metrics::InAccount(
+                    account_key.to_owned(),
+                )));
+                AwsClients::with_limiters(&config, &interceptors, &limiters, account_key)
             })
             .clone()
     }

@@ -19,9 +19,14 @@ pub struct Sts {
 }
 
 impl Sts {
-    pub fn new(config: &aws_types::SdkConfig, interceptors: &[SharedInterceptor]) -> Self {
+    /// The client for `account` (its own retry quota; "" for clients not tied to one).
+    pub fn new(
+        config: &aws_types::SdkConfig,
+        interceptors: &[SharedInterceptor],
+        account: &str,
+    ) -> Self {
         Self {
-            client: sdk_client!(aws_sdk_sts, config, interceptors, "sts"),
+            client: sdk_client!(aws_sdk_sts, config, interceptors, "sts", account),
         }
     }
 
