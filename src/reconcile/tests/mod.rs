@@ -254,6 +254,7 @@ fn names(writes: &BTreeMap<&'static str, usize>) -> Vec<&'static str> {
 mod crash_safety;
 mod creation;
 mod deletion;
+mod domains;
 mod drift;
 mod errors_and_backoff;
 mod failures;
