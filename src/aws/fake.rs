@@ -409,7 +409,10 @@ impl DomainsApi for FakeAws {
     ) -> AwsResult<DomainName> {
         let mut s = self.write("CreateDomainName")?;
         if s.domains.contains_key(name) {
-            return Err(conflict("CreateDomainName", format!("domain {name} exists")));
+            return Err(conflict(
+                "CreateDomainName",
+                format!("domain {name} exists"),
+            ));
         }
         if !s.certificates.iter().any(|c| c == certificate_arn) {
             return Err(bad_certificate("CreateDomainName", certificate_arn));
@@ -431,9 +434,10 @@ impl DomainsApi for FakeAws {
         if !s.certificates.iter().any(|c| c == certificate_arn) {
             return Err(bad_certificate("UpdateDomainName", certificate_arn));
         }
-        let domain = s.domains.get_mut(name).ok_or_else(|| {
-            not_found("apigateway", "UpdateDomainName", format!("domain {name}"))
-        })?;
+        let domain = s
+            .domains
+            .get_mut(name)
+            .ok_or_else(|| not_found("apigateway", "UpdateDomainName", format!("domain {name}")))?;
         domain.certificate_arn = certificate_arn.to_owned();
         Ok(())
     }
@@ -450,7 +454,11 @@ impl DomainsApi for FakeAws {
     async fn list_api_mappings(&self, name: &str) -> AwsResult<Vec<ApiMapping>> {
         let s = self.read("GetApiMappings")?;
         if !s.domains.contains_key(name) {
-            return Err(not_found("apigateway", "GetApiMappings", format!("domain {name}")));
+            return Err(not_found(
+                "apigateway",
+                "GetApiMappings",
+                format!("domain {name}"),
+            ));
         }
         Ok(s.mappings.get(name).cloned().unwrap_or_default())
     }
@@ -464,10 +472,20 @@ impl DomainsApi for FakeAws {
     ) -> AwsResult<ApiMapping> {
         let mut s = self.write("CreateApiMapping")?;
         if !s.domains.contains_key(name) {
-            return Err(not_found("apigateway", "CreateApiMapping", format!("domain {name}")));
+            return Err(not_found(
+                "apigateway",
+                "CreateApiMapping",
+                format!("domain {name}"),
+            ));
         }
-        if s.mappings.get(name).is_some_and(|m| m.iter().any(|m| m.key == key)) {
-            return Err(conflict("CreateApiMapping", format!("key {key:?} is mapped")));
+        if s.mappings
+            .get(name)
+            .is_some_and(|m| m.iter().any(|m| m.key == key))
+        {
+            return Err(conflict(
+                "CreateApiMapping",
+                format!("key {key:?} is mapped"),
+            ));
         }
         let mapping = ApiMapping {
             id: s.id("map"),
@@ -488,7 +506,11 @@ impl DomainsApi for FakeAws {
         let before = mappings.len();
         mappings.retain(|m| m.id != id);
         if mappings.len() == before {
-            return Err(not_found("apigateway", "DeleteApiMapping", format!("mapping {id}")));
+            return Err(not_found(
+                "apigateway",
+                "DeleteApiMapping",
+                format!("mapping {id}"),
+            ));
         }
         Ok(())
     }

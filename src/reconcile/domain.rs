@@ -3,9 +3,9 @@
 //! `status.domain` names the domain in use before anything is created on it, so a crash
 //! never leaves a mapping behind that a later release would not find.
 
+use super::Error;
 use super::driver::{Driver, Mode};
 use super::kinds::{self, api_mapping::ApiMappingKind, domain_name};
-use super::Error;
 use crate::api::DomainStatus;
 use crate::plan::PlanError;
 
@@ -31,8 +31,7 @@ pub async fn sync_domain(d: &mut Driver<'_>, api_id: &str) -> Result<(), Error> 
     {
         let others = ctx.store.state();
         let users = domain_name::users(&others, d.uid(), &domain.name);
-        if let Some(why) = domain_name::certificate_disagreement(&users, &domain.certificate_arn)
-        {
+        if let Some(why) = domain_name::certificate_disagreement(&users, &domain.certificate_arn) {
             return Err(Error::InvalidSpec(PlanError(why)));
         }
     }

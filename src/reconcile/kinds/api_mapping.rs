@@ -61,7 +61,9 @@ impl Change for MappingChange {
 pub fn diff(wanted: Option<&str>, ours: &[ApiMapping]) -> Vec<MappingChange> {
     let mut changes = Vec::new();
     if let Some(key) = wanted
-        && !ours.iter().any(|m| m.key == key && m.stage == DEFAULT_STAGE)
+        && !ours
+            .iter()
+            .any(|m| m.key == key && m.stage == DEFAULT_STAGE)
     {
         changes.push(MappingChange::Create {
             key: key.to_owned(),

@@ -172,9 +172,11 @@ impl Managed for DomainNameKind<'_> {
     }
 
     async fn observe(&self, d: &mut Driver<'_>, wanted: &Wanted) -> Result<Found, Error> {
-        if *wanted == (Wanted::Released {
-            used_by_others: true,
-        }) {
+        if *wanted
+            == (Wanted::Released {
+                used_by_others: true,
+            })
+        {
             return Ok(Found::default());
         }
         let domain = d.aws.domains.get_domain_name(self.name).await?;
@@ -351,9 +353,10 @@ mod tests {
         obj.metadata.uid = Some(uid.into());
         obj.metadata.namespace = Some("ns".into());
         if deleting {
-            obj.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
-            ));
+            obj.metadata.deletion_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+                ));
         }
         Arc::new(obj)
     }

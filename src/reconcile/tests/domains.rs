@@ -4,7 +4,8 @@
 use super::*;
 use crate::aws::domains::DomainName;
 
-const CERT: &str = "arn:aws:acm:us-east-1:123456789012:certificate/0f4c1ab2-9c1e-4f3e-8d4b-1a2b3c4d5e6f";
+const CERT: &str =
+    "arn:aws:acm:us-east-1:123456789012:certificate/0f4c1ab2-9c1e-4f3e-8d4b-1a2b3c4d5e6f";
 const DOMAIN: &str = "api.example.com";
 
 /// The seed on `DOMAIN` at `base_path`, as the object `name` (uid `uid`).
@@ -58,7 +59,10 @@ async fn two_objects_share_one_domain_at_their_base_paths_and_it_goes_with_the_l
     let status = prod.status.clone().unwrap().domain.unwrap();
     assert_eq!(status.url.as_deref(), Some("https://api.example.com/prod"));
     let domain = rig.aws.state().domains[DOMAIN].clone();
-    assert_eq!(status.target_domain_name.as_deref(), Some(domain.target.as_str()));
+    assert_eq!(
+        status.target_domain_name.as_deref(),
+        Some(domain.target.as_str())
+    );
     assert_eq!(status.hosted_zone_id.as_deref(), Some("Z1UJRXOUMOOFQ8"));
     let outputs = rig.cluster.config_maps.lock().unwrap()["prod-outputs"].clone();
     let data = outputs.data.unwrap();
@@ -69,10 +73,17 @@ async fn two_objects_share_one_domain_at_their_base_paths_and_it_goes_with_the_l
     rig.delete(&dev).await.unwrap();
     rig.objects
         .apply_watcher_event(&watcher::Event::Delete(dev.clone()));
-    assert!(rig.aws.state().domains.contains_key(DOMAIN), "prod still maps on it");
+    assert!(
+        rig.aws.state().domains.contains_key(DOMAIN),
+        "prod still maps on it"
+    );
     assert_eq!(mapping_keys(&rig), vec!["prod"]);
     rig.delete(&prod).await.unwrap();
-    assert!(rig.aws.state().domains.is_empty(), "{:?}", rig.aws.state().domains);
+    assert!(
+        rig.aws.state().domains.is_empty(),
+        "{:?}",
+        rig.aws.state().domains
+    );
 }
 
 #[tokio::test]
@@ -83,7 +94,9 @@ async fn a_domain_another_object_names_is_kept_while_it_has_no_mapping_yet() {
     rig.ready(&mut dev).await;
     // prod names the domain but has not mapped on it yet.
     rig.objects
-        .apply_watcher_event(&watcher::Event::Apply(on_domain("prod", "uid-prod", "prod")));
+        .apply_watcher_event(&watcher::Event::Apply(on_domain(
+            "prod", "uid-prod", "prod",
+        )));
     rig.delete(&dev).await.unwrap();
     assert!(rig.aws.state().domains.contains_key(DOMAIN));
     assert!(mapping_keys(&rig).is_empty());
@@ -95,12 +108,17 @@ async fn a_mapping_someone_else_made_keeps_our_domain() {
     issued(&rig);
     let mut dev = on_domain("dev", "uid-dev", "dev");
     rig.ready(&mut dev).await;
-    rig.aws.state().mappings.get_mut(DOMAIN).unwrap().push(crate::aws::domains::ApiMapping {
-        id: "theirs".into(),
-        key: "legacy".into(),
-        api_id: "their-api".into(),
-        stage: "$default".into(),
-    });
+    rig.aws
+        .state()
+        .mappings
+        .get_mut(DOMAIN)
+        .unwrap()
+        .push(crate::aws::domains::ApiMapping {
+            id: "theirs".into(),
+            key: "legacy".into(),
+            api_id: "their-api".into(),
+            stage: "$default".into(),
+        });
     rig.delete(&dev).await.unwrap();
     assert!(rig.aws.state().domains.contains_key(DOMAIN));
     assert_eq!(mapping_keys(&rig), vec!["legacy"]);
@@ -113,9 +131,16 @@ async fn a_certificate_aws_refuses_stalls_with_its_message() {
     let e = rig.reconcile(&mut obj).await.unwrap_err();
     assert_eq!(e.reason(), "AwsRejected");
     assert!(e.stalls());
-    assert!(e.to_string().contains("BadRequestException") && e.to_string().contains(CERT), "{e}");
+    assert!(
+        e.to_string().contains("BadRequestException") && e.to_string().contains(CERT),
+        "{e}"
+    );
     let stalled = obj.status.unwrap().conditions;
-    assert!(stalled.iter().any(|c| c.type_ == "Stalled" && c.message.contains(CERT)));
+    assert!(
+        stalled
+            .iter()
+            .any(|c| c.type_ == "Stalled" && c.message.contains(CERT))
+    );
 }
 
 #[tokio::test]
@@ -129,12 +154,18 @@ async fn a_domain_that_is_not_ours_is_never_used_or_changed() {
         hosted_zone_id: "Z1UJRXOUMOOFQ8".into(),
         tags: BTreeMap::from([("team".into(), "web".into())]),
     };
-    rig.aws.state().domains.insert(DOMAIN.into(), theirs.clone());
+    rig.aws
+        .state()
+        .domains
+        .insert(DOMAIN.into(), theirs.clone());
     let mut obj = on_domain("dev", "uid-dev", "dev");
     let e = rig.reconcile(&mut obj).await.unwrap_err();
     assert_eq!(e.reason(), "NameConflict");
     assert!(e.stalls());
-    assert!(e.to_string().contains("choose another spec.domain.name"), "{e}");
+    assert!(
+        e.to_string().contains("choose another spec.domain.name"),
+        "{e}"
+    );
     rig.delete(&obj).await.unwrap();
     let s = rig.aws.state();
     assert_eq!(s.domains[DOMAIN], theirs);
@@ -168,7 +199,14 @@ async fn a_new_base_path_moves_the_mapping_and_a_new_domain_releases_the_old() {
     rig.reconcile(&mut obj).await.unwrap();
     assert_eq!(mapping_keys(&rig), vec![""]);
     assert_eq!(
-        obj.status.as_ref().unwrap().domain.as_ref().unwrap().url.as_deref(),
+        obj.status
+            .as_ref()
+            .unwrap()
+            .domain
+            .as_ref()
+            .unwrap()
+            .url
+            .as_deref(),
         Some("https://api.example.com")
     );
 
@@ -176,7 +214,10 @@ async fn a_new_base_path_moves_the_mapping_and_a_new_domain_releases_the_old() {
     obj.metadata.generation = Some(3);
     rig.reconcile(&mut obj).await.unwrap();
     let s = rig.aws.state();
-    assert_eq!(s.domains.keys().collect::<Vec<_>>(), vec!["new.example.com"]);
+    assert_eq!(
+        s.domains.keys().collect::<Vec<_>>(),
+        vec!["new.example.com"]
+    );
     assert_eq!(obj.status.unwrap().domain.unwrap().name, "new.example.com");
 }
 
@@ -197,12 +238,14 @@ async fn removing_the_domain_from_the_spec_releases_it() {
 async fn a_new_certificate_is_set_unless_another_object_on_the_domain_names_another() {
     let mut rig = Rig::new();
     issued(&rig);
-    let new_cert = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555";
+    let new_cert =
+        "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555";
     rig.aws.state().certificates.push(new_cert.into());
     let mut dev = on_domain("dev", "uid-dev", "dev");
     rig.ready(&mut dev).await;
     let prod = on_domain("prod", "uid-prod", "prod");
-    rig.objects.apply_watcher_event(&watcher::Event::Apply(prod));
+    rig.objects
+        .apply_watcher_event(&watcher::Event::Apply(prod));
     dev.spec.domain.as_mut().unwrap().certificate_arn = new_cert.into();
     dev.metadata.generation = Some(2);
     let e = rig.reconcile(&mut dev).await.unwrap_err();
@@ -212,7 +255,8 @@ async fn a_new_certificate_is_set_unless_another_object_on_the_domain_names_anot
 
     let mut prod = on_domain("prod", "uid-prod", "prod");
     prod.spec.domain.as_mut().unwrap().certificate_arn = new_cert.into();
-    rig.objects.apply_watcher_event(&watcher::Event::Apply(prod));
+    rig.objects
+        .apply_watcher_event(&watcher::Event::Apply(prod));
     rig.reconcile(&mut dev).await.unwrap();
     assert_eq!(rig.aws.state().domains[DOMAIN].certificate_arn, new_cert);
 }
@@ -231,7 +275,13 @@ async fn observe_only_plans_the_domain_and_its_mapping_and_makes_neither() {
         .insert(OBSERVE_ONLY.into(), "true".into());
     rig.reconcile(&mut obj).await.unwrap();
     let planned = obj.status.unwrap().planned_changes;
-    assert!(planned.iter().any(|p| p.starts_with("CreateDomainName")), "{planned:?}");
-    assert!(planned.iter().any(|p| p.starts_with("CreateApiMapping")), "{planned:?}");
+    assert!(
+        planned.iter().any(|p| p.starts_with("CreateDomainName")),
+        "{planned:?}"
+    );
+    assert!(
+        planned.iter().any(|p| p.starts_with("CreateApiMapping")),
+        "{planned:?}"
+    );
     assert!(rig.aws.state().domains.is_empty());
 }
