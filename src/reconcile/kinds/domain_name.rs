@@ -147,11 +147,10 @@ pub fn users<'o>(others: &'o [Arc<AuthedApi>], uid: &str, name: &str) -> Vec<&'o
 /// Why the users of a shared domain cannot have `certificate_arn` on it: another names
 /// another certificate (they would take it in turns).
 pub fn certificate_disagreement(users: &[&AuthedApi], certificate_arn: &str) -> Option<String> {
-    let other = users.iter().find_map(|user| {
+    let (user, theirs) = users.iter().find_map(|user| {
         let theirs = &user.spec.domain.as_ref()?.certificate_arn;
-        (theirs != certificate_arn).then(|| (user, theirs))
+        (theirs != certificate_arn).then_some((user, theirs))
     })?;
-    let (user, theirs) = other;
     Some(format!(
         "spec.domain.certificateArn: AuthedApi {}/{} names the certificate {theirs} for the \
          same domain; every AuthedApi sharing a domain must name the same certificate (change \
