@@ -28,6 +28,11 @@ async fn stage_on_domain(s: &Fixture, name: &str, certificate: &str, base_path: 
     object
 }
 
+/// `DOMAIN` as the emulator has it.
+async fn domain_in_aws(s: &Fixture) -> Option<authedapi::aws::domains::DomainName> {
+    s.aws.domains.get_domain_name(DOMAIN).await.unwrap()
+}
+
 /// The base paths mapped on `DOMAIN`, and the API each maps.
 async fn mappings(s: &Fixture) -> BTreeMap<String, String> {
     s.aws
@@ -49,13 +54,7 @@ async fn two_stages_share_one_domain_at_their_base_paths_and_it_goes_with_the_la
     let dev = s.apply_ready(&dev).await;
     let prod = s.apply_ready(&prod).await;
 
-    let domain = s
-        .aws
-        .domains
-        .get_domain_name(DOMAIN)
-        .await
-        .unwrap()
-        .expect("the domain");
+    let domain = domain_in_aws(&s).await.expect("the domain");
     assert_eq!(domain.certificate_arn, certificate);
     assert_eq!(
         domain
@@ -99,12 +98,7 @@ async fn two_stages_share_one_domain_at_their_base_paths_and_it_goes_with_the_la
 
     s.delete("api-auth-auth0-dev").await;
     assert!(
-        s.aws
-            .domains
-            .get_domain_name(DOMAIN)
-            .await
-            .unwrap()
-            .is_some(),
+        domain_in_aws(&s).await.is_some(),
         "prod still maps on the domain"
     );
     assert_eq!(
@@ -112,11 +106,7 @@ async fn two_stages_share_one_domain_at_their_base_paths_and_it_goes_with_the_la
         BTreeMap::from([("prod".to_owned(), common::api_id(&prod))])
     );
     s.delete("api-auth-auth0-prod").await;
-    assert_eq!(
-        s.aws.domains.get_domain_name(DOMAIN).await.unwrap(),
-        None,
-        "gone with the last"
-    );
+    assert_eq!(domain_in_aws(&s).await, None, "gone with the last");
 }
 
 #[tokio::test]
@@ -144,18 +134,12 @@ async fn a_certificate_aws_refuses_stalls_with_its_message_until_one_is_issued()
             message.contains("BadRequestException") && message.contains(says),
             "{message}"
         );
-        assert_eq!(s.aws.domains.get_domain_name(DOMAIN).await.unwrap(), None);
+        assert_eq!(domain_in_aws(&s).await, None);
     }
     let issued = s.account.certificate(DOMAIN, "ISSUED").await.unwrap();
     let object = stage_on_domain(&s, "api-auth-auth0-dev", &issued, "dev").await;
     s.apply_ready(&object).await;
-    let domain = s
-        .aws
-        .domains
-        .get_domain_name(DOMAIN)
-        .await
-        .unwrap()
-        .unwrap();
+    let domain = domain_in_aws(&s).await.unwrap();
     assert_eq!(domain.certificate_arn, issued);
 }
 
@@ -198,17 +182,11 @@ async fn a_domain_that_exists_and_is_not_ours_is_never_adopted_or_changed() {
             && message.contains("choose another spec.domain.name"),
         "{message}"
     );
-    let after = s
-        .aws
-        .domains
-        .get_domain_name(DOMAIN)
-        .await
-        .unwrap()
-        .unwrap();
+    let after = domain_in_aws(&s).await.unwrap();
     assert_eq!(after, before, "their domain is as they made it");
     assert!(mappings(&s).await.is_empty(), "nothing mapped on it");
 
     s.delete("api-auth-auth0-dev").await;
-    let after = s.aws.domains.get_domain_name(DOMAIN).await.unwrap();
+    let after = domain_in_aws(&s).await;
     assert_eq!(after, Some(before), "never deleted");
 }

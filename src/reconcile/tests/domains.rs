@@ -24,6 +24,11 @@ fn on_domain(name: &str, uid: &str, base_path: &str) -> AuthedApi {
     obj
 }
 
+/// `obj` in the controller's cache, as the others on the domain see it.
+fn known(rig: &mut Rig, obj: AuthedApi) {
+    rig.objects.apply_watcher_event(&watcher::Event::Apply(obj));
+}
+
 fn issued(rig: &Rig) {
     rig.aws.state().certificates.push(CERT.into());
 }
@@ -47,12 +52,10 @@ async fn two_objects_share_one_domain_at_their_base_paths_and_it_goes_with_the_l
     issued(&rig);
     let mut dev = on_domain("dev", "uid-dev", "dev");
     rig.ready(&mut dev).await;
-    rig.objects
-        .apply_watcher_event(&watcher::Event::Apply(dev.clone()));
+    known(&mut rig, dev.clone());
     let mut prod = on_domain("prod", "uid-prod", "prod");
     rig.reconcile(&mut prod).await.unwrap();
-    rig.objects
-        .apply_watcher_event(&watcher::Event::Apply(prod.clone()));
+    known(&mut rig, prod.clone());
     assert_eq!(rig.writes().get("CreateDomainName"), None, "created once");
     assert_eq!(mapping_keys(&rig), vec!["dev", "prod"]);
 
@@ -93,10 +96,7 @@ async fn a_domain_another_object_names_is_kept_while_it_has_no_mapping_yet() {
     let mut dev = on_domain("dev", "uid-dev", "dev");
     rig.ready(&mut dev).await;
     // prod names the domain but has not mapped on it yet.
-    rig.objects
-        .apply_watcher_event(&watcher::Event::Apply(on_domain(
-            "prod", "uid-prod", "prod",
-        )));
+    known(&mut rig, on_domain("prod", "uid-prod", "prod"));
     rig.delete(&dev).await.unwrap();
     assert!(rig.aws.state().domains.contains_key(DOMAIN));
     assert!(mapping_keys(&rig).is_empty());
@@ -244,8 +244,7 @@ async fn a_new_certificate_is_set_unless_another_object_on_the_domain_names_anot
     let mut dev = on_domain("dev", "uid-dev", "dev");
     rig.ready(&mut dev).await;
     let prod = on_domain("prod", "uid-prod", "prod");
-    rig.objects
-        .apply_watcher_event(&watcher::Event::Apply(prod));
+    known(&mut rig, prod);
     dev.spec.domain.as_mut().unwrap().certificate_arn = new_cert.into();
     dev.metadata.generation = Some(2);
     let e = rig.reconcile(&mut dev).await.unwrap_err();
@@ -255,8 +254,7 @@ async fn a_new_certificate_is_set_unless_another_object_on_the_domain_names_anot
 
     let mut prod = on_domain("prod", "uid-prod", "prod");
     prod.spec.domain.as_mut().unwrap().certificate_arn = new_cert.into();
-    rig.objects
-        .apply_watcher_event(&watcher::Event::Apply(prod));
+    known(&mut rig, prod);
     rig.reconcile(&mut dev).await.unwrap();
     assert_eq!(rig.aws.state().domains[DOMAIN].certificate_arn, new_cert);
 }
