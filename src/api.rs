@@ -302,7 +302,9 @@ pub enum UnlistedRoutes {
 pub struct Outputs {
     /// A ConfigMap in this object's namespace to write `endpoint`, `identityPoolId`,
     /// `region` and `auth0Domain` and `auth0ClientId` (with spec.auth0) or `issuer` and
-    /// `clientId` (with spec.oidc) into. It is owned by this object and goes with it.
+    /// `clientId` (with spec.oidc), and with spec.domain `domainName`, `domainUrl`,
+    /// `domainTarget` and `domainHostedZoneId` (what DNS points at), into. It is owned
+    /// by this object and goes with it.
     #[schemars(
         regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
         length(min = 1, max = 253)
