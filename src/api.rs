@@ -49,7 +49,12 @@ pub const MAX_ROUTES: usize = 300;
         "!has(self.access) || self.access.rules.all(a, a.routes.all(k, self.routes.exists(r, r.route == k)))"
     )
     .message("every route an access rule names must be one of spec.routes")
-    .field_path(".access.rules")
+    .field_path(".access.rules"),
+    validation = Rule::new(
+        "!has(self.domain) || !has(self.region) || self.domain.certificateArn.split(':')[3] == self.region"
+    )
+    .message("the domain's certificate must be in the API's region (spec.region): API Gateway takes a regional certificate from ACM in its own region")
+    .field_path(".domain.certificateArn")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AuthedApiSpec {
@@ -115,8 +120,16 @@ pub struct AuthedApiSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_log: Option<AccessLog>,
 
+    /// A custom domain the API is served at, e.g. https://api.example.com/dev: several
+    /// AuthedApis (the stages of one API, say) may share one domain, each at its own base
+    /// path. The domain is created when the first needs it and deleted with the last
+    /// mapping on it, and only if this cluster's operator created it; one that exists and
+    /// is not is never used or changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<Domain>,
+
     /// Turn off the default https://<apiId>.execute-api.<region>.amazonaws.com endpoint
-    /// (when clients come through a custom domain only).
+    /// (when clients come through `domain` only: the API is then reachable there alone).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_execute_api_endpoint: bool,
 
@@ -159,6 +172,43 @@ fn tags_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
             "pattern": TAG_VALUE_PATTERN
         }
     })
+}
+
+/// A custom domain name (API Gateway, regional) and where on it this object's API is.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Domain {
+    /// The host name, lower case, e.g. api.example.com (no wildcard, no trailing dot).
+    #[schemars(
+        regex(
+            pattern = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"
+        ),
+        length(min = 4, max = 253)
+    )]
+    pub name: String,
+
+    /// The ACM certificate for the name, issued, in the API's region, e.g.
+    /// arn:aws:acm:us-east-1:123456789012:certificate/0f4c1ab2-9c1e-4f3e-8d4b-1a2b3c4d5e6f.
+    /// It is set when the domain is created; changed here, it is changed on the domain
+    /// (every AuthedApi sharing the domain must name the same one).
+    #[schemars(
+        regex(
+            pattern = r"^arn:aws(-cn|-us-gov)?:acm:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:certificate/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+        ),
+        length(max = 128)
+    )]
+    pub certificate_arn: String,
+
+    /// The path under the domain this API is served at (the API mapping key), e.g. dev
+    /// or v1/dev; without it, the domain's root. Segments of letters, digits and `._~-`
+    /// separated by single "/", no leading or trailing "/". Two AuthedApis on one domain
+    /// need different base paths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$"),
+        length(min = 1, max = 128)
+    )]
+    pub base_path: Option<String>,
 }
 
 /// Access by claim: each rule maps users whose ID token claim matches to an IAM role that
@@ -252,7 +302,9 @@ pub enum UnlistedRoutes {
 pub struct Outputs {
     /// A ConfigMap in this object's namespace to write `endpoint`, `identityPoolId`,
     /// `region` and `auth0Domain` and `auth0ClientId` (with spec.auth0) or `issuer` and
-    /// `clientId` (with spec.oidc) into. It is owned by this object and goes with it.
+    /// `clientId` (with spec.oidc), and with spec.domain `domainName`, `domainUrl`,
+    /// `domainTarget` and `domainHostedZoneId` (what DNS points at), into. It is owned
+    /// by this object and goes with it.
     #[schemars(
         regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
         length(min = 1, max = 253)
@@ -567,6 +619,11 @@ pub struct AuthedApiStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub access_roles: Vec<AccessRoleStatus>,
 
+    /// The custom domain this object's API is mapped on (spec.domain), and what DNS must
+    /// point at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<DomainStatus>,
+
     /// The ConfigMap the outputs were last written to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs_config_map: Option<String>,
@@ -593,6 +650,27 @@ pub struct AuthedApiStatus {
     /// would make to AWS, each "Action: what it does". Empty when AWS matches the spec.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub planned_changes: Vec<String>,
+}
+
+/// The custom domain as it exists in AWS.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainStatus {
+    /// The domain name.
+    pub name: String,
+    /// The URL to call through it: https://<name>/<basePath>
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The regional host name a CNAME (or Route 53 alias) for the name points at,
+    /// d-xxxxxxxxxx.execute-api.<region>.amazonaws.com.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_domain_name: Option<String>,
+    /// The Route 53 hosted zone of that target, for an alias record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_zone_id: Option<String>,
+    /// The API mapping that puts this API at its base path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_mapping_id: Option<String>,
 }
 
 /// The role of one access rule.

@@ -135,6 +135,7 @@ pub fn operator_policy(p: &PolicyParams) -> Value {
     let ours = json!({"StringEquals": {format!("aws:ResourceTag/{TAG_CLUSTER}"): cluster}});
     let tagged_ours = json!({"StringEquals": {format!("aws:RequestTag/{TAG_CLUSTER}"): cluster}});
     let apis = format!("arn:{}:apigateway:*::/apis", p.partition);
+    let domains = format!("arn:{}:apigateway:*::/domainnames", p.partition);
     let pools = format!(
         "arn:{}:cognito-identity:*:{}:identitypool/*",
         p.partition, p.account_id
@@ -174,6 +175,45 @@ pub fn operator_policy(p: &PolicyParams) -> Value {
                 "Action": ["apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"],
                 "Resource": format!("{apis}/*"),
                 "Condition": ours
+            },
+            // Custom domains: reading any (to tell ours from someone else's, and count the
+            // mappings left on ours).
+            {
+                "Sid": "ReadDomainNames",
+                "Effect": "Allow",
+                "Action": "apigateway:GET",
+                "Resource": [domains.clone(), format!("{domains}/*")]
+            },
+            // A domain is created only regional and carrying this cluster's tags...
+            {
+                "Sid": "CreateRegionalDomainNamesTaggedForThisCluster",
+                "Effect": "Allow",
+                "Action": "apigateway:POST",
+                "Resource": domains.clone(),
+                // The endpoint type is a list (one per configuration): every one REGIONAL,
+                // and there is one.
+                "Condition": {
+                    "StringEquals": {
+                        format!("aws:RequestTag/{TAG_CLUSTER}"): cluster,
+                        format!("aws:RequestTag/{TAG_MANAGED_BY}"): MANAGED_BY
+                    },
+                    "ForAllValues:StringEquals": {"apigateway:Request/EndpointType": "REGIONAL"},
+                    "Null": {"apigateway:Request/EndpointType": "false"}
+                }
+            },
+            // ...and only such domains get a new certificate (staying regional), mappings
+            // made and removed, or are deleted (mappings have no tags: access control reads
+            // the domain's). An API mapping names its API in the body, which no condition
+            // key exposes: the operator maps only its own APIs, IAM cannot insist.
+            {
+                "Sid": "ChangeThisClustersDomainNames",
+                "Effect": "Allow",
+                "Action": ["apigateway:POST", "apigateway:PATCH", "apigateway:DELETE"],
+                "Resource": format!("{domains}/*"),
+                "Condition": {
+                    "StringEquals": {format!("aws:ResourceTag/{TAG_CLUSTER}"): cluster},
+                    "ForAllValues:StringEquals": {"apigateway:Request/EndpointType": "REGIONAL"}
+                }
             },
             // Listing and reading pools; CreateIdentityPool and SetIdentityPoolRoles have no
             // resource type, so only "*" grants them.
@@ -588,6 +628,33 @@ mod tests {
                 json!(["authedapi.dev/*"])
             );
         }
+    }
+
+    #[test]
+    fn domains_are_created_regional_for_this_cluster_and_changed_only_when_its() {
+        let policy = operator_policy(&PolicyParams::default());
+        let create = statement(&policy, "CreateRegionalDomainNamesTaggedForThisCluster");
+        assert_eq!(create["Resource"], "arn:aws:apigateway:*::/domainnames");
+        assert_eq!(
+            create["Condition"]["ForAllValues:StringEquals"]["apigateway:Request/EndpointType"],
+            "REGIONAL"
+        );
+        assert_eq!(
+            create["Condition"]["Null"]["apigateway:Request/EndpointType"],
+            "false"
+        );
+        let condition = &create["Condition"]["StringEquals"];
+        assert_eq!(condition["aws:RequestTag/authedapi.dev/cluster"], "default");
+        assert_eq!(
+            condition["aws:RequestTag/authedapi.dev/managed-by"],
+            "authedapi"
+        );
+        let change = statement(&policy, "ChangeThisClustersDomainNames");
+        assert_eq!(change["Resource"], "arn:aws:apigateway:*::/domainnames/*");
+        assert_eq!(
+            change["Condition"]["StringEquals"]["aws:ResourceTag/authedapi.dev/cluster"],
+            "default"
+        );
     }
 
     #[test]

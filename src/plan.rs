@@ -172,6 +172,29 @@ pub struct OidcPlan {
     pub added: (String, String),
 }
 
+/// The custom domain (shared by every object naming it) and this object's mapping on it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainPlan {
+    pub name: String,
+    pub certificate_arn: String,
+    /// The API mapping key: "" for the domain's root.
+    pub base_path: String,
+    /// Tags put on a domain we create: ownership and the operator's --resource-tags
+    /// (never an object's spec.tags: the domain is shared), as the OIDC provider's.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl DomainPlan {
+    /// Where the API is called through the domain.
+    pub fn url(&self) -> String {
+        if self.base_path.is_empty() {
+            format!("https://{}", self.name)
+        } else {
+            format!("https://{}/{}", self.name, self.base_path)
+        }
+    }
+}
+
 /// Prefix of the claim tags on a shared OIDC provider.
 pub const TAG_CLAIM_PREFIX: &str = "authedapi.dev/uses/";
 /// Prefix of the records of client ids a cluster added to a provider it created.
@@ -334,6 +357,8 @@ pub struct Plan {
     pub routes: Vec<PlannedRoute>,
     pub jwt: Option<JwtPlan>,
     pub oidc: OidcPlan,
+    /// The custom domain, when the spec has one.
+    pub domain: Option<DomainPlan>,
     /// Functions the API must be allowed to invoke.
     pub lambda_functions: BTreeSet<String>,
     /// Statement id of our permission on each of those functions.
@@ -434,6 +459,12 @@ pub fn plan_tagged(
         (TAG_MANAGED_BY.to_owned(), MANAGED_BY.to_owned()),
         (TAG_CLUSTER.to_owned(), who.cluster_id.to_owned()),
     ]);
+    let domain = spec.domain.as_ref().map(|domain| DomainPlan {
+        name: domain.name.clone(),
+        certificate_arn: domain.certificate_arn.clone(),
+        base_path: domain.base_path.clone().unwrap_or_default(),
+        tags: provider_tags.clone(),
+    });
     let client_id = issuer.client_id.clone();
     let oidc = OidcPlan {
         url: issuer.url(),
@@ -476,6 +507,7 @@ pub fn plan_tagged(
         routes,
         jwt,
         oidc,
+        domain,
         lambda_functions,
         cors: spec.cors.as_ref().map(|c| {
             CorsConfig {
@@ -922,6 +954,7 @@ mod tests {
             cors: None,
             throttling: None,
             access_log: None,
+            domain: None,
             disable_execute_api_endpoint: false,
             tags: BTreeMap::new(),
         }

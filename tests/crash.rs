@@ -31,6 +31,8 @@ struct Counts {
     providers: usize,
     client_ids: usize,
     permissions: usize,
+    domains: usize,
+    api_mappings: usize,
 }
 
 /// What the seed plus one JWT route becomes: exactly one of each.
@@ -46,7 +48,12 @@ const EXPECTED: Counts = Counts {
     providers: 1,
     client_ids: 1,
     permissions: 2,
+    domains: 1,
+    api_mappings: 1,
 };
+
+/// The crash scenario's custom domain.
+const DOMAIN: &str = "crash.example.com";
 
 async fn count(account: &Account, config: &aws_types::SdkConfig) -> Counts {
     let aws = AwsClients::new(config, &[]);
@@ -107,7 +114,16 @@ async fn count(account: &Account, config: &aws_types::SdkConfig) -> Counts {
         .iter()
         .map(|(_, p)| p.len())
         .sum();
+    let (domains, api_mappings) = match aws.domains.get_domain_name(DOMAIN).await.unwrap() {
+        Some(_) => (
+            1,
+            aws.domains.list_api_mappings(DOMAIN).await.unwrap().len(),
+        ),
+        None => (0, 0),
+    };
     Counts {
+        domains,
+        api_mappings,
         apis: apis.len(),
         integrations,
         routes,
@@ -122,9 +138,12 @@ async fn count(account: &Account, config: &aws_types::SdkConfig) -> Counts {
     }
 }
 
-/// The crash scenario's object: the seed plus one JWT route.
+/// The crash scenario's object: the seed plus one JWT route, on a custom domain.
 async fn crash_object(account: &Account, config: &aws_types::SdkConfig) -> serde_json::Value {
     let mut object = seed_in(account, config, "crash").await;
+    let certificate = account.certificate(DOMAIN, "ISSUED").await.unwrap();
+    object["spec"]["domain"] =
+        json!({"name": DOMAIN, "certificateArn": certificate, "basePath": "dev"});
     object["spec"]["routes"]
         .as_array_mut()
         .unwrap()
@@ -183,7 +202,7 @@ async fn run_all(scenarios: Vec<(&'static str, (&'static str, String))>) {
 #[tokio::test]
 async fn a_crash_right_after_any_aws_create_leaves_exactly_one_of_each() {
     let creates: Vec<&'static str> = authedapi::reconcile::kinds::creates().collect();
-    assert!(creates.len() >= 11, "{creates:?}");
+    assert!(creates.len() >= 13, "{creates:?}");
     run_all(
         creates
             .into_iter()

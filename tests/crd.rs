@@ -282,6 +282,65 @@ rejects!(
     "spec.routes",
     "scopes are allowed only on routes whose authorization is jwt"
 );
+const CERTIFICATE: &str =
+    "arn:aws:acm:us-east-1:123456789012:certificate/0f4c1ab2-9c1e-4f3e-8d4b-1a2b3c4d5e6f";
+
+fn domain(name: &str, certificate: &str, base_path: &str) -> Value {
+    json!({"name": name, "certificateArn": certificate, "basePath": base_path})
+}
+
+rejects!(
+    upper_case_domain_name,
+    |o| o["spec"]["domain"] = domain("API.example.com", CERTIFICATE, "dev"),
+    "spec.domain.name"
+);
+rejects!(
+    wildcard_domain_name,
+    |o| o["spec"]["domain"] = domain("*.example.com", CERTIFICATE, "dev"),
+    "spec.domain.name"
+);
+rejects!(
+    malformed_certificate_arn,
+    |o| o["spec"]["domain"] = domain(
+        "api.example.com",
+        "arn:aws:iam::123456789012:server-certificate/x",
+        "dev"
+    ),
+    "spec.domain.certificateArn"
+);
+rejects!(
+    certificate_in_another_region,
+    |o| o["spec"]["domain"] = domain(
+        "api.example.com",
+        &CERTIFICATE.replace("us-east-1", "eu-west-1"),
+        "dev"
+    ),
+    "spec.domain.certificateArn",
+    "the domain's certificate must be in the API's region"
+);
+rejects!(
+    base_path_with_a_leading_slash,
+    |o| o["spec"]["domain"] = domain("api.example.com", CERTIFICATE, "/dev"),
+    "spec.domain.basePath"
+);
+rejects!(
+    base_path_with_an_empty_segment,
+    |o| o["spec"]["domain"] = domain("api.example.com", CERTIFICATE, "v1//dev"),
+    "spec.domain.basePath"
+);
+
+#[tokio::test]
+async fn a_custom_domain_with_a_nested_base_path_is_accepted() {
+    let api = setup("crd-domain").await;
+    let object = variant("with-domain", |o| {
+        o["spec"]["domain"] = domain("api.example.com", CERTIFICATE, "v1/dev")
+    });
+    let created = apply(&api, &object).await.expect("accepted");
+    let domain = created.spec.domain.expect("kept");
+    assert_eq!(domain.base_path.as_deref(), Some("v1/dev"));
+    assert_eq!(domain.certificate_arn, CERTIFICATE);
+}
+
 /// Strict validation words an unknown field differently for a create and an apply.
 #[tokio::test]
 async fn unknown_field_in_strict_mode() {

@@ -112,6 +112,7 @@ fn spec() -> impl Strategy<Value = AuthedApiSpec> {
             cors: None,
             throttling: None,
             access_log: None,
+            domain: None,
             disable_execute_api_endpoint: false,
             tags: Default::default(),
         })

@@ -10,7 +10,7 @@ Added:
   iam               AddClientIDToOpenIDConnectProvider,
                     RemoveClientIDFromOpenIDConnectProvider
   apigatewayv2      GetAuthorizers, UpdateStage (RouteSettings merged, as AWS does),
-                    DeleteRouteSettings, DeleteAccessLogSettings
+                    DeleteRouteSettings, DeleteAccessLogSettings, UpdateDomainName
 Test isolation:
   an access key id "AKIARIG0" + 12 digits acts in the account those digits name, so tests
   sharing one emulator each work in an account of their own (as they would in AWS); it is
@@ -26,6 +26,15 @@ Corrected to behave as AWS does:
   cognito-identity  UpdateIdentityPool replaces the whole pool (moto kept the old name and
                     any field the request left out).
   apigatewayv2      CreateRoute refuses a route key the API already has (ConflictException).
+                    CreateDomainName and UpdateDomainName take only a certificate ACM (moto's
+                    ACM state) holds, ISSUED, in the domain's account and region
+                    (BadRequestException otherwise), and answer with the regional target
+                    host name, its hosted zone and AVAILABLE, as AWS does.
+                    CreateApiMapping refuses a key the domain already maps (ConflictException)
+                    and a stage the API lacks (NotFoundException).
+                    DeleteDomainName deletes the domain's mappings (moto failed on any).
+Rig control (POST, loopback): /_rig/certificates issues an ACM certificate in an account
+  and region (or leaves it PENDING_VALIDATION) and answers its ARN.
   lambda            AddPermission refuses a statement id the policy already has
                     (ResourceConflictException).
 """
@@ -44,7 +53,13 @@ from moto.core.exceptions import JsonRESTError
 from moto.iam.exceptions import LimitExceededException, ValidationError
 from moto.iam.responses import IamResponse
 from moto.core.responses import EmptyResult
+import random
+import string
+
+from moto.acm.models import CertBundle, acm_backends
+from moto.apigatewayv2.exceptions import BadRequestException, DomainNameAlreadyExists, DomainNameNotFound, StageNotFound
 from moto.apigatewayv2.models import Api as ApiGatewayV2Api
+from moto.apigatewayv2.models import ApiGatewayV2Backend
 from moto.apigatewayv2 import urls as apigatewayv2_urls
 from moto.apigatewayv2.responses import ApiGatewayV2Response
 from moto.awslambda.exceptions import LambdaClientError
@@ -252,6 +267,123 @@ def delete_access_log_settings(self: ApiGatewayV2Response):
     return 204, {}, ""
 
 
+# API Gateway's regional hosted zones (for Route 53 aliases), by region.
+REGIONAL_HOSTED_ZONES = {
+    "us-east-1": "Z1UJRXOUMOOFQ8",
+    "us-east-2": "ZOJJZC49E0EPZ",
+    "us-west-1": "Z2MUQ32089INYE",
+    "us-west-2": "Z2OJLYMUO9EFXC",
+    "eu-west-1": "ZLY8HYME6SFDD",
+    "eu-central-1": "Z1U9ULNL0V5AJ3",
+}
+CERTIFICATE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):certificate/[\w-]+$"
+)
+
+
+def _check_certificate(backend: ApiGatewayV2Backend, arn: str) -> None:
+    """API Gateway takes a regional certificate only if ACM has it, issued, in the
+    domain's own account and region."""
+    match = CERTIFICATE_ARN.match(arn or "")
+    if match is None:
+        raise BadRequestException(f"Invalid certificate ARN: {arn}")
+    if match["region"] != backend.region_name:
+        raise BadRequestException(
+            f"Invalid certificate ARN: {arn}. Certificate must be in '{backend.region_name}'."
+        )
+    certificate = None
+    if match["account"] == backend.account_id:
+        certificate = acm_backends[backend.account_id][backend.region_name]._certificates.get(arn)
+    if certificate is None:
+        raise BadRequestException(f"Certificate {arn} not found.")
+    certificate.check()
+    if certificate.status != "ISSUED":
+        raise BadRequestException(
+            f"Certificate {arn} is in status {certificate.status}: only ISSUED certificates can be used."
+        )
+
+
+def _configured(backend: ApiGatewayV2Backend, configurations, target: str | None = None) -> list:
+    """The configurations as AWS answers them: the certificate checked, the target filled in."""
+    if not configurations or len(configurations) != 1:
+        raise BadRequestException("Exactly one domain name configuration is required.")
+    configuration = dict(configurations[0])
+    _check_certificate(backend, configuration.get("certificateArn"))
+    configuration.setdefault("endpointType", "REGIONAL")
+    configuration.setdefault("securityPolicy", "TLS_1_2")
+    configuration["apiGatewayDomainName"] = target or (
+        "d-" + "".join(random.choices(string.ascii_lowercase + string.digits, k=10))
+        + f".execute-api.{backend.region_name}.amazonaws.com"
+    )
+    configuration["hostedZoneId"] = REGIONAL_HOSTED_ZONES.get(backend.region_name, "Z1UJRXOUMOOFQ8")
+    configuration["domainNameStatus"] = "AVAILABLE"
+    return [configuration]
+
+
+_moto_create_domain_name = ApiGatewayV2Backend.create_domain_name
+
+
+def create_domain_name(self, domain_name, domain_name_configurations, mutual_tls_authentication, tags):
+    if domain_name in self.domain_names:
+        raise DomainNameAlreadyExists
+    configurations = _configured(self, domain_name_configurations)
+    return _moto_create_domain_name(
+        self, domain_name, configurations, mutual_tls_authentication, tags
+    )
+
+
+def update_domain_name(self: ApiGatewayV2Response):
+    backend = self.apigatewayv2_backend
+    domain = backend.get_domain_name(unquote(self.path.split("/")[-1]))
+    params = json.loads(self.body or "{}")
+    if "domainNameConfigurations" in params:
+        target = (domain.domain_name_configurations or [{}])[0].get("apiGatewayDomainName")
+        domain.domain_name_configurations = _configured(
+            backend, params["domainNameConfigurations"], target
+        )
+    return 200, {}, json.dumps(domain.to_json())
+
+
+def delete_domain_name(self, domain_name: str) -> None:
+    if domain_name not in self.domain_names:
+        raise DomainNameNotFound
+    for mapping_id in [i for i, m in self.api_mappings.items() if m.domain_name == domain_name]:
+        del self.api_mappings[mapping_id]
+    del self.domain_names[domain_name]
+
+
+_moto_create_api_mapping = ApiGatewayV2Backend.create_api_mapping
+
+
+def create_api_mapping(self, api_id, api_mapping_key, domain_name, stage):
+    if domain_name not in self.domain_names:
+        raise DomainNameNotFound
+    if any(
+        m.domain_name == domain_name and m.api_mapping_key == api_mapping_key
+        for m in self.api_mappings.values()
+    ):
+        raise ApiConflictException(
+            f"ApiMapping for key '{api_mapping_key}' already exists on domain {domain_name}"
+        )
+    api = self.apis.get(api_id)
+    if api is not None and stage not in api.stages:
+        raise StageNotFound
+    return _moto_create_api_mapping(self, api_id, api_mapping_key, domain_name, stage)
+
+
+def issue_certificate(body: dict) -> str:
+    """The rig's ACM: a certificate for `domain` in `account` and `region`, ISSUED unless
+    `status` says otherwise."""
+    backend = acm_backends[body["account"]][body["region"]]
+    certificate = CertBundle.generate_cert(
+        body["domain"], account_id=body["account"], region=body["region"]
+    )
+    certificate.type = "IMPORTED"
+    certificate.status = body.get("status", "ISSUED")
+    backend._certificates[certificate.arn] = certificate
+    return certificate.arn
+
+
 _moto_create_route = ApiGatewayV2Api.create_route
 
 
@@ -310,6 +442,10 @@ def install() -> None:
     )
     apigatewayv2_urls.url_paths[stages + "/accesslogsettings$"] = ApiGatewayV2Response.dispatch
     ApiGatewayV2Api.create_route = create_route
+    ApiGatewayV2Backend.create_domain_name = create_domain_name
+    ApiGatewayV2Backend.delete_domain_name = delete_domain_name
+    ApiGatewayV2Backend.create_api_mapping = create_api_mapping
+    ApiGatewayV2Response.update_domain_name = update_domain_name
     LambdaPolicy.add_statement = add_statement
     CognitoIdentityResponse.set_identity_pool_roles = set_identity_pool_roles
     CognitoIdentityResponse.get_identity_pool_roles = get_identity_pool_roles
@@ -330,10 +466,14 @@ def rig_control(app):
 
     def wrapped(environ, start_response):
         path = environ.get("PATH_INFO")
-        if path not in ("/_rig/issuers", "/_rig/expire-session") or environ["REQUEST_METHOD"] != "POST":
+        if path not in ("/_rig/issuers", "/_rig/expire-session", "/_rig/certificates") or environ["REQUEST_METHOD"] != "POST":
             return app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        if path == "/_rig/certificates":
+            answer = json.dumps({"certificateArn": issue_certificate(body)}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [answer]
         if path == "/_rig/issuers":
             rig_identity.register_issuer(body["domain"], body["url"])
         else:

@@ -139,6 +139,7 @@ def _json_body(response) -> dict:
 # --- API Gateway V2 -----------------------------------------------------------------------
 
 API_PATH = re.compile(r"^/v2(?P<rest>/apis/(?P<api>[^/]+)(?:/stages/(?P<stage>[^/]+))?.*)$")
+DOMAIN_PATH = re.compile(r"^/v2/domainnames/(?P<domain>[^/]+)(?:/.*)?$")
 
 
 def _apigateway(operation: str, response, principal) -> list[Check]:
@@ -164,8 +165,21 @@ def _apigateway(operation: str, response, principal) -> list[Check]:
                 if stage is not None:
                     tags.update(stage.tags or {})
             context.update(resource_tags(tags))
-    if operation in ("CreateApi", "CreateStage", "TagResource"):
+    # A custom domain's own tags; its API mappings have none, and access control reads
+    # the domain's (as for an API's children).
+    match = DOMAIN_PATH.match(path)
+    if match:
+        domain = backend.domain_names.get(unquote(match["domain"]))
+        if domain is not None:
+            context.update(resource_tags(domain.tags or {}))
+    if operation in ("CreateApi", "CreateStage", "TagResource", "CreateDomainName"):
         context.update(request_tags(body.get("tags") or {}))
+    if operation in ("CreateDomainName", "UpdateDomainName"):
+        # A list (ArrayOfString in the reference): one per configuration, REGIONAL unless said.
+        configurations = body.get("domainNameConfigurations") or []
+        context["apigateway:Request/EndpointType"] = [
+            c.get("endpointType", "REGIONAL") for c in configurations
+        ]
     if operation == "UntagResource":
         keys = parse_qs(urlparse(response.uri).query).get("tagKeys", [])
         context["aws:TagKeys"] = keys

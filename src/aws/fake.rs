@@ -17,6 +17,7 @@ use super::apigateway::{
     RouteAuth, Stage, StageSettings,
 };
 use super::cognito::{CognitoApi, IdentityPool, PoolRoles};
+use super::domains::{ApiMapping, DomainName, DomainsApi};
 use super::error::{AwsError, AwsResult, ErrorKind};
 use super::iam::{IamApi, OidcProvider, Role};
 use super::lambda::{APIGATEWAY_PRINCIPAL, LambdaApi, Permission};
@@ -41,6 +42,11 @@ pub struct State {
     /// role -> policy name -> document.
     pub role_policies: BTreeMap<String, BTreeMap<String, Value>>,
     pub providers: BTreeMap<String, OidcProvider>,
+    /// Custom domains by name, and the mappings on each.
+    pub domains: BTreeMap<String, DomainName>,
+    pub mappings: BTreeMap<String, Vec<ApiMapping>>,
+    /// Certificates API Gateway would take; any other is refused (BadRequestException).
+    pub certificates: Vec<String>,
     /// function ARN -> its statements. A function not here does not exist.
     pub functions: BTreeMap<String, Vec<Permission>>,
     /// Writes made, by operation name.
@@ -129,6 +135,7 @@ impl FakeAws {
             .build();
         super::AwsClients {
             apigateway: Arc::new(self.clone()),
+            domains: Arc::new(self.clone()),
             cognito: Arc::new(self.clone()),
             iam: Arc::new(self.clone()),
             lambda: Arc::new(self.clone()),
@@ -402,6 +409,147 @@ impl ApiGatewayApi for FakeAws {
         let mut s = self.write("DeleteStage")?;
         s.api(api_id)?.stage = None;
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl DomainsApi for FakeAws {
+    async fn get_domain_name(&self, name: &str) -> AwsResult<Option<DomainName>> {
+        Ok(self.read("GetDomainName")?.domains.get(name).cloned())
+    }
+
+    async fn create_domain_name(
+        &self,
+        name: &str,
+        certificate_arn: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> AwsResult<DomainName> {
+        let mut s = self.write("CreateDomainName")?;
+        if s.domains.contains_key(name) {
+            return Err(conflict(
+                "CreateDomainName",
+                format!("domain {name} exists"),
+            ));
+        }
+        if !s.certificates.iter().any(|c| c == certificate_arn) {
+            return Err(bad_certificate("CreateDomainName", certificate_arn));
+        }
+        let id = s.id("d-");
+        let domain = DomainName {
+            name: name.to_owned(),
+            certificate_arn: certificate_arn.to_owned(),
+            target: format!("{id}.execute-api.us-east-1.amazonaws.com"),
+            hosted_zone_id: "Z1UJRXOUMOOFQ8".into(),
+            tags: tags.clone(),
+        };
+        s.domains.insert(name.to_owned(), domain.clone());
+        Ok(domain)
+    }
+
+    async fn set_domain_certificate(&self, name: &str, certificate_arn: &str) -> AwsResult<()> {
+        let mut s = self.write("UpdateDomainName")?;
+        if !s.certificates.iter().any(|c| c == certificate_arn) {
+            return Err(bad_certificate("UpdateDomainName", certificate_arn));
+        }
+        let domain = s
+            .domains
+            .get_mut(name)
+            .ok_or_else(|| not_found("apigateway", "UpdateDomainName", format!("domain {name}")))?;
+        domain.certificate_arn = certificate_arn.to_owned();
+        Ok(())
+    }
+
+    async fn delete_domain_name(&self, name: &str) -> AwsResult<()> {
+        let mut s = self.write("DeleteDomainName")?;
+        s.mappings.remove(name);
+        s.domains
+            .remove(name)
+            .map(drop)
+            .ok_or_else(|| not_found("apigateway", "DeleteDomainName", format!("domain {name}")))
+    }
+
+    async fn list_api_mappings(&self, name: &str) -> AwsResult<Vec<ApiMapping>> {
+        let s = self.read("GetApiMappings")?;
+        if !s.domains.contains_key(name) {
+            return Err(not_found(
+                "apigateway",
+                "GetApiMappings",
+                format!("domain {name}"),
+            ));
+        }
+        Ok(s.mappings.get(name).cloned().unwrap_or_default())
+    }
+
+    async fn create_api_mapping(
+        &self,
+        name: &str,
+        api_id: &str,
+        key: &str,
+        stage: &str,
+    ) -> AwsResult<ApiMapping> {
+        let mut s = self.write("CreateApiMapping")?;
+        if !s.domains.contains_key(name) {
+            return Err(not_found(
+                "apigateway",
+                "CreateApiMapping",
+                format!("domain {name}"),
+            ));
+        }
+        if s.mappings
+            .get(name)
+            .is_some_and(|m| m.iter().any(|m| m.key == key))
+        {
+            return Err(conflict(
+                "CreateApiMapping",
+                format!("key {key:?} is mapped"),
+            ));
+        }
+        let mapping = ApiMapping {
+            id: s.id("map"),
+            key: key.to_owned(),
+            api_id: api_id.to_owned(),
+            stage: stage.to_owned(),
+        };
+        s.mappings
+            .entry(name.to_owned())
+            .or_default()
+            .push(mapping.clone());
+        Ok(mapping)
+    }
+
+    async fn delete_api_mapping(&self, name: &str, id: &str) -> AwsResult<()> {
+        let mut s = self.write("DeleteApiMapping")?;
+        let mappings = s.mappings.entry(name.to_owned()).or_default();
+        let before = mappings.len();
+        mappings.retain(|m| m.id != id);
+        if mappings.len() == before {
+            return Err(not_found(
+                "apigateway",
+                "DeleteApiMapping",
+                format!("mapping {id}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn conflict(operation: &'static str, message: String) -> AwsError {
+    AwsError {
+        kind: ErrorKind::Conflict,
+        service: "apigateway",
+        operation,
+        code: "ConflictException".into(),
+        message,
+    }
+}
+
+fn bad_certificate(operation: &'static str, arn: &str) -> AwsError {
+    AwsError {
+        kind: ErrorKind::Invalid,
+        service: "apigateway",
+        operation,
+        code: "BadRequestException".into(),
+        message: format!("Certificate {arn} not found"),
     }
 }
 

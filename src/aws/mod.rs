@@ -18,6 +18,7 @@ macro_rules! sdk_client {
 
 pub mod apigateway;
 pub mod cognito;
+pub mod domains;
 pub mod error;
 pub mod iam;
 pub mod lambda;
@@ -28,6 +29,7 @@ pub mod sts;
 pub use apigateway::ApiGatewayApi;
 pub use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 pub use cognito::CognitoApi;
+pub use domains::DomainsApi;
 pub use error::{AwsError, AwsResult, ErrorKind};
 pub use iam::IamApi;
 pub use lambda::LambdaApi;
@@ -88,6 +90,8 @@ where
 #[derive(Clone)]
 pub struct AwsClients {
     pub apigateway: Arc<dyn ApiGatewayApi>,
+    /// API Gateway's custom domains (the same service and rate limit as `apigateway`).
+    pub domains: Arc<dyn DomainsApi>,
     pub cognito: Arc<dyn CognitoApi>,
     pub iam: Arc<dyn IamApi>,
     pub lambda: Arc<dyn LambdaApi>,
@@ -128,12 +132,14 @@ impl AwsClients {
                 .build(),
             None => config.clone(),
         };
+        let apigateway = Arc::new(apigateway::ApiGateway::new(
+            &for_service("apigateway"),
+            interceptors,
+            account,
+        ));
         Self {
-            apigateway: Arc::new(apigateway::ApiGateway::new(
-                &for_service("apigateway"),
-                interceptors,
-                account,
-            )),
+            apigateway: apigateway.clone(),
+            domains: apigateway,
             cognito: Arc::new(cognito::Cognito::new(
                 &for_service("cognito-identity"),
                 interceptors,

@@ -3,6 +3,7 @@
 use kube::runtime::controller::Action as Requeue;
 use kube::runtime::events::EventType;
 
+use super::domain::release_domain;
 use super::driver::{Driver, Mode};
 use super::events::{Action, Call, Reason};
 use super::kinds::{http_api, identity_pool, outputs, permissions, role};
@@ -74,6 +75,14 @@ pub(super) async fn cleanup(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, E
         &permissions::Wanted::none(),
     )
     .await?;
+    // Its mappings (and the domain, with the last) go before the API they map.
+    let api_id = d.status.api_id.clone();
+    let mut domains: Vec<String> = d.status.domain.iter().map(|s| s.name.clone()).collect();
+    domains.extend(plan.domain.iter().map(|p| p.name.clone()));
+    domains.dedup();
+    for name in &domains {
+        release_domain(&mut d, name, api_id.as_deref()).await?;
+    }
     // The API goes with everything in it (integrations, authorizer, routes, stage).
     d.ensure(&http_api::HttpApiKind, &None).await?;
     // The pair status records (the spec may have moved away from it) and the one the spec

@@ -188,14 +188,15 @@ impl Context {
             .filter(|d| !d.is_zero())
     }
 
-    /// A lock per shared OIDC provider: objects on one Auth0 domain take turns changing it,
-    /// so they do not race to create it or to remove client ids.
-    pub async fn lock_provider(&self, arn: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    /// A lock per shared resource (an OIDC provider by ARN, a custom domain by name):
+    /// objects using one take turns changing it, so they do not race to create it or to
+    /// remove what another is about to use.
+    pub async fn lock_shared(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = self
             .providers
             .lock()
             .expect("providers lock")
-            .entry(arn.to_owned())
+            .entry(key.to_owned())
             .or_default()
             .clone();
         lock.lock_owned().await

@@ -13,6 +13,7 @@
 pub mod cleanup;
 pub mod cluster;
 pub mod context;
+mod domain;
 pub mod driver;
 mod errors;
 pub mod events;

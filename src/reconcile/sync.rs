@@ -10,7 +10,7 @@ use super::kinds::{
     self, authorizer, http_api, identity_pool, integrations, oidc_provider, outputs, permissions,
     pool_roles, role, routes, stage,
 };
-use crate::api::{AccessRoleStatus, AuthedApiStatus, RouteStatus};
+use crate::api::{AccessRoleStatus, AuthedApiStatus, DomainStatus, RouteStatus};
 use crate::aws::cognito::{IdentityPool, MappingRule, PoolRoles, RulesMapping};
 
 /// Every kind, in dependency order. In observe-only mode a missing parent (no API, no
@@ -38,7 +38,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     let stale_tags = d.stale_tags();
 
     {
-        let _turn = ctx.lock_provider(&plan.oidc.arn).await;
+        let _turn = ctx.lock_shared(&plan.oidc.arn).await;
         let provider = oidc_provider::OidcProviderKind {
             arn: &plan.oidc.arn,
             cluster_id: &ctx.cluster_id,
@@ -126,6 +126,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         &plan.stage,
     )
     .await?;
+    super::domain::sync_domain(d, &api_id).await?;
 
     let functions = permissions::Wanted {
         functions: plan.lambda_functions.clone(),
@@ -263,7 +264,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
             None => ("auth0Domain", "auth0ClientId", plan.oidc.name.clone()),
             Some(oidc) => ("issuer", "clientId", oidc.issuer.clone()),
         };
-        let data = BTreeMap::from([
+        let mut data = BTreeMap::from([
             (
                 "endpoint".to_owned(),
                 d.status.api_endpoint.clone().unwrap_or_default(),
@@ -273,6 +274,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
             (issuer_key.to_owned(), issuer),
             (client_key.to_owned(), plan.oidc.client_id.clone()),
         ]);
+        data.extend(domain_outputs(d.status.domain.as_ref()));
         outputs::config_map(d.obj, &o.config_map_name, data)
     });
     d.ensure(&outputs::Outputs, &config_map).await?;
@@ -299,6 +301,22 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         d.status.tag_keys = plan.tag_keys.iter().cloned().collect();
     }
     Ok(())
+}
+
+/// What DNS needs for the custom domain, as the outputs ConfigMap has it.
+fn domain_outputs(domain: Option<&DomainStatus>) -> Vec<(String, String)> {
+    let Some(domain) = domain else {
+        return Vec::new();
+    };
+    [
+        ("domainName", Some(&domain.name)),
+        ("domainUrl", domain.url.as_ref()),
+        ("domainTarget", domain.target_domain_name.as_ref()),
+        ("domainHostedZoneId", domain.hosted_zone_id.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key.to_owned(), value?.clone())))
+    .collect()
 }
 
 /// A role only this pool's authenticated identities may assume; None in observe-only
@@ -337,7 +355,7 @@ pub(super) async fn release_oidc(
     client_id: &str,
 ) -> Result<(), Error> {
     let ctx = d.ctx;
-    let _turn = ctx.lock_provider(arn).await;
+    let _turn = ctx.lock_shared(arn).await;
     let others = ctx.store.state();
     let uid = d.uid().to_owned();
     let wanted = oidc_provider::Wanted::Released {

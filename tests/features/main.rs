@@ -12,6 +12,8 @@
 //! - [`access_rules`]: access by Auth0 claim, a role per rule; bad rules refused
 //! - [`outputs`]: the outputs ConfigMap follows the object
 //! - [`settings`]: CORS, throttling, access logs, endpoint, payload format
+//! - [`domains`]: two stages on one custom domain at their base paths, the domain going
+//!   with the last; a refused certificate stalls; a domain not ours is never adopted
 //! - [`deletion`]: deleting removes every AWS resource (also under throttling); Retain
 //!   keeps them
 //! - [`drift`]: changes made directly in AWS are put back within one resync
@@ -33,6 +35,7 @@ mod access_denied;
 mod access_rules;
 mod api_server_restart;
 mod deletion;
+mod domains;
 mod drift;
 mod isolation;
 mod jwt;

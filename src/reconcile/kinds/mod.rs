@@ -4,7 +4,9 @@
 //!
 //! [`Managed`]: super::driver::Managed
 
+pub mod api_mapping;
 pub mod authorizer;
+pub mod domain_name;
 pub mod http_api;
 pub mod identity_pool;
 pub mod integrations;
@@ -28,6 +30,8 @@ pub const REGISTERED: &[&KindInfo] = &[
     &authorizer::INFO,
     &routes::INFO,
     &stage::INFO,
+    &domain_name::INFO,
+    &api_mapping::INFO,
     &permissions::INFO,
     &identity_pool::INFO,
     &role::INFO,

@@ -256,6 +256,7 @@ mod accounts;
 mod crash_safety;
 mod creation;
 mod deletion;
+mod domains;
 mod drift;
 mod errors_and_backoff;
 mod failures;
