@@ -106,6 +106,18 @@ pub struct ControllerArgs {
     #[arg(long, env = "AUTHEDAPI_ALLOWED_FUNCTIONS", value_delimiter = ',')]
     pub allowed_functions: Vec<String>,
 
+    /// The share (0 to 1) of each account's API Gateway rate limit that drift checks of
+    /// unchanged objects may use; creates, updates and deletes go first. When checking
+    /// every object each --resync would take more, the resync stretches (metric
+    /// authedapi_resync_period_seconds, and a log line).
+    #[arg(
+        long,
+        env = "AUTHEDAPI_DRIFT_CHECK_SHARE",
+        default_value_t = 0.5,
+        value_parser = parse_share
+    )]
+    pub drift_check_share: f64,
+
     /// Whether namespaces no AuthedApiTenant maps to an AWS account (spec.aws) use the
     /// operator's own account (`allow`), or stall with NoAccount (`deny`: every team's
     /// resources live in its own account).
@@ -128,6 +140,16 @@ pub struct ControllerArgs {
         value_parser = parse_tag
     )]
     pub resource_tags: Vec<(String, String)>,
+}
+
+/// A share of a rate: more than 0, at most 1.
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err(format!(
+            "{text:?}: a share is a number above 0 and at most 1, e.g. 0.5"
+        )),
+    }
 }
 
 /// Whether the operator's own AWS account serves namespaces no tenant maps to one.
@@ -258,7 +280,8 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         })
         .take(64)
         .collect();
-    let aws = AwsProvider::new(sdk, interceptors, limits, &session_name);
+    let aws = AwsProvider::new(sdk, interceptors, limits, &session_name)
+        .with_drift_share(args.drift_check_share);
 
     // The cache holds each object without what the operator never reads (managedFields,
     // kubectl's last-applied copy of the spec): most of an object's size at scale.

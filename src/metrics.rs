@@ -75,6 +75,11 @@ struct ServiceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabels {
+    account: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ConditionLabels {
     condition: &'static str,
 }
@@ -90,6 +95,7 @@ pub struct Metrics {
     limiter_wait: Family<ServiceLabels, Histogram, fn() -> Histogram>,
     status_writes: Counter,
     objects: Family<ConditionLabels, Gauge>,
+    resync_period: Family<AccountLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// The controller's cache of AuthedApi objects, counted by condition at each scrape.
     store: OnceLock<Store<AuthedApi>>,
     ready: AtomicBool,
@@ -171,8 +177,18 @@ impl Default for Metrics {
                 })
                 .set(0);
         }
+        let resync_period =
+            Family::<AccountLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "resync_period_seconds",
+            "How often each object of an account is checked for drift: the --resync period, \
+             or longer when checking every object that often would take more than the drift \
+             checks' share of API Gateway's quota",
+            resync_period.clone(),
+        );
         Self {
             registry,
+            resync_period,
             reconciles,
             reconcile_errors,
             reconcile_duration,
@@ -314,6 +330,15 @@ impl Metrics {
                 account: account.to_owned(),
             })
             .inc();
+    }
+
+    /// The drift-check period of `account`'s objects now.
+    pub fn resync_period(&self, account: &str, period: Duration) {
+        self.resync_period
+            .get_or_create(&AccountLabels {
+                account: account.to_owned(),
+            })
+            .set(period.as_secs_f64());
     }
 
     /// Record that a request attempt to `service` in `account` waited `wait` for the rate

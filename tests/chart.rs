@@ -368,6 +368,7 @@ fn default_values_render_the_documented_settings() {
             "AUTHEDAPI_PERMISSIONS_BOUNDARY",
             "authedapi-permissions-boundary",
         ),
+        ("AUTHEDAPI_DRIFT_CHECK_SHARE", "0.5"),
         ("AUTHEDAPI_OWN_ACCOUNT", "allow"),
         ("AUTHEDAPI_ALLOWED_ISSUERS", "*.auth0.com"),
         // allowedFunctions is empty: no AUTHEDAPI_ALLOWED_FUNCTIONS, the operator allows none.

@@ -17,6 +17,7 @@ macro_rules! sdk_client {
 }
 
 pub mod apigateway;
+pub mod budget;
 pub mod cognito;
 pub mod domains;
 pub mod error;
@@ -111,7 +112,12 @@ impl AwsClients {
         interceptors: &[SharedInterceptor],
         limits: &ratelimit::Limits,
     ) -> Self {
-        Self::with_limiters(config, interceptors, &ratelimit::Limiters::new(limits), "")
+        Self::with_limiters(
+            config,
+            interceptors,
+            &ratelimit::Limiters::new(limits, None),
+            "",
+        )
     }
 
     /// Clients acting in `account` whose requests also wait for `limiters` (shared with
@@ -126,9 +132,9 @@ impl AwsClients {
             .http_client()
             .unwrap_or_else(ratelimit::default_http_client);
         let for_service = |service: &str| match limiters.of(service) {
-            Some(limiter) => config
+            Some(bucket) => config
                 .to_builder()
-                .http_client(ratelimit::RateLimitedClient::new(http.clone(), limiter))
+                .http_client(ratelimit::RateLimitedClient::new(http.clone(), bucket))
                 .build(),
             None => config.clone(),
         };

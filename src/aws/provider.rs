@@ -73,6 +73,8 @@ pub struct AwsProvider {
     own_account: OnceCell<String>,
     /// In-memory fakes by account (tests): every region gets them.
     fixed: HashMap<Account, Fixed>,
+    /// The share of API Gateway's bucket drift-check reads may use.
+    drift_share: Option<f64>,
 }
 
 impl AwsProvider {
@@ -95,7 +97,25 @@ impl AwsProvider {
             roles: Mutex::new(HashMap::new()),
             own_account: OnceCell::new(),
             fixed: HashMap::new(),
+            drift_share: None,
         }
+    }
+
+    /// Drift-check reads of API Gateway get at most `share` of each account's bucket.
+    pub fn with_drift_share(mut self, share: f64) -> Self {
+        self.drift_share = Some(share);
+        self
+    }
+
+    /// The rate (requests per second) drift checks of API Gateway may use in `account`
+    /// and `region`, once clients for them exist.
+    pub fn drift_rate(&self, account: &str, region: &str) -> Option<f64> {
+        self.limiters
+            .lock()
+            .expect("limiters lock")
+            .get(&(account.to_owned(), region.to_owned()))?
+            .of("apigateway")?
+            .drift_rate()
     }
 
     /// `clients` for the operator's own `account` in every region, `region` the default.
@@ -238,7 +258,7 @@ impl AwsProvider {
                     .lock()
                     .expect("limiters lock")
                     .entry((account_key.to_owned(), region.to_owned()))
-                    .or_insert_with(|| Limiters::new(limits))
+                    .or_insert_with(|| Limiters::new(limits, self.drift_share))
                     .clone();
                 let config = config
                     .to_builder()

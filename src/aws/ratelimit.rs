@@ -17,6 +17,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use super::budget::Bucket;
+
 /// A limit: `per_second` sustained, `burst` at once.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Limit {
@@ -50,22 +52,26 @@ impl Default for Limits {
 
 /// One token bucket per service, shared by every client of one account and region.
 #[derive(Clone, Default)]
-pub struct Limiters(BTreeMap<String, Arc<DefaultDirectRateLimiter>>);
+pub struct Limiters(BTreeMap<String, Bucket>);
 
 impl Limiters {
-    /// A new bucket for each of `limits`.
-    pub fn new(limits: &Limits) -> Self {
+    /// A new bucket for each of `limits`; API Gateway's gives drift-check reads at most
+    /// `drift_share` of it (see [`super::budget`]).
+    pub fn new(limits: &Limits, drift_share: Option<f64>) -> Self {
         Self(
             limits
                 .0
                 .iter()
-                .map(|(service, limit)| (service.clone(), limiter(*limit)))
+                .map(|(service, limit)| {
+                    let share = drift_share.filter(|_| service == "apigateway");
+                    (service.clone(), Bucket::new(*limit, share))
+                })
                 .collect(),
         )
     }
 
     /// The bucket of `service`, if it is limited.
-    pub fn of(&self, service: &str) -> Option<Arc<DefaultDirectRateLimiter>> {
+    pub fn of(&self, service: &str) -> Option<Bucket> {
         self.0.get(service).cloned()
     }
 }
@@ -117,12 +123,12 @@ pub fn default_http_client() -> SharedHttpClient {
 #[derive(Clone)]
 pub struct RateLimitedClient {
     inner: SharedHttpClient,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    bucket: Bucket,
 }
 
 impl RateLimitedClient {
-    pub fn new(inner: SharedHttpClient, limiter: Arc<DefaultDirectRateLimiter>) -> Self {
-        Self { inner, limiter }
+    pub fn new(inner: SharedHttpClient, bucket: Bucket) -> Self {
+        Self { inner, bucket }
     }
 }
 
@@ -140,14 +146,14 @@ impl HttpClient for RateLimitedClient {
     ) -> SharedHttpConnector {
         SharedHttpConnector::new(RateLimitedConnector {
             inner: self.inner.http_connector(settings, components),
-            limiter: self.limiter.clone(),
+            bucket: self.bucket.clone(),
         })
     }
 }
 
 struct RateLimitedConnector {
     inner: SharedHttpConnector,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    bucket: Bucket,
 }
 
 impl fmt::Debug for RateLimitedConnector {
@@ -159,9 +165,11 @@ impl fmt::Debug for RateLimitedConnector {
 impl HttpConnector for RateLimitedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let inner = self.inner.clone();
-        let limiter = self.limiter.clone();
+        let bucket = self.bucket.clone();
+        // API Gateway's reads are GETs (the other services' calls are all POSTs: changes).
+        let read = request.method() == "GET";
         HttpConnectorFuture::new(async move {
-            limiter.until_ready().await;
+            bucket.wait(read).await;
             inner.call(request).await
         })
     }

@@ -12,6 +12,7 @@ use kube::runtime::reflector::Store;
 use super::cluster::Cluster;
 use super::driver::Mode;
 use crate::api::AuthedApi;
+use crate::aws::budget::{DRIFT_READS_PER_OBJECT, stretched_resync};
 pub use crate::aws::provider::AwsProvider;
 use crate::metrics::Metrics;
 use crate::tenant::{AuthedApiTenant, Defaults};
@@ -23,6 +24,8 @@ struct Synced {
     mode: Mode,
     /// The tenants epoch it saw: a tenant changed since (limits, account) makes it due.
     tenants_epoch: u64,
+    /// Its drift-check period then (the resync, or longer: see [`Context::resync_for`]).
+    resync: Duration,
     at: Instant,
 }
 
@@ -82,6 +85,10 @@ pub struct Context {
     providers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Counts changes to AuthedApiTenants (bumped once the tenants store has each).
     tenants_epoch: Arc<AtomicU64>,
+    /// Objects per (account, region), counted from the cache at most every few seconds.
+    counted: Mutex<HashMap<(String, String), (Instant, usize)>>,
+    /// The stretched drift-check period last logged per (account, region).
+    stretch_logged: Mutex<HashMap<(String, String), Duration>>,
 }
 
 impl Context {
@@ -110,6 +117,8 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             providers: Mutex::new(HashMap::new()),
             tenants_epoch: Arc::new(AtomicU64::new(0)),
+            counted: Mutex::new(HashMap::new()),
+            stretch_logged: Mutex::new(HashMap::new()),
         }
     }
 
@@ -137,20 +146,28 @@ impl Context {
         {
             return None;
         }
-        self.resync
+        last.resync
             .checked_sub(last.at.elapsed())
             .filter(|d| !d.is_zero())
     }
 
-    /// Remember a full, successful sync that read the tenants at `tenants_epoch`; forget
-    /// past failures.
-    pub fn mark_synced(&self, uid: &str, generation: i64, mode: Mode, tenants_epoch: u64) {
+    /// Remember a full, successful sync that read the tenants at `tenants_epoch`, due
+    /// again after `resync`; forget past failures.
+    pub fn mark_synced(
+        &self,
+        uid: &str,
+        generation: i64,
+        mode: Mode,
+        tenants_epoch: u64,
+        resync: Duration,
+    ) {
         self.synced.lock().expect("synced lock").insert(
             uid.to_owned(),
             Synced {
                 generation,
                 mode,
                 tenants_epoch,
+                resync,
                 at: Instant::now(),
             },
         );
@@ -208,9 +225,68 @@ impl Context {
         self.failures.lock().expect("failures lock").remove(uid);
     }
 
-    /// The resync period with up to 10% jitter, so objects do not resync in lockstep.
-    pub fn jittered_resync(&self) -> Duration {
-        self.resync + self.resync.mul_f64(rand::random::<f64>() * 0.1)
+    /// `period` with up to 10% jitter, so objects do not resync in lockstep.
+    pub fn jittered(period: Duration) -> Duration {
+        period + period.mul_f64(rand::random::<f64>() * 0.1)
+    }
+
+    /// How often the objects of `account` in `region` are checked for drift: the resync
+    /// period, or longer when checking them all that often would take more than the drift
+    /// checks' share of API Gateway's bucket there. Exported as a metric; logged when it
+    /// starts to stretch, moves by a tenth, or stops.
+    pub fn resync_for(&self, account: &str, region: &str) -> Duration {
+        let Some(rate) = self.aws.drift_rate(account, region) else {
+            return self.resync;
+        };
+        let objects = self.objects_in(account, region);
+        let period = stretched_resync(self.resync, objects, DRIFT_READS_PER_OBJECT, rate);
+        self.metrics.resync_period(account, period);
+        let key = (account.to_owned(), region.to_owned());
+        let mut logged = self.stretch_logged.lock().expect("stretch lock");
+        let last = logged.get(&key).copied().unwrap_or(self.resync);
+        let moved = period.abs_diff(last) > last / 10;
+        if moved || (period == self.resync && last != self.resync) {
+            if period > self.resync {
+                tracing::info!(
+                    account,
+                    region,
+                    objects,
+                    drift_reads_per_second = rate,
+                    resync = ?period,
+                    "drift checks stretched past --resync: checking {objects} objects every \
+                     {:?} would take more than the drift checks' share of API Gateway's quota",
+                    self.resync
+                );
+            } else {
+                tracing::info!(account, region, resync = ?period, "drift checks back to --resync");
+            }
+            logged.insert(key, period);
+        }
+        period
+    }
+
+    /// How many watched objects live in `account` and `region` (by their status), counted
+    /// at most every 5 seconds.
+    fn objects_in(&self, account: &str, region: &str) -> usize {
+        let key = (account.to_owned(), region.to_owned());
+        let mut counted = self.counted.lock().expect("counted lock");
+        if let Some((at, n)) = counted.get(&key)
+            && at.elapsed() < Duration::from_secs(5)
+        {
+            return *n;
+        }
+        let n = self
+            .store
+            .state()
+            .iter()
+            .filter(|o| {
+                o.status.as_ref().is_some_and(|s| {
+                    s.account_id.as_deref() == Some(account) && s.region.as_deref() == Some(region)
+                })
+            })
+            .count();
+        counted.insert(key, (Instant::now(), n));
+        n
     }
 }
 
@@ -252,7 +328,7 @@ mod tests {
         )
         .with_tenants_epoch(epoch.clone());
         let seen = ctx.tenants_epoch();
-        ctx.mark_synced("uid", 1, Mode::Act, seen);
+        ctx.mark_synced("uid", 1, Mode::Act, seen, Duration::from_secs(600));
         assert!(
             ctx.time_to_resync("uid", 1, Mode::Act).is_some(),
             "steady state"
@@ -263,7 +339,7 @@ mod tests {
             "due after a tenant change"
         );
         // A sync that read the tenants before a change is not counted as seeing it.
-        ctx.mark_synced("uid", 1, Mode::Act, seen);
+        ctx.mark_synced("uid", 1, Mode::Act, seen, Duration::from_secs(600));
         assert!(ctx.time_to_resync("uid", 1, Mode::Act).is_none());
     }
 

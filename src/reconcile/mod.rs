@@ -31,6 +31,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 
 use crate::api::{AuthedApi, AuthedApiStatus};
+use crate::aws::budget;
 use crate::aws::provider::Account;
 use crate::aws::{AwsClients, AwsError, ErrorKind};
 use crate::plan::{self, Identity, Plan};
@@ -132,6 +133,17 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
         return Ok(Requeue::requeue(wait));
     }
 
+    // A drift check: this generation was applied and found Ready before. Its reads are
+    // paced to the drift checks' share of API Gateway's quota; everything else is a change.
+    let purpose = match &obj.status {
+        Some(s)
+            if s.observed_generation == Some(generation)
+                && status::is_ready(&s.conditions, generation) =>
+        {
+            budget::Purpose::DriftCheck
+        }
+        _ => budget::Purpose::Change,
+    };
     let mut base = obj.status.clone().unwrap_or_default();
     // A new generation: say so before working, so no one reads an old Ready as current.
     if base.observed_generation != Some(generation) {
@@ -148,7 +160,7 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
         save_status(obj, ctx, &base).await?;
     }
 
-    let (result, mut d_status, planned, writes) = match prepare(obj, ctx).await {
+    let (result, mut d_status, planned, writes, resync) = match prepare(obj, ctx).await {
         Ok(Placed {
             aws,
             plan,
@@ -156,10 +168,11 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
         }) => {
             base.account_source = Some(account_source);
             let mut d = Driver::new(&aws, &plan, obj, ctx, base, mode);
-            let result = sync(&mut d).await;
-            (result, d.status, d.planned, d.status_writes)
+            let result = budget::with_purpose(purpose, sync(&mut d)).await;
+            let resync = ctx.resync_for(&plan.account, &plan.region);
+            (result, d.status, d.planned, d.status_writes, resync)
         }
-        Err(e) => (Err(e), base, Vec::new(), 0),
+        Err(e) => (Err(e), base, Vec::new(), 0, ctx.resync),
     };
     tracing::debug!(status_writes = writes, "reconciled {}", obj.name_any());
     let outcome = match &result {
@@ -216,8 +229,9 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
                     )
                     .await;
             }
-            ctx.mark_synced(&uid, generation, mode, tenants_epoch);
-            Ok(Requeue::requeue(ctx.jittered_resync()))
+            let resync = Context::jittered(resync);
+            ctx.mark_synced(&uid, generation, mode, tenants_epoch, resync);
+            Ok(Requeue::requeue(resync))
         }
         Err(e) => {
             if !matches!(

@@ -105,3 +105,37 @@ async fn policies_spelled_differently_by_aws_cause_no_updates() {
     assert_eq!(s.proxy().forwarded("iam", "UpdateAssumeRolePolicy"), 0);
     assert_eq!(s.proxy().forwarded("iam", "PutRolePolicy"), 0);
 }
+
+#[tokio::test]
+async fn drift_checks_that_would_exceed_their_share_stretch_the_resync_and_say_so() {
+    // API Gateway limited to 2 requests/s, drift checks to half: 1 request/s. One object's
+    // drift check reads API Gateway 5 times, so checking it every 2s would need 2.5/s.
+    let s = Fixture::new(
+        "op-stretch",
+        &[
+            "--resync",
+            "2s",
+            "--aws-rate-limit",
+            "apigateway=2:2",
+            "--drift-check-share",
+            "0.5",
+        ],
+    )
+    .await;
+    let obj = s.seed_ready("stretched").await;
+    let account = obj.status.unwrap().account_id.unwrap();
+    let metrics = s.operator.metrics().await;
+    let series = format!("authedapi_resync_period_seconds{{account=\"{account}\"}} ");
+    let period: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert_eq!(period, 5.0, "1 object x 5 reads at 1 read/s");
+    let log = s.operator.log_tail(200);
+    assert!(
+        log.contains("drift checks stretched past --resync"),
+        "the stretch is logged:\n{log}"
+    );
+}
