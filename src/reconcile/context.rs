@@ -174,6 +174,29 @@ impl Context {
         self.failures.lock().expect("failures lock").remove(uid);
     }
 
+    /// Whether this process has synced (or scheduled) `uid` before.
+    pub fn seen(&self, uid: &str) -> bool {
+        self.synced.lock().expect("synced lock").contains_key(uid)
+    }
+
+    /// Schedule the first drift check of `uid` (Ready at `generation`, not seen by this
+    /// process yet) at a random point within the resync period: it counts as synced until
+    /// then. Returns the wait (None when that point is now).
+    pub fn spread_first_check(
+        &self,
+        uid: &str,
+        generation: i64,
+        mode: Mode,
+        tenants_epoch: u64,
+    ) -> Option<Duration> {
+        let wait = self.resync.mul_f64(rand::random::<f64>());
+        if wait < Duration::from_millis(10) {
+            return None;
+        }
+        self.mark_synced(uid, generation, mode, tenants_epoch, wait);
+        Some(wait)
+    }
+
     /// Count a failure of `generation`; returns how many in a row.
     pub fn failed(&self, uid: &str, generation: i64) -> u32 {
         let mut failures = self.failures.lock().expect("failures lock");
@@ -217,6 +240,24 @@ impl Context {
             .or_default()
             .clone();
         lock.lock_owned().await
+    }
+
+    /// Make `uid` due for a full look now, as seen before (no first-check spreading, no
+    /// steady-state shortcut, no backoff): what the in-process tests want of every
+    /// reconcile.
+    #[cfg(test)]
+    pub fn make_due(&self, uid: &str) {
+        self.synced.lock().expect("synced lock").insert(
+            uid.to_owned(),
+            Synced {
+                generation: i64::MIN,
+                mode: Mode::Act,
+                tenants_epoch: 0,
+                resync: Duration::ZERO,
+                at: Instant::now(),
+            },
+        );
+        self.failures.lock().expect("failures lock").remove(uid);
     }
 
     /// Drop what we remember of a deleted object.

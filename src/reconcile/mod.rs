@@ -132,7 +132,6 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
     if let Some(wait) = ctx.backing_off(&uid, generation) {
         return Ok(Requeue::requeue(wait));
     }
-
     // A drift check: this generation was applied and found Ready before. Its reads are
     // paced to the drift checks' share of API Gateway's quota; everything else is a change.
     let purpose = match &obj.status {
@@ -144,6 +143,16 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
         }
         _ => budget::Purpose::Change,
     };
+    // First sight of a Ready object (the operator just started): its drift check comes at
+    // a random point of the resync period, as it would have in steady state, so a restart
+    // is not every object's reads at once ahead of the creates queued behind them.
+    if purpose == budget::Purpose::DriftCheck
+        && !ctx.seen(&uid)
+        && let Some(wait) = ctx.spread_first_check(&uid, generation, mode, tenants_epoch)
+    {
+        return Ok(Requeue::requeue(wait));
+    }
+
     let mut base = obj.status.clone().unwrap_or_default();
     // A new generation: say so before working, so no one reads an old Ready as current.
     if base.observed_generation != Some(generation) {

@@ -292,3 +292,42 @@ async fn api_and_stage_tag_drift_is_reported_not_corrected() {
             .contains(&format!("/apis/{id}/stages/$default"))
     );
 }
+
+#[tokio::test]
+async fn after_a_restart_ready_objects_are_checked_for_drift_spread_over_the_resync() {
+    let rig = Rig::new();
+    let mut objects = Vec::new();
+    for i in 0..20 {
+        let mut obj = seed();
+        obj.metadata.name = Some(format!("seed-{i}"));
+        obj.metadata.uid = Some(format!("uid-{i}"));
+        obj.spec.outputs = None;
+        rig.ready(&mut obj).await;
+        objects.push(obj);
+    }
+    // A new process: it remembers nothing; every object is Ready at its generation.
+    let mut waits = Vec::new();
+    for obj in &objects {
+        rig.ctx.forget(obj.metadata.uid.as_deref().unwrap());
+        let requeue = apply(obj, &rig.ctx).await.unwrap();
+        waits.push(requeue);
+    }
+    let calls = {
+        let s = rig.aws.state();
+        s.reads.values().sum::<usize>() + s.writes_total()
+    };
+    assert_eq!(calls, 0, "no object is checked at once");
+    let distinct: std::collections::BTreeSet<String> =
+        waits.iter().map(|w| format!("{w:?}")).collect();
+    assert!(
+        distinct.len() > 10,
+        "the first checks are spread: {waits:?}"
+    );
+    // A new generation is never held back by the spreading.
+    let mut changed = objects[0].clone();
+    changed.metadata.generation = Some(2);
+    changed.spec.stage = "prod".into();
+    rig.ctx.forget(changed.metadata.uid.as_deref().unwrap());
+    apply(&changed, &rig.ctx).await.unwrap();
+    assert!(rig.aws.state().writes_total() > 0);
+}

@@ -174,7 +174,7 @@ impl Rig {
     /// the status it saved last put back on the object, as the next watch event would.
     async fn reconcile(&self, obj: &mut AuthedApi) -> Result<(), Error> {
         // Each reconcile here is a fresh look: no steady-state shortcut, no backoff.
-        self.ctx.forget(obj.metadata.uid.as_deref().unwrap());
+        self.ctx.make_due(obj.metadata.uid.as_deref().unwrap());
         let result = apply(obj, &self.ctx).await.map(drop);
         obj.status = Some(self.cluster.last_status());
         result
