@@ -80,6 +80,12 @@ struct AccountLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountConditionLabels {
+    account: String,
+    condition: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ConditionLabels {
     condition: &'static str,
 }
@@ -95,6 +101,7 @@ pub struct Metrics {
     limiter_wait: Family<ServiceLabels, Histogram, fn() -> Histogram>,
     status_writes: Counter,
     objects: Family<ConditionLabels, Gauge>,
+    account_objects: Family<AccountConditionLabels, Gauge>,
     resync_period: Family<AccountLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// The controller's cache of AuthedApi objects, counted by condition at each scrape.
     store: OnceLock<Store<AuthedApi>>,
@@ -177,6 +184,13 @@ impl Default for Metrics {
                 })
                 .set(0);
         }
+        let account_objects = Family::<AccountConditionLabels, Gauge>::default();
+        registry.register(
+            "account_objects",
+            "AuthedApi objects by the AWS account their resources live in (status.accountId; \
+             empty before the first reconcile) and condition (as authedapi_objects)",
+            account_objects.clone(),
+        );
         let resync_period =
             Family::<AccountLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
         registry.register(
@@ -188,6 +202,7 @@ impl Default for Metrics {
         );
         Self {
             registry,
+            account_objects,
             resync_period,
             reconciles,
             reconcile_errors,
@@ -262,6 +277,25 @@ impl ObjectCondition {
             ObjectCondition::Unknown
         }
     }
+}
+
+/// How many of `objects` are in each account (by status) under each condition (only the
+/// pairs that hold some).
+pub fn count_by_account<'a>(
+    objects: impl IntoIterator<Item = &'a AuthedApi>,
+) -> std::collections::BTreeMap<(String, &'static str), i64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for object in objects {
+        let account = object
+            .status
+            .as_ref()
+            .and_then(|s| s.account_id.clone())
+            .unwrap_or_default();
+        *counts
+            .entry((account, ObjectCondition::of(object).as_str()))
+            .or_default() += 1;
+    }
+    counts
 }
 
 /// How many of `objects` are under each condition (every condition, zeros included).
@@ -375,6 +409,13 @@ impl Metrics {
             // A pass over the cache's Arcs at each scrape: no timer, never stale.
             let objects = store.state();
             self.set_objects(&count_by_condition(objects.iter().map(|o| o.as_ref())));
+            // Rebuilt at each scrape: an account without objects has no series.
+            self.account_objects.clear();
+            for ((account, condition), n) in count_by_account(objects.iter().map(|o| o.as_ref())) {
+                self.account_objects
+                    .get_or_create(&AccountConditionLabels { account, condition })
+                    .set(n);
+            }
         }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
@@ -773,6 +814,12 @@ mod tests {
                 object.status
             );
         }
+        let by_account = count_by_account(cases.iter().map(|(o, _)| o));
+        assert_eq!(
+            by_account.values().sum::<i64>(),
+            cases.len() as i64,
+            "every object counted once: {by_account:?}"
+        );
         let counts = count_by_condition(cases.iter().map(|(o, _)| o));
         assert_eq!(
             counts,
