@@ -34,6 +34,12 @@ pub struct ControllerArgs {
     #[arg(long, env = "AUTHEDAPI_NAMESPACE")]
     pub namespace: Option<String>,
 
+    /// Watch only AuthedApis whose labels match this selector (e.g.
+    /// `team in (a,b)`), as Flux's --watch-label-selector: several operators can then
+    /// share a cluster, or an operator can be tried on a few objects first.
+    #[arg(long, env = "AUTHEDAPI_WATCH_LABEL_SELECTOR")]
+    pub watch_label_selector: Option<String>,
+
     /// How often every object is compared with AWS and drift corrected, e.g. 10m, 30s, 1h.
     #[arg(long, env = "AUTHEDAPI_RESYNC", default_value = "10m", value_parser = parse_duration)]
     pub resync: Duration,
@@ -286,7 +292,11 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     // The cache holds each object without what the operator never reads (managedFields,
     // kubectl's last-applied copy of the spec): most of an object's size at scale.
     let (store, writer) = reflector::store();
-    let objects = watcher(api, watcher::Config::default().any_semantic())
+    let mut watched = watcher::Config::default().any_semantic();
+    if let Some(selector) = &args.watch_label_selector {
+        watched = watched.labels(selector);
+    }
+    let objects = watcher(api, watched)
         .default_backoff()
         .modify(slim)
         .reflect(writer)
@@ -383,6 +393,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     };
     tracing::info!(
         namespace = args.namespace.as_deref().unwrap_or("(all)"),
+        label_selector = args.watch_label_selector.as_deref().unwrap_or("(none)"),
         resync = ?args.resync,
         concurrency = args.concurrency,
         cluster_id = %args.cluster_id,

@@ -79,26 +79,38 @@ impl Rig {
 
     /// An AuthedApiTenant mapping this namespace to `role_arn` with `external_id`.
     async fn map_to(&self, role_arn: &str, external_id: &str) {
-        let tenants: Api<AuthedApiTenant> = Api::all(self.client.clone());
-        let name = format!("{}-account", self.ns);
-        let tenant = json!({
-            "apiVersion": "authedapi.dev/v1alpha1", "kind": "AuthedApiTenant",
-            "metadata": {"name": name},
-            "spec": {
-                "namespaces": [self.ns],
-                "allowedFunctions": ["arn:aws:lambda:*:*:function:*"],
-                "aws": {"roleArn": role_arn, "externalId": external_id}
-            }
-        });
-        tenants
-            .patch(
-                &name,
-                &PatchParams::apply("test").force(),
-                &Patch::Apply(tenant),
-            )
-            .await
-            .expect("the tenant applies");
+        map(&self.client, &self.ns, role_arn, external_id, &[]).await;
     }
+}
+
+/// An AuthedApiTenant `<ns>-account` mapping `ns` to `role_arn` with `external_id` and the
+/// tenant's `rate_limits`.
+async fn map(
+    client: &kube::Client,
+    ns: &str,
+    role_arn: &str,
+    external_id: &str,
+    rate_limits: &[&str],
+) {
+    let tenants: Api<AuthedApiTenant> = Api::all(client.clone());
+    let name = format!("{ns}-account");
+    let tenant = json!({
+        "apiVersion": "authedapi.dev/v1alpha1", "kind": "AuthedApiTenant",
+        "metadata": {"name": name},
+        "spec": {
+            "namespaces": [ns],
+            "allowedFunctions": ["arn:aws:lambda:*:*:function:*"],
+            "aws": {"roleArn": role_arn, "externalId": external_id, "rateLimits": rate_limits}
+        }
+    });
+    tenants
+        .patch(
+            &name,
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(tenant),
+        )
+        .await
+        .expect("the tenant applies");
 }
 
 /// A tenant account with the operator's role in it.
@@ -339,4 +351,77 @@ async fn two_tenants_on_one_auth0_domain_get_one_provider_per_account_and_a_move
         0,
         "nothing written in the new account for the moved object"
     );
+}
+
+#[tokio::test]
+async fn one_operator_many_accounts_a_slow_or_refused_account_holds_back_only_its_own() {
+    let own = shared::account();
+    let operator_role = operator_role_arn(&own.id);
+    let fast = tenant_account(&operator_role).await;
+    let slow = tenant_account(&operator_role).await;
+    let refused = tenant_account(&operator_role).await;
+    let identity = operator_assuming(&own, &[&fast, &slow, &refused]).await;
+    let client = shared::client().await;
+    install_crd(&client).await.unwrap();
+    // One operator for three namespaces (selected by a label of this test's objects).
+    let run = format!("accounts-{}", std::process::id());
+    let label = format!("authedapi.dev/test-run={run}");
+    let mut namespaces = Vec::new();
+    for (prefix, account, external_id, limits) in [
+        ("acct-fast", &fast, EXTERNAL_ID, &[][..]),
+        // The slow account's own client-side API Gateway limit: 1 request every 2 s.
+        ("acct-slow", &slow, EXTERNAL_ID, &["apigateway=0.5:1"][..]),
+        ("acct-refused", &refused, "not-the-agreed-id", &[][..]),
+    ] {
+        let ns = TestNamespace::create(&client, prefix).await.unwrap().name;
+        map(&client, &ns, &tenant_role_arn(account), external_id, limits).await;
+        namespaces.push((ns, account));
+    }
+    let operator = Operator::start_selecting(
+        &label,
+        &own,
+        &identity.credentials,
+        &[
+            "--own-account",
+            "deny",
+            "--allowed-functions",
+            "arn:aws:lambda:*:*:function:*",
+        ],
+    );
+    let start = std::time::Instant::now();
+    let mut apis = Vec::new();
+    for (ns, account) in &namespaces {
+        let config = account.sdk_config().await;
+        let mut seed = seed_in(account, &config, "seed").await;
+        seed["metadata"]["labels"] = json!({"authedapi.dev/test-run": run});
+        let api: Api<AuthedApi> = Api::namespaced(client.clone(), ns);
+        apply(&api, &seed).await;
+        apis.push(api);
+    }
+    wait_ready(&apis[0], "seed", &operator, READY_TIMEOUT).await;
+    let fast_ready = start.elapsed();
+    let stalled = wait_stalled(&apis[2], "seed", &operator).await;
+    let (_, reason, message) = condition(&stalled, "Stalled").unwrap();
+    assert_eq!(reason, "AccountUnavailable", "{message}");
+    let slow_obj = apis[1].get("seed").await.unwrap();
+    assert!(
+        !authedapi::status::is_ready(&slow_obj.status.unwrap_or_default().conditions, 1),
+        "the slow account is still at work when the fast one is Ready"
+    );
+    wait_ready(&apis[1], "seed", &operator, READY_TIMEOUT).await;
+    let slow_ready = start.elapsed();
+    eprintln!(
+        "[measure] one operator, three accounts: the fast account's seed Ready in {:.1}s while \
+         the slow one (API Gateway at 0.5 rps) took {:.1}s and the refused one stalled",
+        fast_ready.as_secs_f64(),
+        slow_ready.as_secs_f64()
+    );
+    assert!(
+        fast_ready.as_secs_f64() * 3.0 < slow_ready.as_secs_f64(),
+        "the fast account was not held back by the slow one: {fast_ready:?} vs {slow_ready:?}"
+    );
+    assert_eq!(api_count(&fast).await, 1);
+    assert_eq!(api_count(&slow).await, 1);
+    assert_eq!(api_count(&refused).await, 0);
+    assert!(signed_in(&refused).is_empty());
 }

@@ -116,19 +116,55 @@ impl Operator {
         extra_args: &[&str],
         extra_env: &[(&str, &str)],
     ) -> Self {
+        Self::spawn(
+            namespace,
+            &["--namespace", namespace],
+            account,
+            credentials,
+            extra_args,
+            extra_env,
+        )
+    }
+
+    /// Start `authedapi controller` watching every namespace's AuthedApis labelled
+    /// `label` (a selector), as the principal holding `credentials`.
+    pub fn start_selecting(
+        label: &str,
+        account: &Account,
+        credentials: &authedapi_rig::Credentials,
+        extra_args: &[&str],
+    ) -> Self {
+        let name: String = label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        Self::spawn(
+            &name,
+            &["--watch-label-selector", label],
+            account,
+            credentials,
+            extra_args,
+            &[],
+        )
+    }
+
+    fn spawn(
+        name: &str,
+        scope: &[&str],
+        account: &Account,
+        credentials: &authedapi_rig::Credentials,
+        extra_args: &[&str],
+        extra_env: &[(&str, &str)],
+    ) -> Self {
         let control_plane = authedapi_rig::shared::control_plane();
         let port = authedapi_rig::free_port().expect("a free port");
         let metrics_addr = format!("127.0.0.1:{port}");
         let log = control_plane
             .dir()
-            .join(format!("operator-{namespace}-{port}.log"));
-        let mut args = vec![
-            "controller".to_owned(),
-            "--namespace".to_owned(),
-            namespace.to_owned(),
-            "--metrics-addr".to_owned(),
-            metrics_addr.clone(),
-        ];
+            .join(format!("operator-{name}-{port}.log"));
+        let mut args = vec!["controller".to_owned()];
+        args.extend(scope.iter().map(|a| a.to_string()));
+        args.extend(["--metrics-addr".to_owned(), metrics_addr.clone()]);
         if !extra_args.contains(&"--cluster-id") {
             args.extend(["--cluster-id".to_owned(), "test".to_owned()]);
         }
