@@ -1,7 +1,12 @@
 //! `authedapi-bench`: how fast the operator gets N AuthedApis to Ready, how many AWS
 //! calls that costs against the minimum, what a resync of unchanged objects costs, and
-//! the operator's memory and CPU. Run by `hack/bench.sh` (release build), which writes
-//! the results to BENCHMARKS.md. Not a test: it asserts nothing, it measures.
+//! the operator's memory and CPU; many accounts each under its own API Gateway quota
+//! (`--accounts`); a create arriving during a full resync (`--resync-create`). Run by
+//! `hack/bench.sh` (release build), which writes the results to BENCHMARKS.md. Not a test:
+//! it asserts nothing, it measures.
+//!
+//! Each scenario can be run alone: `--n`, `--capped-n`, `--accounts AxN`, `--resync-create
+//! N`. Given none of them, all run with their defaults.
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use authedapi_rig::emulator::Account;
-use authedapi_rig::fault_proxy::FaultProxy;
+use authedapi_rig::fault_proxy::{FORWARDED, FaultProxy, RATE_LIMITED};
+use authedapi_rig::operator_identity::{PolicyOptions, provision_tenant_role, tenant_role_arn};
 use authedapi_rig::process::Supervised;
 use authedapi_rig::{
     ControlPlane, Emulator, OperatorIdentity, TestNamespace, free_port, functions, repo_root,
@@ -25,12 +31,30 @@ struct Args {
     /// The operator binary (release build).
     #[arg(long, default_value = "target/release/authedapi")]
     operator: PathBuf,
-    /// Object counts to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
-    n: Vec<usize>,
-    /// Object counts for the runs under API Gateway's 10 requests/s quota.
-    #[arg(long, value_delimiter = ',', default_value = "1,100")]
-    capped_n: Vec<usize>,
+    /// Object counts to run, comma-separated (default, when no scenario is named:
+    /// 1,100,1000).
+    #[arg(long, value_delimiter = ',')]
+    n: Option<Vec<usize>>,
+    /// Which objects `--n` runs: 2 (the seed), 10 (ten routes), or both.
+    #[arg(long, value_delimiter = ',', default_value = "2,10")]
+    routes: Vec<usize>,
+    /// Object counts for the runs under API Gateway's 10 requests/s quota (default, when
+    /// no scenario is named: 1,100).
+    #[arg(long, value_delimiter = ',')]
+    capped_n: Option<Vec<usize>>,
+    /// ACCOUNTSxSEEDS: that many tenant accounts, each with SEEDS seeds in a namespace of
+    /// its own, API Gateway capped at 10 requests/s per account, one operator for all
+    /// (default, when no scenario is named: 10x100).
+    #[arg(long, value_parser = accounts_shape)]
+    accounts: Option<(usize, usize)>,
+    /// N seeds Ready in one account (API Gateway capped at 10 requests/s), the operator
+    /// restarted, then one more seed: its time to Ready while every object's drift check
+    /// is due (default, when no scenario is named: 500).
+    #[arg(long)]
+    resync_create: Option<usize>,
+    /// KEY=VALUE put in the operator's environment (e.g. MALLOC_ARENA_MAX=2); repeatable.
+    #[arg(long, value_parser = env_pair)]
+    operator_env: Vec<(String, String)>,
     /// Resync period of the operator during the steady-state measurement, in seconds.
     #[arg(long, default_value_t = 60)]
     resync: u64,
@@ -38,6 +62,55 @@ struct Args {
     #[arg(long, default_value = "target/bench-results.md")]
     out: PathBuf,
 }
+
+fn accounts_shape(text: &str) -> Result<(usize, usize), String> {
+    let (a, n) = text
+        .split_once('x')
+        .ok_or_else(|| format!("{text:?} is not ACCOUNTSxSEEDS (e.g. 10x100)"))?;
+    let parse = |v: &str| v.parse::<usize>().map_err(|e| format!("{v:?}: {e}"));
+    Ok((parse(a)?, parse(n)?))
+}
+
+fn env_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))
+}
+
+/// The scenarios to run, after the defaults are applied.
+struct Plan {
+    n: Vec<usize>,
+    capped_n: Vec<usize>,
+    accounts: Option<(usize, usize)>,
+    resync_create: Option<usize>,
+}
+
+impl Args {
+    fn plan(&self) -> Plan {
+        let named = self.n.is_some()
+            || self.capped_n.is_some()
+            || self.accounts.is_some()
+            || self.resync_create.is_some();
+        if named {
+            Plan {
+                n: self.n.clone().unwrap_or_default(),
+                capped_n: self.capped_n.clone().unwrap_or_default(),
+                accounts: self.accounts,
+                resync_create: self.resync_create,
+            }
+        } else {
+            Plan {
+                n: vec![1, 100, 1000],
+                capped_n: vec![1, 100],
+                accounts: Some((10, 100)),
+                resync_create: Some(500),
+            }
+        }
+    }
+}
+
+/// The external id every tenant role of the accounts scenario requires.
+const EXTERNAL_ID: &str = "bench-external-id";
 
 /// One scenario's results.
 #[derive(Debug, Default)]
@@ -238,21 +311,15 @@ async fn scenario(
         &Default::default(),
     )
     .await?;
-    let mut env = authedapi_rig::operator_env(plane, &via_proxy, &identity.credentials);
-    env.push(("AUTHEDAPI_LOG_LEVEL".into(), "warn".into()));
-    let _operator = Supervised::spawn_with_env(
-        "authedapi",
-        &repo_root().join(&args.operator),
+    let _operator = spawn_operator(
+        plane,
+        args,
+        &via_proxy,
+        &identity.credentials,
+        &marker,
         &[
-            "controller".into(),
             "--namespace".into(),
             ns.name.clone(),
-            "--metrics-addr".into(),
-            marker.clone(),
-            "--resync".into(),
-            format!("{}s", args.resync),
-            "--concurrency".into(),
-            "16".into(),
             // The platform allows the benchmark's own functions (see function_names).
             "--allowed-functions".into(),
             format!("arn:aws:lambda:*:{}:function:*", account.id),
@@ -264,11 +331,6 @@ async fn scenario(
                 "apigateway=100000:100000".into()
             },
         ],
-        &env,
-        &plane
-            .dir()
-            .join(format!("bench-operator-{metrics_port}.log")),
-        None,
     )?;
 
     let api: Api<DynamicObject> =
@@ -285,21 +347,9 @@ async fn scenario(
         )
         .await
         .with_context(|| format!("applying {name}"))?;
-        applied_at.insert(name, started.elapsed());
+        applied_at.insert(format!("{}/{name}", ns.name), started.elapsed());
     }
-    let mut ready_after: HashMap<String, f64> = HashMap::new();
-    let deadline = Instant::now() + Duration::from_secs(3600);
-    while ready_after.len() < n {
-        anyhow::ensure!(Instant::now() < deadline, "not all Ready within an hour");
-        for obj in api.list(&Default::default()).await? {
-            let name = obj.metadata.name.clone().unwrap_or_default();
-            if is_ready(&obj) && !ready_after.contains_key(&name) {
-                let since_apply = started.elapsed() - applied_at[&name];
-                ready_after.insert(name, since_apply.as_secs_f64());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let ready_after = wait_all_ready(&api, &applied_at, started).await?;
     let all_ready = started.elapsed();
     // Let the reconciles our own status writes trigger pass, then take the creation bill.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -333,24 +383,498 @@ async fn scenario(
     })
 }
 
+/// Start the operator (`controller`, `--resync`, `--concurrency 16`, metrics on `marker`,
+/// plus `extra`) as the principal holding `credentials`, its AWS endpoint `account`'s.
+fn spawn_operator(
+    plane: &ControlPlane,
+    args: &Args,
+    account: &Account,
+    credentials: &authedapi_rig::Credentials,
+    marker: &str,
+    extra: &[String],
+) -> anyhow::Result<Supervised> {
+    let mut env = authedapi_rig::operator_env(plane, account, credentials);
+    env.push(("AUTHEDAPI_LOG_LEVEL".into(), "warn".into()));
+    env.extend(args.operator_env.iter().cloned());
+    let mut argv: Vec<String> = vec![
+        "controller".into(),
+        "--metrics-addr".into(),
+        marker.to_owned(),
+        "--resync".into(),
+        format!("{}s", args.resync),
+        "--concurrency".into(),
+        "16".into(),
+    ];
+    argv.extend(extra.iter().cloned());
+    Supervised::spawn_with_env(
+        "authedapi",
+        &repo_root().join(&args.operator),
+        &argv,
+        &env,
+        &plane.dir().join(format!(
+            "bench-operator-{}.log",
+            marker.rsplit(':').next().unwrap_or("x")
+        )),
+        None,
+    )
+}
+
+/// Poll `api` every 200 ms until every object in `applied_at` (by "namespace/name") is
+/// Ready for its generation; each one's seconds from its apply to Ready.
+async fn wait_all_ready(
+    api: &Api<DynamicObject>,
+    applied_at: &HashMap<String, Duration>,
+    started: Instant,
+) -> anyhow::Result<HashMap<String, f64>> {
+    let mut ready_after: HashMap<String, f64> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    while ready_after.len() < applied_at.len() {
+        anyhow::ensure!(Instant::now() < deadline, "not all Ready within an hour");
+        for obj in api.list(&Default::default()).await? {
+            let key = format!(
+                "{}/{}",
+                obj.metadata.namespace.clone().unwrap_or_default(),
+                obj.metadata.name.clone().unwrap_or_default()
+            );
+            if let Some(applied) = applied_at.get(&key)
+                && is_ready(&obj)
+                && !ready_after.contains_key(&key)
+            {
+                ready_after.insert(key, (started.elapsed() - *applied).as_secs_f64());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(ready_after)
+}
+
+/// Apply one object with server-side apply.
+async fn apply(api: &Api<DynamicObject>, obj: Value) -> anyhow::Result<()> {
+    let obj: DynamicObject = serde_json::from_value(obj)?;
+    let name = obj.metadata.name.clone().unwrap_or_default();
+    api.patch(
+        &name,
+        &PatchParams::apply("bench").force(),
+        &Patch::Apply(&obj),
+    )
+    .await
+    .with_context(|| format!("applying {name}"))?;
+    Ok(())
+}
+
+type KeyCounts = BTreeMap<(String, String, String, String), u64>;
+
+/// Forwarded requests of `service` by access key id.
+fn forwarded_by_key(counts: &KeyCounts, service: &str) -> BTreeMap<String, u64> {
+    let mut by_key = BTreeMap::new();
+    for ((key, svc, _, outcome), n) in counts {
+        if svc == service && outcome == FORWARDED {
+            *by_key.entry(key.clone()).or_default() += n;
+        }
+    }
+    by_key
+}
+
+fn is_read_op(op: &str) -> bool {
+    op.starts_with("Get") || op.starts_with("List") || op.starts_with("Describe")
+}
+
+/// `after - before` of (service, operation, outcome) counts.
+fn delta(
+    after: &BTreeMap<(String, String, String), u64>,
+    before: &BTreeMap<(String, String, String), u64>,
+) -> BTreeMap<(String, String, String), u64> {
+    after
+        .iter()
+        .map(|(k, n)| (k.clone(), n - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// Forwarded requests of `service` in `counts`: (all, reads).
+fn service_requests(counts: &BTreeMap<(String, String, String), u64>, service: &str) -> (u64, u64) {
+    let mut all = 0;
+    let mut reads = 0;
+    for ((svc, op, outcome), n) in counts {
+        if svc == service && outcome == FORWARDED {
+            all += n;
+            if is_read_op(op) {
+                reads += n;
+            }
+        }
+    }
+    (all, reads)
+}
+
+/// The accounts scenario: `accounts` tenant accounts, each with a role the operator's own
+/// role may assume (as tests/accounts.rs sets them up), a namespace each mapped to one
+/// account by an AuthedApiTenant, `per_account` seeds in each; the fault proxy caps API
+/// Gateway at 10 requests/s (burst 40) per account; one operator watches every namespace
+/// with `--own-account deny` and the default client-side limit (10:40, per account).
+async fn accounts_scenario(
+    plane: &ControlPlane,
+    emulator: &Emulator,
+    args: &Args,
+    accounts: usize,
+    per_account: usize,
+) -> anyhow::Result<String> {
+    eprintln!(
+        "== {accounts} accounts x {per_account} seeds, API Gateway capped at 10 rps per account"
+    );
+    let operator = repo_root().join(&args.operator);
+    let client = plane.client().await?;
+    let own = emulator.new_account();
+    let operator_role = format!("arn:aws:iam::{}:role/authedapi-operator-default", own.id);
+    let tenants: Vec<Account> = (0..accounts).map(|_| emulator.new_account()).collect();
+    eprintln!(
+        "   tenant roles, namespaces, tenants and {} functions (not measured)",
+        accounts * per_account * 2
+    );
+    let tenant_api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("authedapi.dev", "v1alpha1", "AuthedApiTenant"),
+            "authedapitenants",
+        ),
+    );
+    let mut namespaces = Vec::new();
+    for tenant in &tenants {
+        provision_tenant_role(
+            tenant,
+            &operator,
+            "default",
+            &operator_role,
+            EXTERNAL_ID,
+            &PolicyOptions::default(),
+        )
+        .await?;
+        let config = tenant.sdk_config().await;
+        for i in 0..per_account {
+            for f in function_names(i, 2) {
+                functions::ensure_function(&config, &f).await?;
+            }
+        }
+        let ns = TestNamespace::create(&client, "bench-acct").await?;
+        apply(
+            &tenant_api,
+            json!({
+                "apiVersion": "authedapi.dev/v1alpha1", "kind": "AuthedApiTenant",
+                "metadata": {"name": ns.name},
+                "spec": {
+                    "namespaces": [ns.name],
+                    "allowedFunctions": [format!("arn:aws:lambda:*:{}:function:*", tenant.id)],
+                    "aws": {"roleArn": tenant_role_arn(tenant), "externalId": EXTERNAL_ID}
+                }
+            }),
+        )
+        .await?;
+        namespaces.push(ns.name);
+    }
+    let mut assume = vec!["--assume-only".to_owned()];
+    for tenant in &tenants {
+        assume.extend(["--assume-role".to_owned(), tenant_role_arn(tenant)]);
+    }
+    let identity =
+        OperatorIdentity::provision(&own, &operator, "default", &PolicyOptions { args: assume })
+            .await?;
+
+    let proxy = FaultProxy::start(&emulator.endpoint)?;
+    proxy.set_rate_limit_per_access_key("apigateway", 10.0, 40);
+    let metrics_port = free_port()?;
+    let marker = format!("127.0.0.1:{metrics_port}");
+    let via_proxy = Account {
+        endpoint: proxy.endpoint().to_owned(),
+        ..own.clone()
+    };
+    // One operator for every namespace (no --namespace): the bench owns the control plane.
+    let _operator = spawn_operator(
+        plane,
+        args,
+        &via_proxy,
+        &identity.credentials,
+        &marker,
+        &[
+            "--own-account".into(),
+            "deny".into(),
+            "--allowed-functions".into(),
+            "arn:aws:lambda:*:*:function:*".into(),
+            "--aws-rate-limit".into(),
+            "apigateway=10:40".into(),
+        ],
+    )?;
+
+    let all: Api<DynamicObject> = Api::all_with(client.clone(), &authedapi_resource());
+    let started = Instant::now();
+    let mut applied_at = HashMap::new();
+    // Round robin over the accounts, so every account has work from the start.
+    for i in 0..per_account {
+        for (ns, tenant) in namespaces.iter().zip(&tenants) {
+            let name = format!("api-{i}");
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), ns, &authedapi_resource());
+            apply(&api, object(&name, i, &tenant.id, 2)).await?;
+            applied_at.insert(format!("{ns}/{name}"), started.elapsed());
+        }
+    }
+    let ready_after = wait_all_ready(&all, &applied_at, started).await?;
+    let total = started.elapsed().as_secs_f64();
+    let (rss_mib, cpu_seconds) = process_usage(&marker).unwrap_or_default();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (counts, by_key) = proxy.snapshot();
+    eprintln!("   all Ready in {total:.1}s");
+
+    // API Gateway requests by access key = by account (one session per account).
+    let gateway = forwarded_by_key(&by_key, "apigateway");
+    let keys = gateway.len();
+    let most = gateway.values().copied().max().unwrap_or(0);
+    let least = gateway.values().copied().min().unwrap_or(0);
+    let per_seed = gateway.values().sum::<u64>() as f64 / (accounts * per_account) as f64;
+    let floor = most as f64 / 10.0;
+    // Each account's last object Ready (from the first apply).
+    let mut done: Vec<f64> = namespaces
+        .iter()
+        .map(|ns| {
+            ready_after
+                .iter()
+                .filter(|(k, _)| k.starts_with(&format!("{ns}/")))
+                .map(|(k, t)| applied_at[k].as_secs_f64() + t)
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    done.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let mut times: Vec<f64> = ready_after.into_values().collect();
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let limited: u64 = counts
+        .iter()
+        .filter(|((_, _, o), _)| o == RATE_LIMITED)
+        .map(|(_, n)| n)
+        .sum();
+    Ok(format!(
+        "| {accounts} x {per_account} | {total:.1} | {:.2} | {:.2} | {:.1} – {:.1} | {per_seed:.1} ({least} – {most} per account) | {floor:.1} | {:.2} | {keys} | {limited} | {rss_mib:.1} | {cpu_seconds:.1} |\n",
+        percentile(&times, 50.0),
+        percentile(&times, 99.0),
+        done.first().copied().unwrap_or_default(),
+        done.last().copied().unwrap_or_default(),
+        total / floor,
+    ))
+}
+
+/// Poll one object every 50 ms until it is Ready; seconds since `since`.
+async fn wait_one_ready(
+    api: &Api<DynamicObject>,
+    name: &str,
+    since: Instant,
+) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{name} not Ready within 30 minutes"
+        );
+        if let Some(obj) = api.get_opt(name).await?
+            && is_ready(&obj)
+        {
+            return Ok(since.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The create-during-a-resync scenario: `n` seeds Ready in one account (API Gateway capped
+/// at 10 requests/s in the proxy and in the operator), the operator restarted (a fresh
+/// process: every object's drift check is due), then, once drift-check reads flow, one
+/// more seed: its time to Ready against its floor.
+async fn resync_create_scenario(
+    plane: &ControlPlane,
+    emulator: &Emulator,
+    args: &Args,
+    n: usize,
+) -> anyhow::Result<String> {
+    eprintln!("== a create during the resync of {n} seeds, API Gateway capped at 10 rps");
+    let client = plane.client().await?;
+    let ns = TestNamespace::create(&client, "bench-resync").await?;
+    let account = emulator.new_account();
+    let config = account.sdk_config().await;
+    eprintln!(
+        "   creating {} functions in the emulator (not measured)",
+        (n + 1) * 2
+    );
+    for i in 0..=n {
+        for f in function_names(i, 2) {
+            functions::ensure_function(&config, &f).await?;
+        }
+    }
+    let proxy = FaultProxy::start(&emulator.endpoint)?;
+    proxy.set_rate_limit("apigateway", 10.0, 40);
+    let via_proxy = Account {
+        endpoint: proxy.endpoint().to_owned(),
+        ..account.clone()
+    };
+    let identity = OperatorIdentity::provision(
+        &account,
+        &repo_root().join(&args.operator),
+        "default",
+        &Default::default(),
+    )
+    .await?;
+    let operator_args: Vec<String> = vec![
+        "--namespace".into(),
+        ns.name.clone(),
+        "--allowed-functions".into(),
+        format!("arn:aws:lambda:*:{}:function:*", account.id),
+        "--aws-rate-limit".into(),
+        "apigateway=10:40".into(),
+    ];
+    let marker = format!("127.0.0.1:{}", free_port()?);
+    let operator = spawn_operator(
+        plane,
+        args,
+        &via_proxy,
+        &identity.credentials,
+        &marker,
+        &operator_args,
+    )?;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns.name, &authedapi_resource());
+
+    // One seed alone in an idle account (its bucket full, so never held by the quota),
+    // after a first one that made the account's shared OIDC provider: what a create costs
+    // and takes uncapped.
+    let mut single = (0.0, 0, 0);
+    for i in 0..2.min(n) {
+        let before = proxy.counts();
+        let t = Instant::now();
+        apply(&api, object(&format!("api-{i}"), i, &account.id, 2)).await?;
+        let took = wait_one_ready(&api, &format!("api-{i}"), t).await?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (all, reads) = service_requests(&delta(&proxy.counts(), &before), "apigateway");
+        single = (took, all, reads);
+    }
+    eprintln!(
+        "   a single create: {:.2}s, {} API Gateway requests ({} reads)",
+        single.0, single.1, single.2
+    );
+    // Then the rest, back to back.
+    let started = Instant::now();
+    let mut applied_at = HashMap::new();
+    for i in 2.min(n)..n {
+        let name = format!("api-{i}");
+        apply(&api, object(&name, i, &account.id, 2)).await?;
+        applied_at.insert(format!("{}/{name}", ns.name), started.elapsed());
+    }
+    wait_all_ready(&api, &applied_at, started).await?;
+    let created_in = started.elapsed().as_secs_f64();
+    eprintln!(
+        "   {n} Ready ({created_in:.1}s for the last {})",
+        applied_at.len()
+    );
+
+    // A fresh process: every object's drift check is due.
+    drop(operator);
+    let before_restart = proxy.counts();
+    let restarted = Instant::now();
+    let marker = format!("127.0.0.1:{}", free_port()?);
+    let _operator = spawn_operator(
+        plane,
+        args,
+        &via_proxy,
+        &identity.credentials,
+        &marker,
+        &operator_args,
+    )?;
+    // Drift-check reads flowing: the first API Gateway read of the new process, then 5 s.
+    loop {
+        let (_, reads) = service_requests(&delta(&proxy.counts(), &before_restart), "apigateway");
+        if reads > 0 || restarted.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first_read = restarted.elapsed().as_secs_f64();
+    let window_start = proxy.counts();
+    let window_started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before_create = proxy.counts();
+    let window = window_started.elapsed().as_secs_f64();
+    let (drift_gw, drift_gw_reads) =
+        service_requests(&delta(&before_create, &window_start), "apigateway");
+    let drift_all: u64 = delta(&before_create, &window_start)
+        .iter()
+        .filter(|((_, op, o), _)| o == FORWARDED && is_read_op(op))
+        .map(|(_, n)| n)
+        .sum();
+
+    let name = format!("api-{n}");
+    let t = Instant::now();
+    apply(&api, object(&name, n, &account.id, 2)).await?;
+    let took = wait_one_ready(&api, &name, t).await?;
+    let during = delta(&proxy.counts(), &before_create);
+    let (during_gw, during_gw_reads) = service_requests(&during, "apigateway");
+    let limited: u64 = during
+        .iter()
+        .filter(|((_, _, o), _)| o == RATE_LIMITED)
+        .map(|(_, n)| n)
+        .sum();
+    let (rss_mib, cpu_seconds) = process_usage(&marker).unwrap_or_default();
+    eprintln!("   the create during the resync: {took:.2}s");
+    let floor = single.1 as f64 / 10.0 + single.0;
+    Ok(format!(
+        "| {n} | {took:.2} | {floor:.2} ({} / 10 rps + {:.2}) | {:.2} | {:.1} ({} of {} API Gateway requests in {:.1}s; {:.1} reads/s of all services) | {:.1} ({during_gw} API Gateway requests, {during_gw_reads} reads, in {took:.2}s) | {limited} | {first_read:.1} | {created_in:.0} | {rss_mib:.1} | {cpu_seconds:.1} |\n",
+        single.1,
+        single.0,
+        took - floor,
+        drift_gw_reads as f64 / window,
+        drift_gw_reads,
+        drift_gw,
+        window,
+        drift_all as f64 / window,
+        during_gw as f64 / took.max(0.001),
+    ))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let plan = args.plan();
     std::env::set_current_dir(repo_root())?;
     let (plane, emulator) = tokio::try_join!(ControlPlane::start(), Emulator::start())?;
     plane.install_crds()?;
 
     // Rows are written as each scenario ends, so a long run keeps what it measured.
-    let mut out = String::new();
-    out.push_str("| N | scenario | ready p50 (s) | ready p99 (s) | ready max (s) | AWS requests / object (create) | writes / object (min) | requests / object / resync | writes in steady state | throttled | RSS (MiB) | CPU (s) |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    std::fs::write(&args.out, &out)?;
-    let mut scenarios: Vec<(usize, usize, bool)> = Vec::new();
-    for &n in &args.n {
-        scenarios.push((n, 2, false));
-        scenarios.push((n, 10, false));
+    let mut tables: Vec<(&str, String)> = Vec::new();
+    let write = |tables: &Vec<(&str, String)>| -> anyhow::Result<()> {
+        let text: Vec<String> = tables
+            .iter()
+            .map(|(h, rows)| format!("{h}{rows}"))
+            .collect();
+        std::fs::write(&args.out, text.join("\n"))?;
+        Ok(())
+    };
+    let add = |tables: &mut Vec<(&'static str, String)>, header: &'static str, row: &str| {
+        print!("{row}");
+        match tables.iter_mut().find(|(h, _)| *h == header) {
+            Some((_, rows)) => rows.push_str(row),
+            None => tables.push((header, row.to_owned())),
+        }
+    };
+    // First: its operator watches every namespace, so it runs while there are no others.
+    if let Some((accounts, per)) = plan.accounts {
+        let row = accounts_scenario(&plane, &emulator, &args, accounts, per).await?;
+        add(&mut tables, ACCOUNTS_HEADER, &row);
+        write(&tables)?;
     }
-    scenarios.extend(args.capped_n.iter().map(|&n| (n, 2, true)));
+    if let Some(n) = plan.resync_create {
+        let row = resync_create_scenario(&plane, &emulator, &args, n).await?;
+        add(&mut tables, RESYNC_CREATE_HEADER, &row);
+        write(&tables)?;
+    }
+    let mut scenarios: Vec<(usize, usize, bool)> = Vec::new();
+    for &n in &plan.n {
+        for &routes in &args.routes {
+            scenarios.push((n, routes, false));
+        }
+    }
+    scenarios.extend(plan.capped_n.iter().map(|&n| (n, 2, true)));
     for (n, routes, capped) in scenarios {
         let r = scenario(&plane, &emulator, &args, n, routes, capped).await?;
         let row = format!(
@@ -369,10 +893,15 @@ async fn main() -> anyhow::Result<()> {
             r.rss_mib,
             r.cpu_seconds
         );
-        print!("{row}");
-        out.push_str(&row);
-        std::fs::write(&args.out, &out)?;
+        add(&mut tables, MAIN_HEADER, &row);
+        write(&tables)?;
         let _ = r.routes;
     }
     Ok(())
 }
+
+const MAIN_HEADER: &str = "| N | scenario | ready p50 (s) | ready p99 (s) | ready max (s) | AWS requests / object (create) | writes / object (min) | requests / object / resync | writes in steady state | throttled | RSS (MiB) | CPU (s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+
+const ACCOUNTS_HEADER: &str = "| accounts x seeds | all Ready (s) | ready p50 (s) | ready p99 (s) | accounts done (s, first – last) | API Gateway requests / seed (per account) | per-account floor (s) | all Ready / floor | access keys seen | throttled | RSS (MiB) | CPU (s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+
+const RESYNC_CREATE_HEADER: &str = "| objects resyncing | create Ready (s) | its floor (s) | over the floor (s) | drift-check reads / s before it (API Gateway; share 5) | API Gateway requests / s while it was created | throttled | first read after restart (s) | creating the N (s) | RSS (MiB) | CPU (s) |\n|---|---|---|---|---|---|---|---|---|---|---|\n";

@@ -477,4 +477,22 @@ mod tests {
         assert!(path_matches("/v2/tags/{arn+}", &["v2", "tags", "a", "b"]));
         assert!(!path_matches("/v2/tags/{arn+}", &["v2", "tags"]));
     }
+
+    #[test]
+    fn the_credential_scope_names_the_access_key_id() {
+        let uri: Uri = "/v2/apis".parse().unwrap();
+        let scope = credential_scope(&signed("apigateway"), &uri).unwrap();
+        assert_eq!(scope.access_key_id, "AKIARIG0123456789012");
+        assert_eq!(scope.service, "apigateway");
+        let presigned: Uri =
+            "/?X-Amz-Credential=ASIAPRESIGNED%2F20260102%2Fus-east-1%2Fsts%2Faws4_request"
+                .parse()
+                .unwrap();
+        let scope = credential_scope(&HeaderMap::new(), &presigned).unwrap();
+        assert_eq!(scope.access_key_id, "ASIAPRESIGNED");
+        assert!(
+            credential_scope(&HeaderMap::new(), &uri).is_none(),
+            "unsigned"
+        );
+    }
 }

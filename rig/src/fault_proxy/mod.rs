@@ -31,7 +31,11 @@
 //! * **Account quotas.** [`FaultProxy::set_rate_limit`] puts a token bucket in front of a
 //!   service; requests over it are answered at once with that service's throttling error
 //!   (outcome [`RATE_LIMITED`]), never queued or delayed.
-//! * **Every request is counted** by `(service, operation, outcome)`, where the outcome is
+//!   [`FaultProxy::set_rate_limit_per_access_key`] does the same with a bucket per SigV4
+//!   access key id: per account, on a rig where each account is reached through one
+//!   session (see there).
+//! * **Every request is counted** by `(service, operation, outcome)` (and by access key
+//!   id too, [`FaultProxy::counts_by_access_key`]), where the outcome is
 //!   [`FORWARDED`], the fault's [`Fault::name`], [`RATE_LIMITED`] or [`UPSTREAM_ERROR`].
 //!   A request is counted before its response is sent, so a count read after the SDK call
 //!   returned includes it.
@@ -283,6 +287,32 @@ impl FaultProxy {
         lock(&self.shared.limits).clear(service);
     }
 
+    /// Cap `service` at `requests_per_second` with bursts of `burst` for each SigV4 access
+    /// key id (parsed from `Authorization: … Credential=AKID/…`, or a presigned
+    /// `X-Amz-Credential`) separately: a token bucket per key, full when the key is first
+    /// seen. Requests over it get the service's throttling error (outcome [`RATE_LIMITED`]).
+    /// Unsigned requests share one bucket. Applies together with [`Self::set_rate_limit`]
+    /// if both are set (the per-key bucket is checked first).
+    ///
+    /// This is API Gateway's quota per account as the proxy can see it: the proxy sees no
+    /// account, only the key that signed. The operator reaches each tenant account through
+    /// exactly one assumed-role session during a run (it caches the session's credentials
+    /// and refreshes them only near expiry, an hour or more), so one key is one account; a
+    /// refreshed session would get a second, full bucket for the same account.
+    pub fn set_rate_limit_per_access_key(
+        &self,
+        service: &str,
+        requests_per_second: f64,
+        burst: u32,
+    ) {
+        lock(&self.shared.limits).set_per_key(service, requests_per_second, burst);
+    }
+
+    /// Remove `service`'s per-access-key rate limit.
+    pub fn clear_rate_limit_per_access_key(&self, service: &str) {
+        lock(&self.shared.limits).clear_per_key(service);
+    }
+
     /// Requests received so far by (service, operation, outcome).
     pub fn counts(&self) -> BTreeMap<(String, String, String), u64> {
         lock(&self.shared.counts).clone()
@@ -315,9 +345,31 @@ impl FaultProxy {
         lock(&self.shared.counts).values().sum()
     }
 
+    /// Requests received so far by (access key id, service, operation, outcome); unsigned
+    /// requests under the key "".
+    pub fn counts_by_access_key(&self) -> BTreeMap<(String, String, String, String), u64> {
+        lock(&self.shared.key_counts).clone()
+    }
+
+    /// Both counts, taken at one instant: (by service, by access key).
+    #[allow(clippy::type_complexity)]
+    pub fn snapshot(
+        &self,
+    ) -> (
+        BTreeMap<(String, String, String), u64>,
+        BTreeMap<(String, String, String, String), u64>,
+    ) {
+        let counts = lock(&self.shared.counts);
+        let key_counts = lock(&self.shared.key_counts);
+        (counts.clone(), key_counts.clone())
+    }
+
     /// Forget the counts.
     pub fn reset_counts(&self) {
-        lock(&self.shared.counts).clear();
+        let mut counts = lock(&self.shared.counts);
+        let mut key_counts = lock(&self.shared.key_counts);
+        counts.clear();
+        key_counts.clear();
     }
 
     /// Stop accepting and drop every connection. Idempotent; also done on drop.
@@ -410,5 +462,60 @@ mod tests {
             Some(Fault::Status(500)),
             "the first rule wins"
         );
+    }
+
+    /// A request signed with `access_key` for API Gateway's GetApis.
+    async fn get_apis(client: &reqwest::Client, proxy: &FaultProxy, access_key: &str) -> u16 {
+        client
+            .get(format!("{}/v2/apis", proxy.endpoint()))
+            .header(
+                "authorization",
+                format!(
+                    "AWS4-HMAC-SHA256 Credential={access_key}/20260102/us-east-1/apigateway/aws4_request, \
+                     SignedHeaders=host;x-amz-date, Signature=00"
+                ),
+            )
+            .send()
+            .await
+            .expect("the proxy answers")
+            .status()
+            .as_u16()
+    }
+
+    #[tokio::test]
+    async fn a_per_access_key_limit_throttles_each_key_on_its_own_and_counts_by_key() {
+        // No upstream listens on port 9: forwarded requests come back 502 (upstream_error),
+        // refused ones 429 from the proxy itself.
+        let proxy = FaultProxy::start("http://127.0.0.1:9").unwrap();
+        proxy.set_rate_limit_per_access_key("apigateway", 0.0, 3);
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        for key in ["ASIAACCOUNTONE", "ASIAACCOUNTTWO"] {
+            let mut statuses = Vec::new();
+            for _ in 0..5 {
+                statuses.push(get_apis(&client, &proxy, key).await);
+            }
+            assert_eq!(statuses, [502, 502, 502, 429, 429], "{key}");
+        }
+        let by_key = proxy.counts_by_access_key();
+        let count = |key: &str, outcome: &str| {
+            by_key
+                .get(&(
+                    key.to_owned(),
+                    "apigateway".to_owned(),
+                    "GetApis".to_owned(),
+                    outcome.to_owned(),
+                ))
+                .copied()
+                .unwrap_or(0)
+        };
+        for key in ["ASIAACCOUNTONE", "ASIAACCOUNTTWO"] {
+            assert_eq!(count(key, UPSTREAM_ERROR), 3, "{key}: its own burst");
+            assert_eq!(count(key, RATE_LIMITED), 2, "{key}");
+        }
+        assert_eq!(proxy.count("apigateway", "GetApis", RATE_LIMITED), 4);
+        proxy.clear_rate_limit_per_access_key("apigateway");
+        assert_eq!(get_apis(&client, &proxy, "ASIAACCOUNTONE").await, 502);
+        proxy.reset_counts();
+        assert!(proxy.counts_by_access_key().is_empty());
     }
 }

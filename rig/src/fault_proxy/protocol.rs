@@ -44,6 +44,8 @@ impl Protocol {
 /// Everything about a request the proxy needs to answer it with a fault.
 pub(super) struct RequestInfo {
     pub(super) class: Classification,
+    /// The SigV4 access key id that signed the request, if it is signed.
+    pub(super) access_key_id: Option<String>,
     protocol: Protocol,
     account: String,
 }
@@ -53,7 +55,9 @@ impl RequestInfo {
         let class = classify(method, uri, headers, body);
         let is_query = query_action(headers, uri, body).is_some();
         let protocol = Protocol::of(&class.service, headers, is_query);
-        let account = credential_scope(headers, uri)
+        let scope = credential_scope(headers, uri);
+        let access_key_id = scope.as_ref().map(|scope| scope.access_key_id.clone());
+        let account = scope
             .and_then(|scope| {
                 let id = scope.access_key_id.strip_prefix(RIG_ACCESS_KEY_PREFIX)?;
                 (id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())).then(|| id.to_owned())
@@ -61,6 +65,7 @@ impl RequestInfo {
             .unwrap_or_else(|| FALLBACK_ACCOUNT.to_owned());
         Self {
             class,
+            access_key_id,
             protocol,
             account,
         }
@@ -184,6 +189,7 @@ mod tests {
                 service: service.to_owned(),
                 operation: operation.to_owned(),
             },
+            access_key_id: None,
             protocol: Protocol::of(service, &headers, matches!(service, "iam" | "sts")),
             account: "123456789012".to_owned(),
         }

@@ -21,12 +21,15 @@ use tokio::sync::{Notify, watch};
 
 use super::limits::Limits;
 use super::protocol::{ErrorKind, RequestInfo, error_response};
-use super::{Classification, FORWARDED, Fault, Faults, RATE_LIMITED, UPSTREAM_ERROR};
+use super::{FORWARDED, Fault, Faults, RATE_LIMITED, UPSTREAM_ERROR};
 
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
 /// Requests counted by (service, operation, outcome).
 pub(super) type Counts = BTreeMap<(String, String, String), u64>;
+/// Requests counted by (access key id, service, operation, outcome); unsigned requests
+/// under the key "".
+pub(super) type KeyCounts = BTreeMap<(String, String, String, String), u64>;
 
 fn full(body: impl Into<Bytes>) -> ProxyBody {
     Full::new(body.into())
@@ -42,6 +45,7 @@ pub(super) struct Shared {
     pub(super) faults: Mutex<Faults>,
     pub(super) limits: Mutex<Limits>,
     pub(super) counts: Mutex<Counts>,
+    pub(super) key_counts: Mutex<KeyCounts>,
     next_request_id: AtomicU64,
 }
 
@@ -75,13 +79,26 @@ impl Shared {
             faults: Mutex::new(Faults::new()),
             limits: Mutex::new(Limits::new()),
             counts: Mutex::new(BTreeMap::new()),
+            key_counts: Mutex::new(BTreeMap::new()),
             next_request_id: AtomicU64::new(0),
         })
     }
 
-    fn count(&self, class: &Classification, outcome: &str) {
-        *lock(&self.counts)
+    fn count(&self, info: &RequestInfo, outcome: &str) {
+        let class = &info.class;
+        // Both maps under both locks, so a reader of both sees the same requests.
+        let mut counts = lock(&self.counts);
+        let mut key_counts = lock(&self.key_counts);
+        *counts
             .entry((
+                class.service.clone(),
+                class.operation.clone(),
+                outcome.to_owned(),
+            ))
+            .or_default() += 1;
+        *key_counts
+            .entry((
+                info.access_key_id.clone().unwrap_or_default(),
                 class.service.clone(),
                 class.operation.clone(),
                 outcome.to_owned(),
@@ -91,7 +108,7 @@ impl Shared {
 
     /// Count the request under `outcome` and answer it with the service's `kind` of error.
     fn fail(&self, info: &RequestInfo, outcome: &str, kind: ErrorKind) -> Response<ProxyBody> {
-        self.count(&info.class, outcome);
+        self.count(info, outcome);
         error_response(info, kind, &self.request_id()).map(full)
     }
 
@@ -181,7 +198,7 @@ async fn handle(
             fault.name()
         }
         Some(Fault::Reset) => {
-            shared.count(&info.class, &Fault::Reset.name());
+            shared.count(&info, &Fault::Reset.name());
             // The connection's task drops the socket with SO_LINGER 0 (a TCP RST); this
             // request never gets an answer.
             reset.notify_one();
@@ -197,16 +214,16 @@ async fn handle(
             return Ok(shared.fail(&info, &fault.name(), ErrorKind::Status(status)));
         }
     };
-    if !lock(&shared.limits).admit(&info.class.service) {
+    if !lock(&shared.limits).admit(&info.class.service, info.access_key_id.as_deref()) {
         return Ok(shared.fail(&info, RATE_LIMITED, ErrorKind::Throttle));
     }
     match shared.forward(parts, body).await {
         Ok(response) => {
-            shared.count(&info.class, &outcome);
+            shared.count(&info, &outcome);
             Ok(response)
         }
         Err(error) => {
-            shared.count(&info.class, UPSTREAM_ERROR);
+            shared.count(&info, UPSTREAM_ERROR);
             let mut response = Response::new(full(format!(
                 "fault proxy: upstream {} failed: {error:#}",
                 shared.upstream
