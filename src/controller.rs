@@ -328,13 +328,11 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         )
     };
     let controller = controller.reconcile_all_on(tenant_changes);
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "authedapi".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        },
-    );
+    let reporter = Reporter {
+        controller: "authedapi".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let recorder = Recorder::new(client.clone(), reporter.clone());
     let settings = Settings {
         cluster_id: args.cluster_id.clone(),
         resync: args.resync,
@@ -349,6 +347,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let cluster = Arc::new(KubeCluster {
         client: client.clone(),
         recorder,
+        reporter,
     });
     let ctx = Arc::new(
         Context::new(

@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ObjectReference};
+use k8s_openapi::api::events::v1::Event as K8sEvent;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Resource;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use super::FIELD_MANAGER;
 use super::events::{Action, Reason};
@@ -57,10 +59,43 @@ pub trait Cluster: Send + Sync {
     ) -> Result<BTreeMap<String, String>, kube::Error>;
 }
 
+/// `event` about `regarding` as an events.k8s.io/v1 Event, as kube's Recorder makes one.
+fn normal_event(event: &Event, regarding: ObjectReference, reporter: &Reporter) -> K8sEvent {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    K8sEvent {
+        metadata: ObjectMeta {
+            namespace: regarding.namespace.clone(),
+            name: Some(format!(
+                "{}.{:x}",
+                regarding.name.as_deref().unwrap_or(&reporter.controller),
+                now.as_nanosecond()
+            )),
+            ..Default::default()
+        },
+        action: Some(event.action.clone()),
+        reason: Some(event.reason.clone()),
+        note: event.note.clone(),
+        event_time: Some(MicroTime(now)),
+        regarding: Some(regarding),
+        reporting_controller: Some(reporter.controller.clone()),
+        reporting_instance: Some(
+            reporter
+                .instance
+                .clone()
+                .unwrap_or_else(|| reporter.controller.clone()),
+        ),
+        type_: Some("Normal".into()),
+        ..Default::default()
+    }
+}
+
 /// The API server.
 pub struct KubeCluster {
     pub client: kube::Client,
+    /// Publishes warnings, folding a repeated one into one event's series.
     pub recorder: Recorder,
+    /// Who reports the events this cluster creates itself.
+    pub reporter: Reporter,
 }
 
 #[async_trait::async_trait]
@@ -103,7 +138,26 @@ impl Cluster for KubeCluster {
             action: truncate(action.to_string(), 128),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+        // Normal events are one-off facts (Created, Updated, Deleted, Ready): created as
+        // they are. Warnings repeat while a problem lasts: the Recorder folds repeats into
+        // one event's series, and keeps each event it published for 6 minutes to do so —
+        // for every event, about 20 per new object, that cache was most of the operator's
+        // memory at scale (and scanned whole at each publish).
+        let reference = obj.object_ref(&());
+        let result = match type_ {
+            EventType::Warning => self.recorder.publish(&event, &reference).await,
+            EventType::Normal => {
+                let namespace = reference.namespace.clone().unwrap_or_default();
+                Api::<K8sEvent>::namespaced(self.client.clone(), &namespace)
+                    .create(
+                        &PostParams::default(),
+                        &normal_event(&event, reference, &self.reporter),
+                    )
+                    .await
+                    .map(drop)
+            }
+        };
+        if let Err(e) = result {
             tracing::debug!("could not publish event {}: {e}", reason.as_str());
         }
     }

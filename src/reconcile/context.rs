@@ -343,10 +343,15 @@ mod tests {
         >();
         let epoch = Arc::new(AtomicU64::new(0));
         let client = kube::Client::new(service, "default");
-        let recorder = kube::runtime::events::Recorder::new(client.clone(), "test".into());
+        let reporter: kube::runtime::events::Reporter = "test".into();
+        let recorder = kube::runtime::events::Recorder::new(client.clone(), reporter.clone());
         let ctx = Context::new(
             client.clone(),
-            Arc::new(super::super::cluster::KubeCluster { client, recorder }),
+            Arc::new(super::super::cluster::KubeCluster {
+                client,
+                recorder,
+                reporter,
+            }),
             AwsProvider::fixed(
                 crate::aws::fake::FakeAws::default().clients(),
                 "123456789012",

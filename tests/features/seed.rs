@@ -138,3 +138,30 @@ async fn seed_example_becomes_ready_with_the_seed_resources() {
         time_to_ready.as_secs_f64()
     );
 }
+
+#[tokio::test]
+async fn what_the_operator_made_is_told_in_events_about_the_object() {
+    use k8s_openapi::api::events::v1::Event;
+    let s = Fixture::new("op-seed-events", &[]).await;
+    let obj = s.seed_ready("told").await;
+    let events: kube::Api<Event> = kube::Api::namespaced(s.client.clone(), &s.namespace.name);
+    let ours: Vec<Event> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.reporting_controller.as_deref() == Some("authedapi"))
+        .collect();
+    let told = |reason: &str, action: &str| {
+        ours.iter().any(|e| {
+            e.reason.as_deref() == Some(reason)
+                && e.action.as_deref() == Some(action)
+                && e.type_.as_deref() == Some("Normal")
+                && e.regarding.as_ref().and_then(|r| r.uid.clone()) == obj.metadata.uid
+        })
+    };
+    assert!(told("Created", "CreateApi"), "{ours:#?}");
+    assert!(told("Created", "CreateIdentityPool"), "{ours:#?}");
+    assert!(told("Ready", "Reconcile"), "{ours:#?}");
+}
