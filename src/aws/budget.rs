@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use std::num::NonZeroU32;
+
 use governor::DefaultDirectRateLimiter;
+use governor::clock::{Clock, DefaultClock};
 
 use super::ratelimit::{Limit, limiter};
 
@@ -78,7 +81,9 @@ impl Bucket {
             drift: drift_share.map(|share| {
                 limiter(Limit {
                     per_second: limit.per_second * share,
-                    burst: ((f64::from(limit.burst) * share).floor() as u32).max(1),
+                    // At least one whole drift check, so one can always be admitted.
+                    burst: ((f64::from(limit.burst) * share).floor() as u32)
+                        .max(DRIFT_READS_PER_OBJECT),
                 })
             }),
             drift_rate,
@@ -91,12 +96,27 @@ impl Bucket {
         self.drift_rate
     }
 
-    /// Wait until a request may go: `read` says whether it only reads.
+    /// Take `reads` tokens of the drift checks' share for one drift check now, or say how
+    /// long until they are there: a drift check that must wait is requeued for then
+    /// rather than holding one of the controller's workers that a change may need.
+    pub fn admit_drift_check(&self, reads: u32) -> Result<(), Duration> {
+        let Some(drift) = &self.drift else {
+            return Ok(());
+        };
+        let n = NonZeroU32::new(reads).unwrap_or(NonZeroU32::MIN);
+        match drift.check_n(n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(DefaultClock::default().now())),
+            // More than the share's burst (not with our burst of at least one check's
+            // reads): let it go; its reads still wait for the bucket.
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// Wait until a request may go: `read` says whether it only reads. A drift check's
+    /// reads were paid for at its admission ([`Bucket::admit_drift_check`]).
     pub async fn wait(&self, read: bool) {
         if read && current() == Purpose::DriftCheck {
-            if let Some(drift) = &self.drift {
-                drift.until_ready().await;
-            }
             // Changes first: a drift check can wait, a create should not.
             while self.changes_waiting.load(Ordering::SeqCst) > 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -144,18 +164,45 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_change_goes_before_drift_checks_waiting_for_the_bucket() {
-        // 20 rps, burst 1; drift checks get half.
+    async fn drift_checks_are_admitted_at_their_share_and_changes_do_not_wait_for_them() {
+        // 20 rps, burst 5; drift checks get half: 10 reads/s, burst 5 (one check).
         let bucket = Bucket::new(
             Limit {
                 per_second: 20.0,
-                burst: 1,
+                burst: 5,
             },
             Some(0.5),
         );
         assert_eq!(bucket.drift_rate(), Some(10.0));
+        assert_eq!(bucket.admit_drift_check(5), Ok(()), "one check's burst");
+        let wait = bucket.admit_drift_check(5).unwrap_err();
+        assert!(
+            wait > Duration::from_millis(400) && wait <= Duration::from_millis(500),
+            "the next check in 5 reads / 10 per s: {wait:?}"
+        );
+        // A change is not held back by the spent drift share.
         let start = Instant::now();
-        let drift: Vec<_> = (0..10)
+        with_purpose(Purpose::Change, bucket.wait(false)).await;
+        with_purpose(Purpose::Change, bucket.wait(true)).await;
+        assert!(
+            start.elapsed() < Duration::from_millis(100),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_admitted_drift_checks_reads_let_a_waiting_change_go_first() {
+        // 10 rps, burst 1: every request waits 100 ms for the one before.
+        let bucket = Bucket::new(
+            Limit {
+                per_second: 10.0,
+                burst: 1,
+            },
+            Some(0.5),
+        );
+        let start = Instant::now();
+        let drift: Vec<_> = (0..5)
             .map(|_| {
                 let bucket = bucket.clone();
                 tokio::spawn(with_purpose(Purpose::DriftCheck, async move {
@@ -164,7 +211,7 @@ mod tests {
                 }))
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(120)).await;
         let asked = start.elapsed();
         with_purpose(Purpose::Change, bucket.wait(false)).await;
         let change_waited = start.elapsed() - asked;
@@ -173,45 +220,13 @@ mod tests {
             drift_done.push(d.await.unwrap());
         }
         drift_done.sort();
-        // Ten drift reads at their share (10 rps) take about a second; the change, asked
-        // for while they queue, waits at most about one token of the whole bucket (50 ms).
-        assert!(
-            *drift_done.last().unwrap() >= Duration::from_millis(800),
-            "the drift reads kept to their share: {drift_done:?}"
-        );
         assert!(
             change_waited < Duration::from_millis(150),
-            "the change waited {change_waited:?} behind drift reads"
+            "the change waited {change_waited:?} behind drift reads ({drift_done:?})"
         );
-    }
-
-    #[tokio::test]
-    async fn reads_of_a_change_and_writes_of_a_drift_check_are_changes() {
-        // 100 rps for all, 1 rps for drift-check reads.
-        let bucket = Bucket::new(
-            Limit {
-                per_second: 100.0,
-                burst: 1,
-            },
-            Some(0.01),
-        );
-        with_purpose(Purpose::DriftCheck, bucket.wait(true)).await;
-        // The drift share is spent for a second; a write of the drift check (correcting
-        // drift) and a read of a change do not wait for it.
-        let start = Instant::now();
-        with_purpose(Purpose::DriftCheck, bucket.wait(false)).await;
-        with_purpose(Purpose::Change, bucket.wait(true)).await;
         assert!(
-            start.elapsed() < Duration::from_millis(300),
-            "{:?}",
-            start.elapsed()
-        );
-        // Another drift-check read waits for its share.
-        with_purpose(Purpose::DriftCheck, bucket.wait(true)).await;
-        assert!(
-            start.elapsed() >= Duration::from_millis(700),
-            "{:?}",
-            start.elapsed()
+            *drift_done.last().unwrap() > asked + change_waited,
+            "some drift reads went after the change: {drift_done:?}"
         );
     }
 }

@@ -5,12 +5,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use tokio::sync::OnceCell;
 
+use super::budget::Bucket;
 use super::ratelimit::{self, Limiters, Limits};
 use super::{AwsClients, AwsError, SharedInterceptor};
 use crate::tenant::TenantAws;
@@ -108,14 +110,35 @@ impl AwsProvider {
     }
 
     /// The rate (requests per second) drift checks of API Gateway may use in `account`
-    /// and `region`, once clients for them exist.
+    /// and `region`: its bucket's, or before that bucket exists (just started), what the
+    /// operator's own limit gives.
     pub fn drift_rate(&self, account: &str, region: &str) -> Option<f64> {
+        match self.bucket(account, region) {
+            Some(bucket) => bucket.drift_rate(),
+            None => Some(self.limits.0.get("apigateway")?.per_second * self.drift_share?),
+        }
+    }
+
+    /// Take one drift check's API Gateway reads in `account` and `region` from the drift
+    /// share, or say how long until it has them (see [`Bucket::admit_drift_check`]).
+    pub fn admit_drift_check(
+        &self,
+        account: &str,
+        region: &str,
+        reads: u32,
+    ) -> Result<(), Duration> {
+        match self.bucket(account, region) {
+            Some(bucket) => bucket.admit_drift_check(reads),
+            None => Ok(()),
+        }
+    }
+
+    fn bucket(&self, account: &str, region: &str) -> Option<Bucket> {
         self.limiters
             .lock()
             .expect("limiters lock")
             .get(&(account.to_owned(), region.to_owned()))?
-            .of("apigateway")?
-            .drift_rate()
+            .of("apigateway")
     }
 
     /// `clients` for the operator's own `account` in every region, `region` the default.

@@ -11,7 +11,7 @@ use kube::runtime::reflector::Store;
 
 use super::cluster::Cluster;
 use super::driver::Mode;
-use crate::api::AuthedApi;
+use crate::api::{AuthedApi, AuthedApiStatus};
 use crate::aws::budget::{DRIFT_READS_PER_OBJECT, stretched_resync};
 pub use crate::aws::provider::AwsProvider;
 use crate::metrics::Metrics;
@@ -184,12 +184,23 @@ impl Context {
     /// then. Returns the wait (None when that point is now).
     pub fn spread_first_check(
         &self,
-        uid: &str,
+        obj: &AuthedApi,
         generation: i64,
         mode: Mode,
         tenants_epoch: u64,
     ) -> Option<Duration> {
-        let wait = self.resync.mul_f64(rand::random::<f64>());
+        let uid = obj.metadata.uid.as_deref().unwrap_or_default();
+        // Over the period the drift checks of its account will take (the status says
+        // where it is), not just --resync: spread any tighter, they would queue.
+        let period = match &obj.status {
+            Some(AuthedApiStatus {
+                account_id: Some(account),
+                region: Some(region),
+                ..
+            }) => self.resync_for(account, region),
+            _ => self.resync,
+        };
+        let wait = period.mul_f64(rand::random::<f64>());
         if wait < Duration::from_millis(10) {
             return None;
         }

@@ -148,7 +148,7 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
     // is not every object's reads at once ahead of the creates queued behind them.
     if purpose == budget::Purpose::DriftCheck
         && !ctx.seen(&uid)
-        && let Some(wait) = ctx.spread_first_check(&uid, generation, mode, tenants_epoch)
+        && let Some(wait) = ctx.spread_first_check(obj, generation, mode, tenants_epoch)
     {
         return Ok(Requeue::requeue(wait));
     }
@@ -169,7 +169,22 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
         save_status(obj, ctx, &base).await?;
     }
 
-    let (result, mut d_status, planned, writes, resync) = match prepare(obj, ctx).await {
+    let prepared = prepare(obj, ctx).await;
+    // A drift check goes when its account's drift share has its reads, else comes back
+    // then: waiting here would hold a worker a create may need.
+    if purpose == budget::Purpose::DriftCheck
+        && let Ok(placed) = &prepared
+        && let Err(wait) = ctx.aws.admit_drift_check(
+            &placed.plan.account,
+            &placed.plan.region,
+            budget::DRIFT_READS_PER_OBJECT,
+        )
+    {
+        return Ok(Requeue::requeue(
+            wait + Duration::from_millis(rand::random_range(0..200)),
+        ));
+    }
+    let (result, mut d_status, planned, writes, resync) = match prepared {
         Ok(Placed {
             aws,
             plan,
