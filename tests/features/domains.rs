@@ -110,7 +110,8 @@ async fn two_stages_share_one_domain_at_their_base_paths_and_it_goes_with_the_la
 }
 
 #[tokio::test]
-async fn a_certificate_aws_refuses_stalls_with_its_message_until_one_is_issued() {
+async fn a_certificate_aws_refuses_stalls_with_its_message_until_one_is_issued_and_rotates_in_place()
+ {
     let s = Fixture::new("op-domain-cert", &[]).await;
     let pending = s
         .account
@@ -141,6 +142,17 @@ async fn a_certificate_aws_refuses_stalls_with_its_message_until_one_is_issued()
     s.apply_ready(&object).await;
     let domain = domain_in_aws(&s).await.unwrap();
     assert_eq!(domain.certificate_arn, issued);
+
+    // Rotating the certificate updates the domain in place (UpdateDomainName).
+    let renewed = s.account.certificate(DOMAIN, "ISSUED").await.unwrap();
+    let object = stage_on_domain(&s, "api-auth-auth0-dev", &renewed, "dev").await;
+    s.apply_ready(&object).await;
+    let domain = domain_in_aws(&s).await.unwrap();
+    assert_eq!(
+        domain.certificate_arn, renewed,
+        "the domain took the new certificate"
+    );
+    assert_eq!(mappings(&s).await.len(), 1, "its mapping stays");
 }
 
 /// Wait until the object is Stalled with a message naming `certificate`.
