@@ -343,6 +343,12 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             own_account: args.own_account == OwnAccount::Allow,
         },
         resource_tags,
+        // Half the workers at most: a create never waits for a worker behind drift
+        // checks when AWS (or the emulator) is slow rather than rate-limited.
+        drift_check_slots: match args.concurrency {
+            0 => tokio::sync::Semaphore::MAX_PERMITS,
+            n => usize::from(n / 2).max(1),
+        },
     };
     let cluster = Arc::new(KubeCluster {
         client: client.clone(),

@@ -61,6 +61,9 @@ pub struct Settings {
     pub defaults: Defaults,
     /// The organisation's tags for every resource (--resource-tags), checked at startup.
     pub resource_tags: BTreeMap<String, String>,
+    /// How many drift checks may run at once (the rest of the workers stay free for
+    /// changes).
+    pub drift_check_slots: usize,
 }
 
 /// Shared by every reconcile.
@@ -75,6 +78,8 @@ pub struct Context {
     pub permissions_boundary: String,
     pub defaults: Defaults,
     pub resource_tags: BTreeMap<String, String>,
+    /// Permits for drift checks running at once.
+    pub drift_check_slots: Arc<tokio::sync::Semaphore>,
     /// Every AuthedApiTenant (the platform's limits per namespace).
     pub tenants: Store<AuthedApiTenant>,
     pub metrics: Arc<Metrics>,
@@ -110,6 +115,9 @@ impl Context {
             permissions_boundary: settings.permissions_boundary,
             defaults: settings.defaults,
             resource_tags: settings.resource_tags,
+            drift_check_slots: Arc::new(tokio::sync::Semaphore::new(
+                settings.drift_check_slots.max(1),
+            )),
             tenants,
             metrics,
             store,
@@ -378,6 +386,7 @@ mod tests {
                     own_account: true,
                 },
                 resource_tags: BTreeMap::new(),
+                drift_check_slots: 1,
             },
             Arc::new(Metrics::default()),
             kube::runtime::reflector::store().0,

@@ -184,6 +184,19 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
             wait + Duration::from_millis(rand::random_range(0..200)),
         ));
     }
+    // And it takes one of the drift checks' share of the workers, or comes back soon.
+    let _drift_slot = if purpose == budget::Purpose::DriftCheck && prepared.is_ok() {
+        match ctx.drift_check_slots.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                return Ok(Requeue::requeue(Duration::from_millis(rand::random_range(
+                    500..2500,
+                ))));
+            }
+        }
+    } else {
+        None
+    };
     let (result, mut d_status, planned, writes, resync) = match prepared {
         Ok(Placed {
             aws,

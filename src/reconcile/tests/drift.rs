@@ -331,3 +331,34 @@ async fn after_a_restart_ready_objects_are_checked_for_drift_spread_over_the_res
     apply(&changed, &rig.ctx).await.unwrap();
     assert!(rig.aws.state().writes_total() > 0);
 }
+
+#[tokio::test]
+async fn drift_checks_leave_workers_for_changes_when_their_slots_are_taken() {
+    let rig = Rig::new();
+    let mut ready = seed();
+    rig.ready(&mut ready).await;
+    // Every drift-check slot busy (as with slow AWS and many objects).
+    let _taken = rig
+        .ctx
+        .drift_check_slots
+        .clone()
+        .try_acquire_many_owned(4)
+        .unwrap();
+    rig.ctx.make_due(ready.metadata.uid.as_deref().unwrap());
+    apply(&ready, &rig.ctx).await.unwrap();
+    let calls = {
+        let s = rig.aws.state();
+        s.reads.values().sum::<usize>() + s.writes_total()
+    };
+    assert_eq!(
+        calls, 0,
+        "the drift check came back later instead of waiting"
+    );
+    // A new object is a change: it does not need a drift-check slot.
+    let mut new = seed();
+    new.metadata.name = Some("new".into());
+    new.metadata.uid = Some("uid-new".into());
+    new.spec.outputs = None;
+    rig.reconcile(&mut new).await.unwrap();
+    assert!(status::is_ready(&new.status.unwrap().conditions, 1));
+}

@@ -157,6 +157,7 @@ impl Rig {
                     own_account: true,
                 },
                 resource_tags,
+                drift_check_slots: 4,
             },
             Arc::new(Metrics::default()),
             store,
