@@ -14,29 +14,13 @@ use kube::api::Api;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use common::web::{id_token, log_in_from_terminal};
+use common::web::{call_command, id_token, log_in_from_terminal};
 use common::{Operator, apply, install_crd, seed_in, wait_ready};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-/// `authedapi call` with `args` against the rig; `env` on top of the web's client env.
-fn command(namespace: &str, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authedapi"));
-    command
-        .arg("call")
-        .args(["-n", namespace])
-        .args(args)
-        .env("KUBECONFIG", &shared::control_plane().kubeconfig)
-        .env("AWS_ENDPOINT_URL", &shared::emulator().endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AUTHEDAPI_ID_TOKEN")
-        .envs(shared::web().client_env())
-        .envs(env.iter().copied());
-    command
-}
-
 async fn call(namespace: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    command(namespace, args, env)
+    call_command(namespace, args, env)
         .output()
         .await
         .expect("authedapi call runs")
@@ -117,7 +101,7 @@ async fn login_runs_the_code_flow_from_the_terminal() {
     ));
     let port = authedapi_rig::free_port().unwrap();
     let redirect = format!("http://127.0.0.1:{port}/callback");
-    let mut child = command(
+    let mut child = call_command(
         &ns,
         &[
             "api",

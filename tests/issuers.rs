@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::OnceCell;
 
-use common::web::{answer, cognito_session_as, get, log_in_from_terminal, signed};
+use common::web::{answer, call_command, cognito_session_as, get, log_in_from_terminal, signed};
 use common::{Operator, READY_TIMEOUT, apply, condition, install_crd, seed_in, wait_ready};
 
 const OKTA_ISSUER: &str = "https://rig-idp.okta.com/oauth2/default";
@@ -254,7 +254,7 @@ async fn an_okta_style_issuer_with_a_path_is_federated_end_to_end() {
 
     // `authedapi call` with the issuer's token: Cognito's login is the provider's name.
     let id_token = token(okta, "caller@example.com", Default::default());
-    let out = call(
+    let out = call_command(
         &r.ns,
         &["okta", "GET", "/private", "--id-token", &id_token],
         &[],
@@ -280,7 +280,7 @@ async fn a_keycloak_style_realm_is_federated_and_logged_in_to_from_the_terminal(
     keycloak.add_user(TestUser::new("terminal@example.com", PASSWORD));
     let port = authedapi_rig::free_port().unwrap();
     let redirect = format!("http://127.0.0.1:{port}/callback");
-    let mut child = call(
+    let mut child = call_command(
         &r.ns,
         &[
             "realm",
@@ -587,22 +587,6 @@ async fn the_charts_admission_policy_matches_issuers_by_host_and_path() {
             .await
             .unwrap_or_else(|e| panic!("{issuer} refused: {e}"));
     }
-}
-
-/// `authedapi call` with `args` against the rig (through the web, as a user's machine).
-fn call(namespace: &str, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authedapi"));
-    command
-        .arg("call")
-        .args(["-n", namespace])
-        .args(args)
-        .env("KUBECONFIG", &shared::control_plane().kubeconfig)
-        .env("AWS_ENDPOINT_URL", &shared::emulator().endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AUTHEDAPI_ID_TOKEN")
-        .envs(shared::web().client_env())
-        .envs(env.iter().copied());
-    command
 }
 
 fn text(stdout: &[u8], stderr: &[u8]) -> (String, String) {

@@ -161,3 +161,24 @@ pub async fn answer(response: reqwest::Response) -> (u16, String) {
     let status = response.status().as_u16();
     (status, response.text().await.unwrap_or_default())
 }
+
+/// `authedapi call` with `args` against the rig (through the web, as a user's machine);
+/// `env` on top of the web's client env.
+pub fn call_command(
+    namespace: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_authedapi"));
+    command
+        .arg("call")
+        .args(["-n", namespace])
+        .args(args)
+        .env("KUBECONFIG", &shared::control_plane().kubeconfig)
+        .env("AWS_ENDPOINT_URL", &shared::emulator().endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AUTHEDAPI_ID_TOKEN")
+        .envs(shared::web().client_env())
+        .envs(env.iter().copied());
+    command
+}
