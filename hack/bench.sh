@@ -31,7 +31,7 @@ if [ "$#" -gt 0 ]; then report="$target/BENCHMARKS.partial.md"; fi
   echo
   echo "- Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
   echo "- Versions: authedapi $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo " (+ uncommitted src/ changes)"), $(rustc --version), kube-apiserver $(.tools/bin/kube-apiserver --version | cut -d' ' -f2), etcd 3.6.16, moto 5.2.5"
-  echo "- Rig: real etcd + kube-apiserver and the moto AWS emulator on loopback, the operator (release build) reaching moto through the fault proxy, which counts every request. Objects are applied one after another with server-side apply; readiness is polled every 200 ms."
+  echo "- Rig: real etcd + kube-apiserver and the moto AWS emulator on loopback, the operator (release build) reaching moto through the fault proxy, which counts every request. Objects are applied one after another with server-side apply; readiness is watched."
   echo
   cat "$target/bench-results.md"
   echo
