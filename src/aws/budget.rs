@@ -117,11 +117,22 @@ impl Bucket {
     /// reads were paid for at its admission ([`Bucket::admit_drift_check`]).
     pub async fn wait(&self, read: bool) {
         if read && current() == Purpose::DriftCheck {
-            // Changes first: a drift check can wait, a create should not.
-            while self.changes_waiting.load(Ordering::SeqCst) > 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            // Changes first: a drift check can wait, a create should not. A drift read
+            // takes a token only at a moment no change is waiting for one; it never sits
+            // inside the limiter's wait, where it would race a change for the next token.
+            loop {
+                if self.changes_waiting.load(Ordering::SeqCst) > 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                match self.all.check() {
+                    Ok(()) => return,
+                    Err(not_until) => {
+                        let wait = not_until.wait_time_from(DefaultClock::default().now());
+                        tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+                    }
+                }
             }
-            self.all.until_ready().await;
         } else {
             let _waiting = Waiting::enter(&self.changes_waiting);
             self.all.until_ready().await;
