@@ -6,11 +6,10 @@
 //! the period stretches ([`stretched_resync`]) instead of the share being exceeded.
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-use std::num::NonZeroU32;
 
 use governor::DefaultDirectRateLimiter;
 use governor::clock::{Clock, DefaultClock};

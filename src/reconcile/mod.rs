@@ -170,21 +170,8 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
     }
 
     let prepared = prepare(obj, ctx).await;
-    // A drift check goes when its account's drift share has its reads, else comes back
-    // then: waiting here would hold a worker a create may need.
-    if purpose == budget::Purpose::DriftCheck
-        && let Ok(placed) = &prepared
-        && let Err(wait) = ctx.aws.admit_drift_check(
-            &placed.plan.account,
-            &placed.plan.region,
-            budget::DRIFT_READS_PER_OBJECT,
-        )
-    {
-        return Ok(Requeue::requeue(
-            wait + Duration::from_millis(rand::random_range(0..200)),
-        ));
-    }
-    // And it takes one of the drift checks' share of the workers, or comes back soon.
+    // A drift check takes one of the drift checks' share of the workers, or comes back
+    // soon. First, so one that comes back has spent none of its account's drift share.
     let _drift_slot = if purpose == budget::Purpose::DriftCheck && prepared.is_ok() {
         match ctx.drift_check_slots.clone().try_acquire_owned() {
             Ok(permit) => Some(permit),
@@ -197,6 +184,20 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
     } else {
         None
     };
+    // Then it goes when its account's drift share has its reads, else comes back then:
+    // waiting here would hold a worker a create may need.
+    if purpose == budget::Purpose::DriftCheck
+        && let Ok(placed) = &prepared
+        && let Err(wait) = ctx.aws.admit_drift_check(
+            &placed.plan.account,
+            &placed.plan.region,
+            budget::DRIFT_READS_PER_OBJECT,
+        )
+    {
+        return Ok(Requeue::requeue(
+            wait + Duration::from_millis(rand::random_range(0..200)),
+        ));
+    }
     let (result, mut d_status, planned, writes, resync) = match prepared {
         Ok(Placed {
             aws,
