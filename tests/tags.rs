@@ -11,8 +11,7 @@ use std::process::Command;
 
 use authedapi::api::AuthedApi;
 use authedapi_rig::{TestNamespace, shared};
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde::Deserialize as _;
 use serde_json::{Value, json};
 
@@ -92,12 +91,8 @@ fn api_gateway(what: &str) -> bool {
 
 /// The TagsDrifted warnings of the namespace, by their notes.
 async fn drift_warnings(f: &Fixture) -> Vec<String> {
-    let events: Api<Event> = Api::namespaced(f.client.clone(), &f.namespace.name);
-    events
-        .list(&ListParams::default())
+    f.events()
         .await
-        .unwrap()
-        .items
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some("TagsDrifted"))
         .filter_map(|e| e.note)

@@ -593,6 +593,15 @@ impl Fixture {
             .expect("a fixture made with Fixture::through_proxy")
     }
 
+    /// Every events.k8s.io Event in this fixture's namespace.
+    pub async fn events(&self) -> Vec<k8s_openapi::api::events::v1::Event> {
+        Api::namespaced(self.client.clone(), &self.namespace.name)
+            .list(&Default::default())
+            .await
+            .expect("events list")
+            .items
+    }
+
     /// The seed example named `name`, moved into this fixture's account.
     pub async fn seed(&self, name: &str) -> serde_json::Value {
         seed_in(&self.account, &self.config, name).await

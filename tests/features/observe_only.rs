@@ -8,7 +8,6 @@ use std::time::Duration;
 use authedapi::api::AuthedApi;
 use authedapi::reconcile::OBSERVE_ONLY;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams};
 
 use crate::common::{Fixture, annotate, apply, is_read, operator_requests, wait_for, wait_ready};
 
@@ -66,12 +65,9 @@ async fn observe_only_lists_the_diff_writes_nothing_and_applies_it_once_lifted()
         "AWS writes while observe-only: {requests:?}"
     );
     assert!(aws.apigateway.list_apis().await.unwrap().is_empty());
-    let events: Api<Event> = Api::namespaced(s.client.clone(), &s.namespace.name);
-    let would: Vec<Event> = events
-        .list(&ListParams::default())
+    let would: Vec<Event> = s
+        .events()
         .await
-        .unwrap()
-        .items
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some("WouldChange"))
         .collect();

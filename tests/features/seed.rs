@@ -144,12 +144,9 @@ async fn what_the_operator_made_is_told_in_events_about_the_object() {
     use k8s_openapi::api::events::v1::Event;
     let s = Fixture::new("op-seed-events", &[]).await;
     let obj = s.seed_ready("told").await;
-    let events: kube::Api<Event> = kube::Api::namespaced(s.client.clone(), &s.namespace.name);
-    let ours: Vec<Event> = events
-        .list(&Default::default())
+    let ours: Vec<Event> = s
+        .events()
         .await
-        .unwrap()
-        .items
         .into_iter()
         .filter(|e| e.reporting_controller.as_deref() == Some("authedapi"))
         .collect();
