@@ -319,11 +319,7 @@ async fn scenario(
         "   creating {} functions in the emulator (not measured)",
         n * routes.max(4) / 2
     );
-    for i in 0..n {
-        for f in function_names(i, routes) {
-            functions::ensure_function(&config, &f).await?;
-        }
-    }
+    ensure_functions(&config, 0..n, routes).await?;
 
     let proxy = FaultProxy::start(&emulator.endpoint)?;
     if capped {
@@ -331,10 +327,7 @@ async fn scenario(
     }
     let metrics_port = free_port()?;
     let marker = format!("127.0.0.1:{metrics_port}");
-    let via_proxy = Account {
-        endpoint: proxy.endpoint().to_owned(),
-        ..account.clone()
-    };
+    let via_proxy = through(&proxy, &account);
     let identity = OperatorIdentity::provision(
         &account,
         &repo_root().join(&args.operator),
@@ -504,6 +497,29 @@ fn machine_jiffies() -> (u64, u64) {
     (total - idle, total)
 }
 
+/// The functions of objects `objects` (of `routes` routes each) in `config`'s account,
+/// made before the clock starts.
+async fn ensure_functions(
+    config: &aws_types::SdkConfig,
+    objects: std::ops::Range<usize>,
+    routes: usize,
+) -> anyhow::Result<()> {
+    for i in objects {
+        for f in function_names(i, routes) {
+            functions::ensure_function(config, &f).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `account` as the operator reaches it: through `proxy`.
+fn through(proxy: &FaultProxy, account: &Account) -> Account {
+    Account {
+        endpoint: proxy.endpoint().to_owned(),
+        ..account.clone()
+    }
+}
+
 /// Apply one object with server-side apply.
 async fn apply(api: &Api<DynamicObject>, obj: Value) -> anyhow::Result<()> {
     let obj: DynamicObject = serde_json::from_value(obj)?;
@@ -612,11 +628,7 @@ async fn accounts_scenario(
         )
         .await?;
         let config = tenant.sdk_config().await;
-        for i in 0..per_account {
-            for f in function_names(i, 2) {
-                functions::ensure_function(&config, &f).await?;
-            }
-        }
+        ensure_functions(&config, 0..per_account, 2).await?;
         let ns = TestNamespace::create(&client, "bench-acct").await?;
         apply(
             &tenant_api,
@@ -647,10 +659,7 @@ async fn accounts_scenario(
     }
     let metrics_port = free_port()?;
     let marker = format!("127.0.0.1:{metrics_port}");
-    let via_proxy = Account {
-        endpoint: proxy.endpoint().to_owned(),
-        ..own.clone()
-    };
+    let via_proxy = through(&proxy, &own);
     // One operator for every namespace (no --namespace): the bench owns the control plane.
     let operator_process = spawn_operator(
         plane,
@@ -853,17 +862,10 @@ async fn resync_create_scenario(
         "   creating {} functions in the emulator (not measured)",
         (n + 1) * 2
     );
-    for i in 0..=n {
-        for f in function_names(i, 2) {
-            functions::ensure_function(&config, &f).await?;
-        }
-    }
+    ensure_functions(&config, 0..n + 1, 2).await?;
     let proxy = FaultProxy::start(&emulator.endpoint)?;
     proxy.set_rate_limit("apigateway", 10.0, 40);
-    let via_proxy = Account {
-        endpoint: proxy.endpoint().to_owned(),
-        ..account.clone()
-    };
+    let via_proxy = through(&proxy, &account);
     let identity = OperatorIdentity::provision(
         &account,
         &repo_root().join(&args.operator),
