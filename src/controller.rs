@@ -22,6 +22,7 @@ use crate::aws::provider::AwsProvider;
 use crate::aws::ratelimit::{Limit, Limits, parse_limit};
 use crate::leader;
 use crate::metrics::{self, CountAwsRequests, Metrics};
+use crate::readiness::{Cache, Readiness, mark_filled};
 use crate::reconcile::cluster::KubeCluster;
 use crate::reconcile::context::Settings;
 use crate::reconcile::{self, Context};
@@ -296,11 +297,16 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     if let Some(selector) = &args.watch_label_selector {
         watched = watched.labels(selector);
     }
-    let objects = watcher(api, watched)
-        .default_backoff()
-        .modify(slim)
-        .reflect(writer)
-        .applied_objects();
+    let readiness = Arc::new(Readiness::default());
+    let objects = mark_filled(
+        watcher(api, watched)
+            .default_backoff()
+            .modify(slim)
+            .reflect(writer),
+        readiness.clone(),
+        Cache::AuthedApis,
+    )
+    .applied_objects();
     let controller = Controller::for_stream(objects, store.clone())
         .with_config(ControllerConfig::default().concurrency(args.concurrency));
     metrics.count_objects_in(store.clone());
@@ -315,11 +321,15 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let tenants_cache = {
         let epoch = tenants_epoch.clone();
         tokio::spawn(
-            reflector(
-                tenants_writer,
-                watcher(tenants_api, watcher::Config::default()),
+            mark_filled(
+                reflector(
+                    tenants_writer,
+                    watcher(tenants_api, watcher::Config::default()),
+                )
+                .default_backoff(),
+                readiness.clone(),
+                Cache::Tenants,
             )
-            .default_backoff()
             .for_each(move |_| {
                 epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let _ = tenant_changed.unbounded_send(());
@@ -368,10 +378,14 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         .with_tenants_epoch(tenants_epoch),
     );
 
-    let server = tokio::spawn(metrics::serve(args.metrics_addr, metrics.clone()));
+    let server = tokio::spawn(metrics::serve(
+        args.metrics_addr,
+        metrics.clone(),
+        readiness.clone(),
+    ));
     let leadership = if args.leader_elect {
         // A standby is healthy and ready; it just does not reconcile.
-        metrics.set_ready();
+        readiness.standby();
         let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
             format!("authedapi-{}-{}", std::process::id(), rand::random::<u32>())
         });
@@ -386,15 +400,6 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         )
     } else {
         None
-    };
-    let ready = {
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            if store.wait_until_ready().await.is_ok() {
-                metrics.set_ready();
-                tracing::info!("cache filled: ready");
-            }
-        })
     };
     tracing::info!(
         namespace = args.namespace.as_deref().unwrap_or("(all)"),
@@ -417,7 +422,6 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
             }
         })
         .await;
-    ready.abort();
     server.abort();
     tenants_cache.abort();
     if let Some(leadership) = leadership {

@@ -12,6 +12,7 @@ pub mod login;
 pub mod metrics;
 pub mod plan;
 pub mod policy;
+pub mod readiness;
 pub mod reconcile;
 pub mod route_access;
 pub mod status;

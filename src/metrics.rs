@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -34,6 +33,7 @@ use prometheus_client::registry::Registry;
 
 use crate::api::AuthedApi;
 use crate::aws::error::{ErrorKind, kind_of};
+use crate::readiness::Readiness;
 use crate::status;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -105,7 +105,6 @@ pub struct Metrics {
     resync_period: Family<AccountLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     /// The controller's cache of AuthedApi objects, counted by condition at each scrape.
     store: OnceLock<Store<AuthedApi>>,
-    ready: AtomicBool,
 }
 
 /// Buckets of the limiter wait: from "no wait" to the 30 s a long queue could reach.
@@ -213,7 +212,6 @@ impl Default for Metrics {
             status_writes,
             objects,
             store: OnceLock::new(),
-            ready: AtomicBool::new(false),
         }
     }
 }
@@ -396,11 +394,6 @@ impl Metrics {
                 account: account.to_owned(),
             })
             .inc();
-    }
-
-    /// Mark the operator ready (its caches are filled) for `/readyz`.
-    pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Relaxed);
     }
 
     /// The metrics in Prometheus text format.
@@ -642,12 +635,16 @@ impl Intercept for CountAwsRequests {
 }
 
 /// Serve `/metrics`, `/healthz` and `/readyz` on `addr` until the process ends.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<()> {
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(metrics_text))
+        .with_state(metrics)
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .with_state(metrics);
+        .route("/readyz", get(readyz).with_state(readiness));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving metrics and probes");
     axum::serve(listener, app).await
@@ -667,8 +664,8 @@ async fn metrics_text(
     )
 }
 
-async fn readyz(State(metrics): State<Arc<Metrics>>) -> (StatusCode, &'static str) {
-    if metrics.ready.load(Ordering::Relaxed) {
+async fn readyz(State(readiness): State<Arc<Readiness>>) -> (StatusCode, &'static str) {
+    if readiness.is_ready() {
         (StatusCode::OK, "ok")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "starting")

@@ -637,3 +637,28 @@ async fn every_metric_the_dashboard_and_alerts_query_is_exported_by_a_running_op
     );
     assert!(response.text().await.unwrap().ends_with("# EOF\n"));
 }
+
+/// `/readyz` is what the chart's readinessProbe, `helm install --wait`, `kubectl rollout
+/// status` and Argo CD wait on: it must say ok once the operator's caches (AuthedApis and
+/// AuthedApiTenants) are filled. It answered 503 "starting" forever (kube-runtime's store
+/// woke only the controller, not the second task waiting on it).
+#[tokio::test]
+async fn readyz_answers_ok_once_the_caches_are_filled() {
+    let s = Fixture::new("readyz", &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match common::http_get(&s.operator.metrics_addr, "/readyz").await {
+            Ok(body) if body == "ok" => break,
+            answer => assert!(
+                Instant::now() < deadline,
+                "/readyz still answers {answer:?} after 30 s\n{}",
+                s.operator.log_tail(20)
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // And it stays ready while the operator works.
+    s.seed_ready("ready").await;
+    let body = common::http_get(&s.operator.metrics_addr, "/readyz").await;
+    assert_eq!(body.unwrap(), "ok");
+}
