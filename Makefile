@@ -38,12 +38,18 @@ crds:
 
 .PHONY: deploy
 
+# The narrowest policy that runs the seed: the examples' account, and the functions
+# examples/tenant.yaml allows (tests/iam_policy.rs renders the same).
+SEED_POLICY_ARGS := --account-id 123456789012 \
+	--allowed-function 'arn:aws:lambda:us-east-1:123456789012:function:api-auth-auth0-*'
+
 # Refresh the chart's copy of the CRDs, render deploy/ (plain manifests) from the chart,
 # and the AWS IAM policies (for the default cluster id) from the operator.
 deploy: tools
 	cp crds/*.yaml charts/authedapi/crds/
 	hack/render-deploy.sh
 	cargo run -q --bin authedapi -- iam-policy > deploy/aws-iam-policy.json
+	cargo run -q --bin authedapi -- iam-policy $(SEED_POLICY_ARGS) > deploy/aws-iam-policy-seed.json
 	cargo run -q --bin authedapi -- iam-policy --boundary > deploy/aws-permissions-boundary.json
 	cargo run -q --bin authedapi -- iam-policy --trust \
 	  --operator-role-arn arn:aws:iam::111122223333:role/authedapi-operator \

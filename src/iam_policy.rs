@@ -10,6 +10,7 @@
 
 use serde_json::{Value, json};
 
+use crate::aws::apigateway::DEFAULT_STAGE;
 use crate::plan::{
     MANAGED_BY, OUR_TAG_PREFIX, ROLE_PATH, TAG_CLUSTER, TAG_MANAGED_BY, issuer_name,
     record_key_prefixes,
@@ -22,6 +23,16 @@ pub const DEFAULT_ALLOWED_ISSUERS: &[&str] = &["*.auth0.com"];
 /// The service Cognito's identity pools are.
 const COGNITO_SERVICE: &str = "cognito-identity.amazonaws.com";
 const APIGATEWAY_SERVICE: &str = "apigateway.amazonaws.com";
+/// Every action the operator's policy allows on OIDC providers.
+const PROVIDER_ACTIONS: [&str; 7] = [
+    "iam:GetOpenIDConnectProvider",
+    "iam:CreateOpenIDConnectProvider",
+    "iam:TagOpenIDConnectProvider",
+    "iam:UntagOpenIDConnectProvider",
+    "iam:AddClientIDToOpenIDConnectProvider",
+    "iam:RemoveClientIDFromOpenIDConnectProvider",
+    "iam:DeleteOpenIDConnectProvider",
+];
 
 /// What a rendering is for.
 #[derive(Clone, Debug, clap::Args)]
@@ -45,11 +56,11 @@ pub struct PolicyParams {
     #[arg(long = "allowed-issuer", default_values_t = DEFAULT_ALLOWED_ISSUERS.iter().map(|s| s.to_string()))]
     pub allowed_issuers: Vec<String>,
     /// Lambda function ARN patterns API routes may target (the union of what tenants
-    /// allow). Repeatable.
-    #[arg(
-        long = "allowed-function",
-        default_value = "arn:aws:lambda:*:*:function:*"
-    )]
+    /// allow), each in one account: `arn:aws:lambda:REGION:ACCOUNT:function:NAME`, with `*`
+    /// wildcards in REGION and NAME. Repeatable. None (the default): the policy lets the
+    /// operator touch no function, and routes to Lambda functions stall until the platform
+    /// names them.
+    #[arg(long = "allowed-function")]
     pub allowed_functions: Vec<String>,
     /// Roles in tenants' accounts the operator assumes (AuthedApiTenant spec.aws.roleArn):
     /// adds sts:AssumeRole on exactly these. Repeatable.
@@ -85,7 +96,7 @@ impl Default for PolicyParams {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
-            allowed_functions: vec!["arn:aws:lambda:*:*:function:*".into()],
+            allowed_functions: Vec::new(),
             assume_roles: Vec::new(),
             assume_only: false,
             operator_role_arn: None,
@@ -112,8 +123,8 @@ impl PolicyParams {
 
     /// One provider ARN pattern per allowed issuer: its host (in lower case, as the
     /// operator names providers) and path. IAM's `*` matches across `/`, so a host pattern
-    /// like `*.auth0.com` also covers ARNs with a path ending in it; the operator refuses
-    /// such issuers itself (see `tenant::issuer_allowed`), IAM cannot say it.
+    /// like `*.auth0.com` also covers ARNs with a path ending in it: the policy denies
+    /// those (`host_wildcard_crossings`).
     fn provider_arns(&self) -> Vec<String> {
         self.allowed_issuers
             .iter()
@@ -126,6 +137,109 @@ impl PolicyParams {
                 )
             })
             .collect()
+    }
+}
+
+/// The provider names an allowed issuer's host wildcards would reach through a `/`: IAM's
+/// `*` and `?` match `/` too, so `oidc-provider/*.auth0.com` also matches
+/// `oidc-provider/attacker.example/x.auth0.com`, a provider for the issuer
+/// `https://attacker.example/x.auth0.com`. One pattern per wildcard of a host, that
+/// wildcard made to contain a `/` (`*/*.auth0.com`); the operator's own check never lets a
+/// host wildcard reach into a path either (`tenant::issuer_allowed`).
+fn host_wildcard_crossings(issuers: &[String]) -> Vec<String> {
+    let mut crossings = Vec::new();
+    for issuer in issuers {
+        let name = issuer_name(issuer);
+        let host_end = name.find('/').unwrap_or(name.len());
+        for (i, c) in name[..host_end].char_indices() {
+            let through = match c {
+                '*' => "*/*",
+                '?' => "/",
+                _ => continue,
+            };
+            let crossing = format!("{}{through}{}", &name[..i], &name[i + 1..]);
+            if !crossings.contains(&crossing) {
+                crossings.push(crossing);
+            }
+        }
+    }
+    crossings
+}
+
+/// Why `pattern` is not a Lambda function ARN pattern the policy may name: one account
+/// (`account`, when the rendering is for one), this partition, `*` only in the region
+/// and the name. None when it is one.
+fn function_pattern_problem(pattern: &str, partition: &str, account: &str) -> Option<String> {
+    let parts: Vec<&str> = pattern.splitn(7, ':').collect();
+    let shape = parts.len() == 7
+        && parts[0] == "arn"
+        && parts[2] == "lambda"
+        && parts[5] == "function"
+        && !parts[3].is_empty()
+        && !parts[6].is_empty();
+    if !shape {
+        return Some(format!(
+            "--allowed-function {pattern}: not a Lambda function ARN pattern \
+             (arn:{partition}:lambda:REGION:ACCOUNT:function:NAME, `*` in REGION and NAME)"
+        ));
+    }
+    if parts[1] != partition {
+        return Some(format!(
+            "--allowed-function {pattern}: not in the partition {partition} (--partition)"
+        ));
+    }
+    let function_account = parts[4];
+    if function_account.len() != 12 || !function_account.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(format!(
+            "--allowed-function {pattern}: name one account (12 digits), not {function_account:?}: \
+             a pattern across accounts lets the operator's credentials open any account's \
+             functions to API Gateway"
+        ));
+    }
+    if account != "*" && function_account != account {
+        return Some(format!(
+            "--allowed-function {pattern}: the function is in account {function_account}, the \
+             policy is for account {account} (--account-id): render a policy for each account"
+        ));
+    }
+    None
+}
+
+impl PolicyParams {
+    /// Refuse a rendering that would grant more than asked for.
+    pub fn validate(&self) -> Result<(), String> {
+        let problems: Vec<String> = self
+            .allowed_functions
+            .iter()
+            .filter_map(|f| function_pattern_problem(f, &self.partition, &self.account_id))
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// What a person should know about this rendering (printed on stderr): what it is
+    /// wider or narrower than, when the defaults were left.
+    pub fn notes(&self, boundary: bool) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.account_id == "*" && !self.trust {
+            notes.push(
+                "no --account-id: rendered for any account (ARNs name account `*`); give the \
+                 account the operator works in"
+                    .to_owned(),
+            );
+        }
+        if !boundary && !self.trust && !self.assume_only && self.allowed_functions.is_empty() {
+            notes.push(
+                "no --allowed-function: the operator may touch no Lambda function, so routes to \
+                 Lambda functions stall with AccessDenied; name the functions your tenants \
+                 allow (--allowed-function arn:aws:lambda:REGION:ACCOUNT:function:PREFIX-*)"
+                    .to_owned(),
+            );
+        }
+        notes
     }
 }
 
@@ -147,7 +261,7 @@ pub fn operator_policy(p: &PolicyParams) -> Value {
     // Untagging removes only the organisation's tags (spec.tags, --resource-tags), never
     // the operator's own: a request naming an authedapi.dev/ key is not allowed.
     let not_our_keys = json!({"aws:TagKeys": [format!("{OUR_TAG_PREFIX}*")]});
-    json!({
+    let mut policy = json!({
         "Version": "2012-10-17",
         "Statement": [
             // Reading HTTP APIs (listing finds one a crash left unrecorded, by its tags).
@@ -293,16 +407,36 @@ pub fn operator_policy(p: &PolicyParams) -> Value {
                     "ArnLike": {"iam:PermissionsBoundary": p.boundary_arn()}
                 }
             },
-            // Tags at creation (CreateRole with tags needs iam:TagRole, on a role without
-            // tags yet) and on roles already this cluster's; never onto another cluster's.
+            // Tags on roles already this cluster's (spec.tags and --resource-tags change)...
             {
-                "Sid": "TagRolesForThisCluster",
+                "Sid": "TagThisClustersRoles",
+                "Effect": "Allow",
+                "Action": "iam:TagRole",
+                "Resource": roles,
+                "Condition": {
+                    "StringEquals": {
+                        format!("aws:RequestTag/{TAG_CLUSTER}"): cluster,
+                        format!("aws:ResourceTag/{TAG_CLUSTER}"): cluster
+                    }
+                }
+            },
+            // ...and the tags a create carries (CreateRole with tags needs iam:TagRole, on a
+            // role without tags yet). IAM cannot tell this from tagging an untagged role
+            // someone else made under our path (iam:TagRole has no boundary key): such a
+            // role can be tagged as this cluster's. Little follows: changing or deleting it
+            // still needs the boundary (so only a role bounded as the operator's are), and
+            // passing it to Cognito gives credentials only to the identities its own trust
+            // admits, which cannot be changed without the boundary (README, threat model).
+            // A role under /authedapi/ that is not the operator's should carry an
+            // authedapi.dev/cluster tag of its own.
+            {
+                "Sid": "TagNewRolesForThisCluster",
                 "Effect": "Allow",
                 "Action": "iam:TagRole",
                 "Resource": roles,
                 "Condition": {
                     "StringEquals": {format!("aws:RequestTag/{TAG_CLUSTER}"): cluster},
-                    "StringEqualsIfExists": {format!("aws:ResourceTag/{TAG_CLUSTER}"): cluster}
+                    "Null": {format!("aws:ResourceTag/{TAG_CLUSTER}"): "true"}
                 }
             },
             // A tag removed from spec.tags (or --resource-tags) leaves this cluster's roles;
@@ -411,37 +545,87 @@ pub fn operator_policy(p: &PolicyParams) -> Value {
                 ],
                 "Resource": providers,
                 "Condition": ours
-            },
-            // Lambda: only the functions the platform allows; a permission only for API
-            // Gateway. (AddPermission has no condition key for the source ARN: the operator
-            // always scopes it to the API; IAM cannot insist.)
-            {
-                "Sid": "ReadAllowedFunctionPolicies",
-                "Effect": "Allow",
-                "Action": ["lambda:GetPolicy", "lambda:GetFunction", "lambda:RemovePermission"],
-                "Resource": p.allowed_functions
-            },
-            {
-                "Sid": "LetOnlyApiGatewayInvokeAllowedFunctions",
-                "Effect": "Allow",
-                "Action": "lambda:AddPermission",
-                "Resource": p.allowed_functions,
-                "Condition": {"StringEquals": {"lambda:Principal": APIGATEWAY_SERVICE}}
             }
         ]
-    })
+    });
+    let crossings = host_wildcard_crossings(&p.allowed_issuers);
+    if !crossings.is_empty() {
+        let resources: Vec<String> = crossings
+            .iter()
+            .map(|c| {
+                format!(
+                    "arn:{}:iam::{}:oidc-provider/{c}",
+                    p.partition, p.account_id
+                )
+            })
+            .collect();
+        policy["Statement"]
+            .as_array_mut()
+            .expect("statements")
+            .push(json!({
+                "Sid": "NoProvidersOfIssuersWithAPathInAnAllowedHost",
+                "Effect": "Deny",
+                "Action": PROVIDER_ACTIONS,
+                "Resource": resources
+            }));
+    }
+    if !p.allowed_functions.is_empty() {
+        policy["Statement"]
+            .as_array_mut()
+            .expect("statements")
+            .extend(lambda_statements(p));
+    }
+    policy
+}
+
+/// Lambda: only the functions the platform allows, and only API Gateway's grants on them.
+/// (AddPermission has no condition key for the source ARN: the operator always scopes a
+/// grant to its API; IAM cannot insist.)
+fn lambda_statements(p: &PolicyParams) -> Vec<Value> {
+    let only_api_gateway = json!({"StringEquals": {"lambda:Principal": APIGATEWAY_SERVICE}});
+    vec![
+        json!({
+            "Sid": "ReadAllowedFunctionPolicies",
+            "Effect": "Allow",
+            "Action": ["lambda:GetPolicy", "lambda:GetFunction"],
+            "Resource": p.allowed_functions
+        }),
+        json!({
+            "Sid": "LetOnlyApiGatewayInvokeAllowedFunctions",
+            "Effect": "Allow",
+            "Action": "lambda:AddPermission",
+            "Resource": p.allowed_functions,
+            "Condition": only_api_gateway
+        }),
+        // The function's other grants (S3, SNS, other accounts) are never removed: AWS
+        // reads lambda:Principal from the statement being removed.
+        json!({
+            "Sid": "RemoveOnlyApiGatewaysGrantsFromAllowedFunctions",
+            "Effect": "Allow",
+            "Action": "lambda:RemovePermission",
+            "Resource": p.allowed_functions,
+            "Condition": only_api_gateway
+        }),
+    ]
 }
 
 /// The permissions boundary of every role the operator creates: those roles exist to let
-/// Cognito identities invoke API routes, and can never do anything else.
+/// Cognito identities invoke API routes, and can never do anything else. Only APIs of this
+/// account (IAM-authorized APIs of other accounts are out of reach, whatever their
+/// resource policies say), and only their `$default` stage, the one the operator deploys.
+/// Which APIs of the account are this cluster's IAM cannot say here: execute-api:Invoke
+/// has no resource-tag condition key, and API ids are AWS's random choice.
 pub fn boundary_policy(p: &PolicyParams) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [{
-            "Sid": "InvokeApisOnly",
+            "Sid": "InvokeThisAccountsApisOnly",
             "Effect": "Allow",
             "Action": "execute-api:Invoke",
-            "Resource": format!("arn:{}:execute-api:*:{}:*", p.partition, p.account_id)
+            "Resource": format!(
+                "arn:{}:execute-api:*:{}:*/{DEFAULT_STAGE}/*",
+                p.partition, p.account_id
+            )
         }]
     })
 }
@@ -487,8 +671,9 @@ pub fn trust_policy(p: &PolicyParams) -> Value {
     json!({"Version": "2012-10-17", "Statement": [statement]})
 }
 
-/// What `authedapi iam-policy` prints.
-pub fn render(p: &PolicyParams, boundary: bool) -> String {
+/// What `authedapi iam-policy` prints, or why it refuses to.
+pub fn render(p: &PolicyParams, boundary: bool) -> Result<String, String> {
+    p.validate()?;
     let value = if boundary {
         boundary_policy(p)
     } else if p.trust {
@@ -498,7 +683,7 @@ pub fn render(p: &PolicyParams, boundary: bool) -> String {
     };
     let mut text = serde_json::to_string_pretty(&value).expect("a policy is JSON");
     text.push('\n');
-    text
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -535,7 +720,7 @@ mod tests {
             cluster_id: "prod-eu".into(),
             ..Default::default()
         };
-        let text = render(&p, false);
+        let text = render(&p, false).unwrap();
         assert!(!text.contains("\"default\""), "{text}");
         let policy = operator_policy(&p);
         let create = statement(&policy, "CreateHttpApisTaggedForThisCluster");
@@ -658,9 +843,155 @@ mod tests {
     }
 
     #[test]
-    fn the_boundary_allows_invoking_apis_only() {
-        let boundary = boundary_policy(&PolicyParams::default());
-        assert_eq!(boundary["Statement"][0]["Action"], "execute-api:Invoke");
+    fn the_boundary_allows_invoking_this_accounts_default_stages_only() {
+        let boundary = boundary_policy(&PolicyParams {
+            account_id: "123456789012".into(),
+            ..Default::default()
+        });
         assert_eq!(boundary["Statement"].as_array().unwrap().len(), 1);
+        assert_eq!(boundary["Statement"][0]["Action"], "execute-api:Invoke");
+        assert_eq!(
+            boundary["Statement"][0]["Resource"],
+            "arn:aws:execute-api:*:123456789012:*/$default/*"
+        );
+    }
+
+    fn sids(policy: &Value) -> Vec<&str> {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn by_default_no_function_is_reachable_and_the_defaults_are_named() {
+        let p = PolicyParams::default();
+        let policy = operator_policy(&p);
+        assert!(
+            !policy.to_string().contains("lambda:"),
+            "{}",
+            render(&p, false).unwrap()
+        );
+        let notes = p.notes(false).join("\n");
+        assert!(notes.contains("--account-id"), "{notes}");
+        assert!(notes.contains("--allowed-function"), "{notes}");
+        let named = PolicyParams {
+            account_id: "123456789012".into(),
+            allowed_functions: vec!["arn:aws:lambda:*:123456789012:function:team-a-*".into()],
+            ..Default::default()
+        };
+        assert!(named.notes(false).is_empty(), "{:?}", named.notes(false));
+        assert!(
+            sids(&operator_policy(&named)).contains(&"LetOnlyApiGatewayInvokeAllowedFunctions")
+        );
+    }
+
+    #[test]
+    fn function_patterns_must_name_one_account() {
+        let with = |account: &str, function: &str| PolicyParams {
+            account_id: account.into(),
+            allowed_functions: vec![function.into()],
+            ..Default::default()
+        };
+        for (account, function) in [
+            ("*", "*"),
+            ("*", "arn:aws:lambda:*:*:function:*"),
+            ("*", "arn:aws:lambda:*:12345678901*:function:*"),
+            ("*", "arn:aws:lambda:us-east-1:123456789012:function:"),
+            ("*", "arn:aws:s3:::bucket"),
+            ("*", "arn:aws-cn:lambda:*:123456789012:function:x"),
+            (
+                "123456789012",
+                "arn:aws:lambda:us-east-1:210987654321:function:x",
+            ),
+        ] {
+            let refusal = render(&with(account, function), false).unwrap_err();
+            assert!(refusal.contains(function), "{function}: {refusal}");
+        }
+        for (account, function) in [
+            ("*", "arn:aws:lambda:*:123456789012:function:*"),
+            (
+                "123456789012",
+                "arn:aws:lambda:eu-west-1:123456789012:function:team-?-*",
+            ),
+        ] {
+            render(&with(account, function), false).unwrap();
+        }
+    }
+
+    #[test]
+    fn only_api_gateways_grants_are_added_or_removed() {
+        let policy = operator_policy(&PolicyParams {
+            allowed_functions: vec!["arn:aws:lambda:*:123456789012:function:x".into()],
+            ..Default::default()
+        });
+        for sid in [
+            "LetOnlyApiGatewayInvokeAllowedFunctions",
+            "RemoveOnlyApiGatewaysGrantsFromAllowedFunctions",
+        ] {
+            assert_eq!(
+                statement(&policy, sid)["Condition"],
+                json!({"StringEquals": {"lambda:Principal": "apigateway.amazonaws.com"}}),
+                "{sid}"
+            );
+        }
+        assert_eq!(
+            statement(&policy, "ReadAllowedFunctionPolicies")["Action"],
+            json!(["lambda:GetPolicy", "lambda:GetFunction"])
+        );
+    }
+
+    #[test]
+    fn host_wildcards_are_denied_from_reaching_into_a_path() {
+        assert_eq!(
+            host_wildcard_crossings(&["*.auth0.com".into()]),
+            ["*/*.auth0.com"]
+        );
+        assert_eq!(
+            host_wildcard_crossings(&[
+                "https://*.okta.com/oauth2/*".into(),
+                "login-?.example.com".into(),
+                "login.example.com/realms/*".into(),
+            ]),
+            ["*/*.okta.com/oauth2/*", "login-/.example.com"]
+        );
+        let policy = operator_policy(&PolicyParams {
+            account_id: "123456789012".into(),
+            ..Default::default()
+        });
+        let deny = statement(&policy, "NoProvidersOfIssuersWithAPathInAnAllowedHost");
+        assert_eq!(deny["Effect"], "Deny");
+        assert_eq!(
+            deny["Resource"],
+            json!(["arn:aws:iam::123456789012:oidc-provider/*/*.auth0.com"])
+        );
+        // Every provider action the policy allows is denied there.
+        let allowed: std::collections::BTreeSet<&str> = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Effect"] == "Allow")
+            .flat_map(|s| match &s["Action"] {
+                Value::String(a) => vec![a.as_str()],
+                Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            })
+            .filter(|a| a.contains("OpenIDConnectProvider"))
+            .collect();
+        let denied: std::collections::BTreeSet<&str> = deny["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(allowed, denied);
+        // An exact host has nothing to reach through.
+        let exact = operator_policy(&PolicyParams {
+            allowed_issuers: vec!["login.example.com".into()],
+            ..Default::default()
+        });
+        assert!(!sids(&exact).contains(&"NoProvidersOfIssuersWithAPathInAnAllowedHost"));
     }
 }

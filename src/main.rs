@@ -86,7 +86,12 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::IamPolicy { boundary, params } => {
-            print!("{}", authedapi::iam_policy::render(&params, boundary));
+            let policy = authedapi::iam_policy::render(&params, boundary)
+                .map_err(|refusal| anyhow::anyhow!(refusal))?;
+            for note in params.notes(boundary) {
+                eprintln!("note: {note}");
+            }
+            print!("{policy}");
             Ok(())
         }
         Command::Call(args) => match authedapi::call::run(args).await {

@@ -317,6 +317,8 @@ fn default_values_render_the_documented_settings() {
             "ServiceAccount",
             "ValidatingAdmissionPolicy",
             "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
             "ValidatingAdmissionPolicyBinding",
             "ValidatingAdmissionPolicyBinding"
         ]
@@ -445,13 +447,131 @@ fn default_values_render_the_documented_settings() {
         binding["spec"],
         serde_json::json!({"policyName": "authedapi-operator-writes", "validationActions": ["Deny"]})
     );
+    // Never in the cluster's own namespaces.
+    assert_eq!(
+        variable(writes, "protected"),
+        r#"["kube-system","kube-public","kube-node-lease"]"#
+    );
+    // The outputs are checked against every AuthedApi of their namespace, and refused in a
+    // namespace without one; only labelled ConfigMaps are looked at (the API server looks
+    // params up before matchConditions, for every writer).
+    let outputs = find(
+        &docs,
+        "ValidatingAdmissionPolicy",
+        "authedapi-operator-outputs",
+    );
+    assert_eq!(
+        outputs["spec"]["paramKind"],
+        serde_json::json!({"apiVersion": "authedapi.dev/v1alpha1", "kind": "AuthedApi"})
+    );
+    assert_eq!(outputs["spec"]["failurePolicy"], "Fail");
+    assert_eq!(
+        outputs["spec"]["matchConditions"],
+        writes["spec"]["matchConditions"]
+    );
+    let binding = find(
+        &docs,
+        "ValidatingAdmissionPolicyBinding",
+        "authedapi-operator-outputs",
+    );
+    assert_eq!(
+        binding["spec"],
+        serde_json::json!({
+            "policyName": "authedapi-operator-outputs",
+            "validationActions": ["Deny"],
+            "matchResources": {"objectSelector": {"matchLabels": {"app.kubernetes.io/managed-by": "authedapi"}}},
+            "paramRef": {"selector": {}, "parameterNotFoundAction": "Deny"}
+        })
+    );
+}
+
+/// The CEL expression of the admission policy's variable `name`.
+fn variable<'a>(policy: &'a Value, name: &str) -> &'a Value {
+    &policy["spec"]["variables"]
+        .as_array()
+        .expect("variables")
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no variable {name}"))["expression"]
 }
 
 #[test]
-fn admission_policies_can_be_turned_off() {
+fn more_protected_namespaces_are_added_to_the_clusters_own() {
+    let docs = documents(&render(
+        "platform",
+        &[
+            "--set",
+            "admissionPolicies.protectedNamespaces={platform,ingress}",
+        ],
+    ));
+    let writes = find(
+        &docs,
+        "ValidatingAdmissionPolicy",
+        "authedapi-operator-writes",
+    );
+    assert_eq!(
+        variable(writes, "protected"),
+        r#"["kube-system","kube-public","kube-node-lease","platform","ingress"]"#
+    );
+}
+
+#[test]
+fn more_than_one_replica_brings_a_disruption_budget_and_spreads_over_nodes() {
+    let one = documents(&render("authedapi-system", &[]));
+    assert!(of_kind(&one, "PodDisruptionBudget").is_empty());
+    let pod = &find(&one, "Deployment", "authedapi")["spec"]["template"]["spec"];
+    assert!(pod.get("affinity").is_none(), "{pod}");
+
+    let two = documents(&render("authedapi-system", &["--set", "replicas=2"]));
+    let budget = find(&two, "PodDisruptionBudget", "authedapi");
+    assert_eq!(budget["spec"]["minAvailable"], 1);
+    let deployment = find(&two, "Deployment", "authedapi");
+    assert_eq!(
+        budget["spec"]["selector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["affinity"],
+        serde_json::json!({"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+            "weight": 100,
+            "podAffinityTerm": {
+                "topologyKey": "kubernetes.io/hostname",
+                "labelSelector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]}
+            }
+        }]}})
+    );
+    // An affinity of one's own replaces it.
+    let own = documents(&render(
+        "authedapi-system",
+        &[
+            "--set",
+            "replicas=2",
+            "--set-json",
+            r#"affinity={"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"pool","operator":"In","values":["system"]}]}]}}}"#,
+        ],
+    ));
+    let affinity = &find(&own, "Deployment", "authedapi")["spec"]["template"]["spec"]["affinity"];
+    assert!(affinity.get("podAntiAffinity").is_none(), "{affinity}");
+    assert!(affinity.get("nodeAffinity").is_some(), "{affinity}");
+}
+
+#[test]
+fn admission_policies_are_turned_off_only_with_an_acknowledgement() {
+    let err = render_error(&["--set", "admissionPolicies.enabled=false"]);
+    assert!(
+        err.contains("admissionPolicies.enabled=false takes away what RBAC cannot say")
+            && err.contains("any ConfigMap in any namespace")
+            && err.contains("admissionPolicies.acknowledgeDisabled=true"),
+        "{err}"
+    );
     let docs = documents(&render(
         "authedapi-system",
-        &["--set", "admissionPolicies.enabled=false"],
+        &[
+            "--set",
+            "admissionPolicies.enabled=false",
+            "--set",
+            "admissionPolicies.acknowledgeDisabled=true",
+        ],
     ));
     assert!(of_kind(&docs, "ValidatingAdmissionPolicy").is_empty());
     assert!(of_kind(&docs, "ValidatingAdmissionPolicyBinding").is_empty());
@@ -598,9 +718,11 @@ fn default_render_is_accepted_by_the_api_server() {
             "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-tenant-limits",
             "validatingadmissionpolicy.admissionregistration.k8s.io/authedapi-operator-writes",
             "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-operator-writes",
+            "validatingadmissionpolicy.admissionregistration.k8s.io/authedapi-operator-outputs",
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-operator-outputs",
         ],
     );
-    assert_eq!(out.lines().count(), 13, "{out}");
+    assert_eq!(out.lines().count(), 15, "{out}");
 }
 
 #[test]
@@ -639,6 +761,8 @@ fn all_on_render_is_accepted_by_the_api_server() {
             "ServiceMonitor",
             "ValidatingAdmissionPolicy",
             "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
             "ValidatingAdmissionPolicyBinding",
             "ValidatingAdmissionPolicyBinding"
         ]
@@ -762,9 +886,11 @@ fn all_on_render_is_accepted_by_the_api_server() {
             "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-tenant-limits",
             "validatingadmissionpolicy.admissionregistration.k8s.io/authedapi-operator-writes",
             "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-operator-writes",
+            "validatingadmissionpolicy.admissionregistration.k8s.io/authedapi-operator-outputs",
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-operator-outputs",
         ],
     );
-    assert_eq!(out.lines().count(), 18, "{out}");
+    assert_eq!(out.lines().count(), 20, "{out}");
 }
 
 /// `kubectl auth can-i VERB RESOURCE` as the ServiceAccount `account` of `namespace`, in
@@ -849,6 +975,10 @@ fn helm_install_upgrade_and_uninstall() {
         format!("validatingadmissionpolicy.admissionregistration.k8s.io/{name}-operator-writes"),
         format!(
             "validatingadmissionpolicybinding.admissionregistration.k8s.io/{name}-operator-writes"
+        ),
+        format!("validatingadmissionpolicy.admissionregistration.k8s.io/{name}-operator-outputs"),
+        format!(
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/{name}-operator-outputs"
         ),
     ];
     objects.sort();
@@ -949,6 +1079,9 @@ fn helm_install_upgrade_and_uninstall() {
         None,
     );
     assert_eq!(replicas, "2");
+    // ...and a disruption budget, so a drain never takes both.
+    let budget = vec![format!("poddisruptionbudget.policy/{name}")];
+    assert_eq!(existing(&namespace, &budget), budget);
 
     let out = helm_in(&["uninstall", &release]);
     assert!(out.contains("uninstalled"), "{out}");
@@ -959,6 +1092,7 @@ fn helm_install_upgrade_and_uninstall() {
     all.push(format!(
         "rolebinding.rbac.authorization.k8s.io/{name}-leader-election"
     ));
+    all.push(format!("poddisruptionbudget.policy/{name}"));
     assert_eq!(existing(&namespace, &all), Vec::<String>::new());
     // Helm never deletes what it installed from crds/: AuthedApi and AuthedApiTenant
     // objects survive.
@@ -1101,9 +1235,11 @@ fn deploy_manifests_are_accepted_by_the_api_server() {
             "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-tenant-limits",
             "validatingadmissionpolicy.admissionregistration.k8s.io/authedapi-operator-writes",
             "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-operator-writes",
+            "validatingadmissionpolicy.admissionregistration.k8s.io/authedapi-operator-outputs",
+            "validatingadmissionpolicybinding.admissionregistration.k8s.io/authedapi-operator-outputs",
         ],
     );
-    assert_eq!(out.lines().count(), 14, "{out}");
+    assert_eq!(out.lines().count(), 16, "{out}");
 }
 
 /// `helm template` of the chart with `extra`, which must fail: helm's error output.
@@ -1221,6 +1357,45 @@ fn values_schema_refuses_typos_and_wrong_types() {
         (
             "grafanaDashboard.labelKey=bad key",
             "at '/grafanaDashboard/labelKey'",
+        ),
+        // What would make the operator unsafe: every function (of every account), root,
+        // privilege.
+        ("allowedFunctions={*}", "at '/allowedFunctions/0'"),
+        (
+            "allowedFunctions={arn:aws:lambda:*:*:function:*}",
+            "at '/allowedFunctions/0'",
+        ),
+        (
+            "securityContext.privileged=true",
+            "at '/securityContext/privileged': value must be false",
+        ),
+        (
+            "securityContext.allowPrivilegeEscalation=true",
+            "at '/securityContext/allowPrivilegeEscalation': value must be false",
+        ),
+        (
+            "securityContext.runAsNonRoot=false",
+            "at '/securityContext/runAsNonRoot': value must be true",
+        ),
+        (
+            "securityContext.runAsUser=0",
+            "at '/securityContext/runAsUser': minimum: got 0, want 1",
+        ),
+        (
+            "securityContext.capabilities.add={NET_ADMIN}",
+            "at '/securityContext/capabilities/add'",
+        ),
+        (
+            "podSecurityContext.runAsUser=0",
+            "at '/podSecurityContext/runAsUser': minimum: got 0, want 1",
+        ),
+        (
+            "podSecurityContext.runAsNonRoot=false",
+            "at '/podSecurityContext/runAsNonRoot': value must be true",
+        ),
+        (
+            "admissionPolicies.protectedNamespaces={Kube_System}",
+            "at '/admissionPolicies/protectedNamespaces/0'",
         ),
     ] {
         let err = render_error(&["--set", set]);

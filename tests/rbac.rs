@@ -208,6 +208,199 @@ async fn the_operator_works_with_only_the_charts_rbac_and_nothing_more() {
     );
 }
 
+/// An outputs ConfigMap as the operator writes it: labelled, owned (as controller) by the
+/// AuthedApi `owner` with `uid`, holding `key`.
+fn output(name: &str, owner: &str, uid: &str, key: &str) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name,
+            "labels": {"app.kubernetes.io/managed-by": "authedapi"},
+            "ownerReferences": [{"apiVersion": "authedapi.dev/v1alpha1", "kind": "AuthedApi",
+                "name": owner, "uid": uid, "controller": true, "blockOwnerDeletion": true}]},
+        "data": {key: "https://abc123.execute-api.us-east-1.amazonaws.com"}})
+}
+
+/// Write `body` into `namespace` with `client`, as the operator does (server-side apply).
+async fn write(
+    client: &kube::Client,
+    namespace: &str,
+    body: &serde_json::Value,
+) -> Result<ConfigMap, kube::Error> {
+    let name = body["metadata"]["name"].as_str().unwrap().to_owned();
+    Api::<ConfigMap>::namespaced(client.clone(), namespace)
+        .patch(
+            &name,
+            &PatchParams::apply("authedapi").force(),
+            &Patch::Apply(body),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn the_operators_token_writes_outputs_only_where_they_belong() {
+    let admin = shared::client().await;
+    install_crd(&admin).await.unwrap();
+    let system = TestNamespace::create(&admin, "outputs-system")
+        .await
+        .unwrap();
+    let team = TestNamespace::create(&admin, "outputs-team").await.unwrap();
+    let empty = TestNamespace::create(&admin, "outputs-empty")
+        .await
+        .unwrap();
+    let release = format!("r{}", system.name.replace('-', ""));
+    install_chart_objects(&system.name, &release);
+    let kubeconfig = serviceaccount_kubeconfig(&system.name, &format!("{release}-authedapi"));
+    let token = authedapi_rig::control_plane::client_from_kubeconfig(&kubeconfig)
+        .await
+        .unwrap();
+
+    // An AuthedApi asking for its outputs in `api-outputs` (no operator runs here: the
+    // policies judge the token's writes against the objects as they are).
+    let account = shared::account();
+    let config = account.sdk_config().await;
+    let mut object = seed_in(&account, &config, "api").await;
+    object["spec"]["outputs"] = serde_json::json!({"configMapName": "api-outputs"});
+    let api: Api<AuthedApi> = Api::namespaced(admin.clone(), &team.name);
+    apply(&api, &object).await;
+    let uid = api.get("api").await.unwrap().metadata.uid.unwrap();
+
+    // Its output is written, changed and deleted (policies take a moment to be in force:
+    // until a refusal is seen, the test waits on the first one).
+    // (aws-auth on EKS maps IAM roles to cluster users: the name is this test's own.)
+    let aws_auth = format!("{}-aws-auth", team.name);
+    let refused = eventually_refused(|| {
+        let (token, body) = (token.clone(), output(&aws_auth, "api", &uid, "mapRoles"));
+        async move { write(&token, "kube-system", &body).await }
+    })
+    .await;
+    assert!(
+        refused.contains("may not write ConfigMaps in the protected namespace kube-system"),
+        "{refused}"
+    );
+    // (Written before the policies were in force, if at all: not left behind.)
+    let _ = Api::<ConfigMap>::namespaced(admin.clone(), "kube-system")
+        .delete(&aws_auth, &DeleteParams::default())
+        .await;
+    write(
+        &token,
+        &team.name,
+        &output("api-outputs", "api", &uid, "endpoint"),
+    )
+    .await
+    .expect("the output the AuthedApi asks for");
+    write(
+        &token,
+        &team.name,
+        &output("api-outputs", "api", &uid, "region"),
+    )
+    .await
+    .expect("a changed output");
+
+    for (namespace, body, because) in [
+        // Not in a namespace without AuthedApis...
+        (
+            &empty.name,
+            output("api-outputs", "api", &uid, "endpoint"),
+            "no params found",
+        ),
+        // ...nor under a name its owner does not ask for...
+        (
+            &team.name,
+            output("other", "api", &uid, "endpoint"),
+            "ConfigMap other names AuthedApi api as its owner, which does not ask for it",
+        ),
+        // ...nor owned by an AuthedApi that does not exist (another uid, or another name)
+        // under a name an AuthedApi asks for...
+        (
+            &team.name,
+            output(
+                "api-outputs-2",
+                "api",
+                "00000000-0000-0000-0000-000000000000",
+                "endpoint",
+            ),
+            "or has another uid",
+        ),
+        (
+            &team.name,
+            output(
+                "api-outputs",
+                "ghost",
+                "00000000-0000-0000-0000-000000000000",
+                "endpoint",
+            ),
+            "is what AuthedApi api asks for (spec.outputs.configMapName): no other AuthedApi may own it",
+        ),
+        // ...nor holding a key a workload's envFrom would read as its environment.
+        (
+            &team.name,
+            output("api-outputs", "api", &uid, "NODE_OPTIONS"),
+            "an outputs ConfigMap holds only the outputs' keys",
+        ),
+    ] {
+        let refused = write(&token, namespace, &body)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains(because),
+            "{} in {namespace}: {refused}",
+            body["metadata"]["name"]
+        );
+    }
+
+    // An existing ConfigMap that is not an output, in kube-system or the team's namespace,
+    // is never changed, taken over or deleted.
+    for namespace in ["kube-system", team.name.as_str()] {
+        let theirs: Api<ConfigMap> = Api::namespaced(admin.clone(), namespace);
+        let name = format!("{}-settings", team.name);
+        theirs
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(serde_json::json!({"metadata": {"name": name},
+                    "data": {"db": "postgres://"}}))
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        let refused = write(&token, namespace, &output(&name, "api", &uid, "endpoint"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("is forbidden"), "{refused}");
+        let refused = Api::<ConfigMap>::namespaced(token.clone(), namespace)
+            .delete(&name, &DeleteParams::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("is forbidden"), "{refused}");
+        theirs
+            .delete(&name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+
+    // What remains (README): a policy sees one AuthedApi at a time, so an owner that does
+    // not exist, under a name no AuthedApi asks for, passes; the garbage collector removes
+    // it, and it can hold only the outputs' keys.
+    write(
+        &token,
+        &team.name,
+        &output(
+            "unclaimed",
+            "ghost",
+            "00000000-0000-0000-0000-000000000000",
+            "endpoint",
+        ),
+    )
+    .await
+    .expect("admitted: the gap the README names");
+
+    Api::<ConfigMap>::namespaced(token, &team.name)
+        .delete("api-outputs", &DeleteParams::default())
+        .await
+        .expect("its own output is deleted");
+}
+
 /// Retry `attempt` until the API server refuses it (admission policies take effect a
 /// moment after they are created); the refusal's message.
 async fn eventually_refused<T, F, Fut>(attempt: F) -> String

@@ -26,6 +26,8 @@ struct Thief {
     operator: aws_types::SdkConfig,
 }
 
+/// The operator's credentials in a fresh account, its policy rendered with `args`
+/// (`{account}` in them stands for the account's id).
 async fn thief_with(args: &[&str]) -> Thief {
     let account = shared::account();
     let identity = OperatorIdentity::provision(
@@ -33,7 +35,10 @@ async fn thief_with(args: &[&str]) -> Thief {
         std::path::Path::new(env!("CARGO_BIN_EXE_authedapi")),
         CLUSTER,
         &authedapi_rig::operator_identity::PolicyOptions {
-            args: args.iter().map(|a| a.to_string()).collect(),
+            args: args
+                .iter()
+                .map(|a| a.replace("{account}", &account.id))
+                .collect(),
         },
     )
     .await
@@ -47,6 +52,29 @@ async fn thief_with(args: &[&str]) -> Thief {
 
 async fn thief() -> Thief {
     thief_with(&[]).await
+}
+
+/// The operator's credentials holding `deploy/aws-iam-policy.json` itself, as a user who
+/// applies the shipped file unchanged has them (for the cluster id it names, `default`).
+async fn thief_holding_the_shipped_policy() -> Thief {
+    let account = shared::account();
+    let shipped: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo().join("deploy/aws-iam-policy.json")).unwrap(),
+    )
+    .unwrap();
+    let identity = OperatorIdentity::holding(
+        &account,
+        std::path::Path::new(env!("CARGO_BIN_EXE_authedapi")),
+        "default",
+        shipped,
+    )
+    .await
+    .unwrap();
+    Thief {
+        admin: account.sdk_config().await,
+        operator: account.sdk_config_as(&identity.credentials).await,
+        account,
+    }
 }
 
 /// `result` failed with AWS's AccessDenied (in the service's own spelling) and a message
@@ -107,6 +135,28 @@ fn boundary_of(account: &Account) -> String {
     )
 }
 
+/// What the operator's credentials may make: a role of this cluster under our path, with
+/// the boundary, trusted by this account's root, holding `policy` as "everything".
+async fn bounded_role(t: &Thief, name: &str, policy: &serde_json::Value) {
+    let iam = aws_sdk_iam::Client::new(&t.operator);
+    iam.create_role()
+        .path("/authedapi/")
+        .role_name(name)
+        .assume_role_policy_document(trust_of(&t.account.id))
+        .permissions_boundary(boundary_of(&t.account))
+        .set_tags(Some(iam_tags(&[("authedapi.dev/cluster", CLUSTER)])))
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name(name)
+        .policy_name("everything")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_role_without_the_boundary_cannot_be_created() {
     let t = thief().await;
@@ -143,25 +193,12 @@ async fn a_policy_put_on_a_bounded_role_grants_nothing_beyond_invoking_apis() {
     // What the operator may do: a bounded role of this cluster, with any inline policy
     // (the thief writes `*:*`) and a trust the thief chooses (here this account's root,
     // so the test can use the role; an outside account would do as well).
-    iam.create_role()
-        .path("/authedapi/")
-        .role_name("thiefs-role")
-        .assume_role_policy_document(trust_of(&t.account.id))
-        .permissions_boundary(boundary_of(&t.account))
-        .set_tags(Some(iam_tags(&[("authedapi.dev/cluster", CLUSTER)])))
-        .send()
-        .await
-        .unwrap();
-    iam.put_role_policy()
-        .role_name("thiefs-role")
-        .policy_name("everything")
-        .policy_document(
-            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
-                .to_string(),
-        )
-        .send()
-        .await
-        .unwrap();
+    bounded_role(
+        &t,
+        "thiefs-role",
+        &json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
+    )
+    .await;
     // The boundary cannot be taken off or swapped.
     assert_denied(
         iam.delete_role_permissions_boundary()
@@ -237,6 +274,81 @@ async fn a_policy_put_on_a_bounded_role_grants_nothing_beyond_invoking_apis() {
             .send()
             .await,
         "iam:PutRolePolicy",
+    );
+}
+
+#[tokio::test]
+async fn an_unbounded_role_tagged_as_ours_still_cannot_be_changed_or_deleted() {
+    let t = thief().await;
+    let admin = aws_sdk_iam::Client::new(&t.admin);
+    // The platform's own role under our path: no boundary, no tags, an admin's policy.
+    admin
+        .create_role()
+        .path("/authedapi/")
+        .role_name("platform-admin")
+        .assume_role_policy_document(trust_of(&t.account.id))
+        .send()
+        .await
+        .unwrap();
+    let everything = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    .to_string();
+    let iam = aws_sdk_iam::Client::new(&t.operator);
+    // What remains (README): IAM cannot tell this from the tags a CreateRole carries.
+    iam.tag_role()
+        .role_name("platform-admin")
+        .set_tags(Some(iam_tags(&[("authedapi.dev/cluster", CLUSTER)])))
+        .send()
+        .await
+        .expect("allowed: the gap the README names");
+    // ...but without the boundary nothing about it can be changed: not its permissions,
+    // not who may assume it, not its boundary, and it cannot be deleted.
+    assert_denied(
+        iam.put_role_policy()
+            .role_name("platform-admin")
+            .policy_name("more")
+            .policy_document(&everything)
+            .send()
+            .await,
+        "iam:PutRolePolicy",
+    );
+    assert_denied(
+        iam.update_assume_role_policy()
+            .role_name("platform-admin")
+            .policy_document(trust_of("999999999999"))
+            .send()
+            .await,
+        "iam:UpdateAssumeRolePolicy",
+    );
+    assert_denied(
+        iam.put_role_permissions_boundary()
+            .role_name("platform-admin")
+            .permissions_boundary(boundary_of(&t.account))
+            .send()
+            .await,
+        "iam:PutRolePermissionsBoundary",
+    );
+    assert_denied(
+        iam.delete_role().role_name("platform-admin").send().await,
+        "iam:DeleteRole",
+    );
+    // A role that carries a cluster tag of its own is never tagged as ours.
+    admin
+        .create_role()
+        .path("/authedapi/")
+        .role_name("platform-protected")
+        .assume_role_policy_document(trust_of(&t.account.id))
+        .set_tags(Some(iam_tags(&[("authedapi.dev/cluster", "platform")])))
+        .send()
+        .await
+        .unwrap();
+    assert_denied(
+        iam.tag_role()
+            .role_name("platform-protected")
+            .set_tags(Some(iam_tags(&[("authedapi.dev/cluster", CLUSTER)])))
+            .send()
+            .await,
+        "iam:TagRole",
     );
 }
 
@@ -586,8 +698,59 @@ async fn another_clusters_pool_api_and_role_cannot_be_tagged_or_changed() {
 }
 
 #[tokio::test]
+async fn the_shipped_policy_opens_no_function_until_the_platform_names_them() {
+    let t = thief_holding_the_shipped_policy().await;
+    let payroll = ensure_function(&t.admin, "payroll").await;
+    let lambda = aws_sdk_lambda::Client::new(&t.operator);
+    // An API in another account invoking the payroll function: AddPermission cannot be
+    // made to insist on a source ARN, so the function list is the only guard.
+    assert_denied(
+        lambda
+            .add_permission()
+            .function_name(&payroll)
+            .statement_id("outsider")
+            .action("lambda:InvokeFunction")
+            .principal("apigateway.amazonaws.com")
+            .source_arn("arn:aws:execute-api:us-east-1:999999999999:outsider/*")
+            .send()
+            .await,
+        "lambda:AddPermission",
+    );
+    assert_denied(
+        lambda.get_policy().function_name(&payroll).send().await,
+        "lambda:GetPolicy",
+    );
+
+    // Rendered for the functions a platform names, in this account: a function of the same
+    // name pattern in another account stays out of reach.
+    let t = thief_with(&[
+        "--allowed-function",
+        "arn:aws:lambda:*:{account}:function:team-a-*",
+    ])
+    .await;
+    let elsewhere = shared::account();
+    let theirs = ensure_function(&elsewhere.sdk_config().await, "team-a-handler").await;
+    assert!(!theirs.contains(&t.account.id), "{theirs}");
+    assert_denied(
+        aws_sdk_lambda::Client::new(&t.operator)
+            .add_permission()
+            .function_name(&theirs)
+            .statement_id("cross-account")
+            .action("lambda:InvokeFunction")
+            .principal("apigateway.amazonaws.com")
+            .send()
+            .await,
+        "lambda:AddPermission",
+    );
+}
+
+#[tokio::test]
 async fn lambda_permissions_go_only_to_api_gateway_on_allowed_functions() {
-    let t = thief_with(&["--allowed-function", "arn:aws:lambda:*:*:function:team-a-*"]).await;
+    let t = thief_with(&[
+        "--allowed-function",
+        "arn:aws:lambda:*:{account}:function:team-a-*",
+    ])
+    .await;
     let allowed = ensure_function(&t.admin, "team-a-handler").await;
     let other = ensure_function(&t.admin, "payroll").await;
     let lambda = aws_sdk_lambda::Client::new(&t.operator);
@@ -616,6 +779,277 @@ async fn lambda_permissions_go_only_to_api_gateway_on_allowed_functions() {
         add(&other, "apigateway.amazonaws.com", "payroll").await,
         "lambda:AddPermission",
     );
+}
+
+#[tokio::test]
+async fn a_functions_other_grants_cannot_be_removed() {
+    let t = thief_with(&[
+        "--allowed-function",
+        "arn:aws:lambda:*:{account}:function:team-a-*",
+    ])
+    .await;
+    let function = ensure_function(&t.admin, "team-a-events").await;
+    let admin = aws_sdk_lambda::Client::new(&t.admin);
+    // The function's own grants: S3 events, and a partner account.
+    for (sid, principal) in [
+        ("s3-events", "s3.amazonaws.com"),
+        ("partner", "210987654321"),
+    ] {
+        admin
+            .add_permission()
+            .function_name(&function)
+            .statement_id(sid)
+            .action("lambda:InvokeFunction")
+            .principal(principal)
+            .send()
+            .await
+            .unwrap();
+    }
+    let lambda = aws_sdk_lambda::Client::new(&t.operator);
+    lambda
+        .add_permission()
+        .function_name(&function)
+        .statement_id("ours")
+        .action("lambda:InvokeFunction")
+        .principal("apigateway.amazonaws.com")
+        .source_arn(format!(
+            "arn:aws:execute-api:us-east-1:{}:abc/*",
+            t.account.id
+        ))
+        .send()
+        .await
+        .unwrap();
+    for sid in ["s3-events", "partner"] {
+        assert_denied(
+            lambda
+                .remove_permission()
+                .function_name(&function)
+                .statement_id(sid)
+                .send()
+                .await,
+            "lambda:RemovePermission",
+        );
+    }
+    // API Gateway's grant is the operator's to remove.
+    lambda
+        .remove_permission()
+        .function_name(&function)
+        .statement_id("ours")
+        .send()
+        .await
+        .unwrap();
+    let policy = admin
+        .get_policy()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let mut left: Vec<&str> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["partner", "s3-events"]);
+}
+
+#[tokio::test]
+async fn a_provider_of_an_issuer_with_a_path_is_out_of_reach_of_a_host_wildcard() {
+    // The default issuers: `*.auth0.com`, whose `*` IAM lets match across `/`.
+    let t = thief().await;
+    let iam = aws_sdk_iam::Client::new(&t.operator);
+    let ours = iam_tags(&[
+        ("authedapi.dev/managed-by", "authedapi"),
+        ("authedapi.dev/cluster", CLUSTER),
+    ]);
+    let create = |url: &str| {
+        iam.create_open_id_connect_provider()
+            .url(url)
+            .client_id_list("mine")
+            .set_tags(Some(ours.clone()))
+            .send()
+    };
+    // An issuer someone controls at attacker.example, named to end like an allowed host.
+    assert_denied(
+        create("https://attacker.example/x.auth0.com").await,
+        "iam:CreateOpenIDConnectProvider",
+    );
+    let theirs = aws_sdk_iam::Client::new(&t.admin)
+        .create_open_id_connect_provider()
+        .url("https://attacker.example/y.auth0.com")
+        .client_id_list("theirs")
+        .send()
+        .await
+        .unwrap()
+        .open_id_connect_provider_arn
+        .unwrap();
+    assert_denied(
+        iam.get_open_id_connect_provider()
+            .open_id_connect_provider_arn(&theirs)
+            .send()
+            .await,
+        "iam:GetOpenIDConnectProvider",
+    );
+    assert_denied(
+        iam.add_client_id_to_open_id_connect_provider()
+            .open_id_connect_provider_arn(&theirs)
+            .client_id("mine")
+            .send()
+            .await,
+        "iam:AddClientIDToOpenIDConnectProvider",
+    );
+    assert_denied(
+        iam.tag_open_id_connect_provider()
+            .open_id_connect_provider_arn(&theirs)
+            .set_tags(Some(ours.clone()))
+            .send()
+            .await,
+        "iam:TagOpenIDConnectProvider",
+    );
+    // An allowed issuer's own provider is made as before.
+    create("https://threats.auth0.com").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_bounded_role_may_invoke_only_this_accounts_apis_at_their_default_stage() {
+    let t = thief().await;
+    // The most a thief can make: a bounded role allowed every invocation.
+    let everything = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}]});
+    bounded_role(&t, "invoker", &everything).await;
+    // The boundary as the account holds it.
+    let admin = aws_sdk_iam::Client::new(&t.admin);
+    let boundary = admin
+        .get_policy_version()
+        .policy_arn(boundary_of(&t.account))
+        .version_id("v1")
+        .send()
+        .await
+        .unwrap();
+    // (IAM returns the document URL-encoded.)
+    let document = boundary.policy_version().unwrap().document().unwrap();
+    let boundary: serde_json::Value =
+        serde_json::from_str(&urlencoding::decode(document).unwrap()).unwrap();
+    // Invocations as AWS judges them for a session of the role: the emulator's data plane
+    // serves only HTTP APIs of the caller's account, so the judge is asked directly about
+    // the others (a REST API of another account whose resource policy admits everyone, a
+    // stage other than $default).
+    let other = "210987654321";
+    let ask = |resource: String, resource_policy: Option<serde_json::Value>| {
+        let mut check = json!({"action": "execute-api:Invoke", "resource": resource,
+            "context": {"aws:PrincipalArn": format!("arn:aws:iam::{}:role/invoker", t.account.id),
+                        "aws:PrincipalAccount": t.account.id}});
+        if let Some(policy) = resource_policy {
+            check["resourcePolicy"] = policy;
+            check["resourceAccount"] = json!(other);
+        }
+        let request = json!({
+            "principal": format!("arn:aws:sts::{}:assumed-role/invoker/thief", t.account.id),
+            "accountId": t.account.id,
+            "operation": "execute-api:Invoke",
+            "identityPolicies": [{"name": "invoker/inline/everything", "policy": everything}],
+            "permissionBoundary": {"name": "authedapi-permissions-boundary", "policy": boundary},
+            "checks": [check],
+        });
+        async move { shared::emulator().judge.ask(&request).await.unwrap() }
+    };
+    let here = ask(
+        format!(
+            "arn:aws:execute-api:us-east-1:{}:abc123/$default/GET/orders",
+            t.account.id
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(here["decision"], "Allowed", "{here}");
+    let everyone = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": "*", "Action": "execute-api:Invoke", "Resource": "*"}]});
+    for (resource, policy) in [
+        (
+            format!("arn:aws:execute-api:us-east-1:{other}:def456/$default/GET/payroll"),
+            Some(everyone),
+        ),
+        (
+            format!(
+                "arn:aws:execute-api:us-east-1:{}:abc123/prod/GET/orders",
+                t.account.id
+            ),
+            None,
+        ),
+    ] {
+        let verdict = ask(resource.clone(), policy).await;
+        assert_eq!(
+            verdict["decision"], "ImplicitlyDenied",
+            "{resource}: {verdict}"
+        );
+        assert!(
+            verdict["failed"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("because no permissions boundary allows"),
+            "{resource}: {verdict}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn identity_pool_roles_can_be_cleared_on_any_pool_of_the_account_but_only_ours_passed() {
+    // What remains (README): SetIdentityPoolRoles has no resource type, so the operator's
+    // credentials reach every pool of the account; what they can hand out is scoped.
+    let t = thief().await;
+    let admin_pools = aws_sdk_cognitoidentity::Client::new(&t.admin);
+    let pool = admin_pools
+        .create_identity_pool()
+        .identity_pool_name("another-teams")
+        .allow_unauthenticated_identities(false)
+        .send()
+        .await
+        .unwrap();
+    let theirs = aws_sdk_iam::Client::new(&t.admin)
+        .create_role()
+        .role_name("another-teams-users")
+        .assume_role_policy_document(trust_of(&t.account.id))
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn;
+    admin_pools
+        .set_identity_pool_roles()
+        .identity_pool_id(pool.identity_pool_id())
+        .roles("authenticated", &theirs)
+        .send()
+        .await
+        .unwrap();
+    let pools = aws_sdk_cognitoidentity::Client::new(&t.operator);
+    // Handing that pool's users a role not this cluster's is refused...
+    assert_denied(
+        pools
+            .set_identity_pool_roles()
+            .identity_pool_id(pool.identity_pool_id())
+            .roles("authenticated", &theirs)
+            .send()
+            .await,
+        "iam:PassRole",
+    );
+    // ...but its roles can be taken away: its users get no credentials until it is put back.
+    pools
+        .set_identity_pool_roles()
+        .identity_pool_id(pool.identity_pool_id())
+        .set_roles(Some(HashMap::new()))
+        .send()
+        .await
+        .expect("allowed: the gap the README names");
+    let roles = admin_pools
+        .get_identity_pool_roles()
+        .identity_pool_id(pool.identity_pool_id())
+        .send()
+        .await
+        .unwrap();
+    assert!(roles.roles().is_none_or(|r| r.is_empty()), "{roles:?}");
 }
 
 #[tokio::test]

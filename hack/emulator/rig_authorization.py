@@ -13,6 +13,8 @@ Rules applied throughout:
   * Tag-on-create: IAM authorizes the tag action too (iam:TagRole with CreateRole,
     iam:TagOpenIDConnectProvider with CreateOpenIDConnectProvider), on the new resource,
     which has no tags yet.
+  * `lambda:Principal`: AddPermission's Principal; for RemovePermission, the principal of
+    the function policy's statement being removed.
   * Passing a role to a service (Cognito's SetIdentityPoolRoles) needs iam:PassRole on
     each role, with iam:PassedToService.
   * API Gateway V2 child resources (routes, integrations, ...) cannot carry tags; access
@@ -206,6 +208,27 @@ def _function_arn(name: str, region: str, account: str) -> str:
     return f"arn:{partition}:lambda:{region}:{account}:function:{name}"
 
 
+def _statement_principal(function, statement_id: str) -> str | None:
+    """Who the statement `statement_id` of `function`'s policy grants to, as AddPermission's
+    Principal names it: a service, an account or ARN, or `*`."""
+    try:
+        policy = function.policy.get_policy()["Policy"]
+    except Exception:  # noqa: BLE001 - no policy: no such statement
+        return None
+    if isinstance(policy, str):
+        policy = json.loads(policy)
+    for statement in policy.get("Statement", []):
+        if statement.get("Sid") != statement_id:
+            continue
+        granted = statement.get("Principal")
+        if isinstance(granted, dict):
+            granted = granted.get("Service") or granted.get("AWS")
+        if isinstance(granted, list):
+            granted = granted[0] if granted else None
+        return granted
+    return None
+
+
 def _lambda(operation: str, response, principal) -> list[Check]:
     region = response.region
     path = urlparse(response.uri).path
@@ -227,11 +250,19 @@ def _lambda(operation: str, response, principal) -> list[Check]:
     if qualifier and arn.count(":") == 6:
         arn = f"{arn}:{qualifier}"
     context = {}
+    function = None
     try:
         function = lambda_backends[principal.account][region].get_function(name)
         context.update(resource_tags(_tag_dict(function.tags)))
     except Exception:  # noqa: BLE001 - a missing function has no tags; moto answers 404 itself
         pass
+    if operation == "RemovePermission" and function is not None:
+        # lambda:Principal is the principal of the statement being removed (the request
+        # names only its id).
+        statement_id = unquote((match["rest"] or "").rsplit("/", 1)[-1])
+        granted_to = _statement_principal(function, statement_id)
+        if granted_to is not None:
+            context["lambda:Principal"] = granted_to
     if operation == "AddPermission":
         body = _json_body(response)
         if body.get("Principal"):

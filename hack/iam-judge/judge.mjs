@@ -13,8 +13,9 @@
 //                  resourcePolicy?, resourceAccount?}]}
 //   -> {decision, failed?, checks: [{action, resource, decision, reason, grants, engine}]}
 // A request is allowed only when every check is; `failed` is the first check that is not.
-// Each decision is appended to FILE (JSON lines) with the statements that granted it, so
-// a run can tell which statements of a policy were ever used.
+// Each decision is appended to FILE (JSON lines) with the statements that granted it (and
+// the Deny statements that refused it), so a run can tell which statements of a policy
+// were ever used.
 
 import { appendFileSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -134,9 +135,14 @@ async function judgeBySimulator(request, check) {
     denials.push(...simulate.getDenialReasons(item.analysis))
   }
   const decision = result.overallResult
+  // The identity policies' Deny statements that refused it, so a run can tell which were used.
+  const denies = denials
+    .filter((d) => d.denialType === 'Explicit' && d.policyType === 'identity')
+    .map((d) => ({ policy: d.policyIdentifier, sid: d.statementId ?? `#${d.statementIndex}` }))
   return {
     decision,
     grants,
+    denies,
     reason: decision === 'Allowed' ? undefined : reasonFor(check.action, denials, decision),
     ignoredContextKeys: analyses.flatMap((a) => a.ignoredContextKeys ?? []),
     engine: 'simulator'
@@ -192,7 +198,7 @@ function record(request, verdict) {
     principal: request.principal,
     operation: request.operation,
     decision: verdict.decision,
-    checks: verdict.checks.map((c) => ({ action: c.action, resource: c.resource, decision: c.decision, grants: c.grants, engine: c.engine }))
+    checks: verdict.checks.map((c) => ({ action: c.action, resource: c.resource, decision: c.decision, grants: c.grants, denies: c.denies ?? [], engine: c.engine }))
   }
   appendFileSync(args.records, JSON.stringify(line) + '\n')
 }

@@ -104,6 +104,19 @@ impl Judge {
     pub fn decisions(&self) -> Vec<Decision> {
         read_records(&self.records)
     }
+
+    /// Ask the judge about one request directly, as the emulator does (POST /authorize,
+    /// see `hack/iam-judge/judge.mjs`): for calls the emulator cannot make, such as an
+    /// API of another account whose resource policy admits everyone.
+    pub async fn ask(&self, request: &serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let response = reqwest::Client::new()
+            .post(format!("{}/authorize", self.url))
+            .json(request)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(response.json().await?)
+    }
 }
 
 /// One judged request, as the judge records it.
@@ -125,9 +138,12 @@ pub struct CheckRecord {
     pub decision: String,
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// The identity policies' Deny statements that refused it.
+    #[serde(default)]
+    pub denies: Vec<Grant>,
 }
 
-/// A statement that allowed a check.
+/// A statement that allowed (or, in `denies`, refused) a check.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Grant {
     /// The policy's name as the emulator sent it (`<role>/inline/<policy>`).
@@ -158,9 +174,9 @@ pub fn read_records_dir(dir: &Path) -> anyhow::Result<Vec<Decision>> {
     Ok(all)
 }
 
-/// How often each statement of `policy` granted a check of a principal whose policy
-/// name ends with `policy_name`, with the operations it granted; every statement of the
-/// policy is listed, unused ones with a count of 0.
+/// How often each statement of `policy` granted (a Deny statement: refused) a check of a
+/// principal whose policy name ends with `policy_name`, with the operations concerned;
+/// every statement of the policy is listed, unused ones with a count of 0.
 pub fn statement_use(
     policy: &serde_json::Value,
     policy_name: &str,
@@ -176,6 +192,7 @@ pub fn statement_use(
                     sid: s["Sid"]
                         .as_str()
                         .map_or_else(|| format!("#{}", i + 1), str::to_owned),
+                    denies: s["Effect"] == "Deny",
                     grants: 0,
                     operations: Default::default(),
                     actions: match &s["Action"] {
@@ -192,12 +209,13 @@ pub fn statement_use(
         .unwrap_or_default();
     for decision in decisions {
         for check in &decision.checks {
-            for grant in check
-                .grants
-                .iter()
-                .filter(|g| g.policy.ends_with(policy_name))
-            {
-                if let Some(statement) = uses.iter_mut().find(|u| u.sid == grant.sid) {
+            let statements = check.grants.iter().map(|g| (g, false));
+            let statements = statements.chain(check.denies.iter().map(|g| (g, true)));
+            for (grant, denied) in statements.filter(|(g, _)| g.policy.ends_with(policy_name)) {
+                if let Some(statement) = uses
+                    .iter_mut()
+                    .find(|u| u.sid == grant.sid && u.denies == denied)
+                {
                     statement.grants += 1;
                     if let Some(count) = statement.actions.get_mut(&check.action) {
                         *count += 1;
@@ -216,6 +234,8 @@ pub fn statement_use(
 #[derive(Clone, Debug)]
 pub struct StatementUse {
     pub sid: String,
+    /// A Deny statement: `grants` counts the checks it refused.
+    pub denies: bool,
     pub grants: u64,
     pub operations: std::collections::BTreeSet<String>,
     /// Each action the statement names, with how often it was granted by it.
@@ -260,6 +280,21 @@ mod tests {
         assert_eq!(uses[0].grants, 2);
         assert_eq!(uses[1].sid, "B");
         assert_eq!(uses[1].grants, 0);
+    }
+
+    #[test]
+    fn a_deny_statement_is_used_when_it_refuses() {
+        let policy =
+            serde_json::json!({"Statement": [{"Sid": "A"}, {"Sid": "NoX", "Effect": "Deny"}]});
+        let mut refused = decision("A");
+        refused.checks[0].grants.clear();
+        refused.checks[0].denies = vec![Grant {
+            policy: "op/inline/authedapi".into(),
+            sid: "NoX".into(),
+        }];
+        let uses = statement_use(&policy, "/inline/authedapi", &[decision("A"), refused]);
+        assert_eq!((uses[0].denies, uses[0].grants), (false, 1));
+        assert_eq!((uses[1].denies, uses[1].grants), (true, 1));
     }
 
     #[test]

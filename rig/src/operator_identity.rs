@@ -29,8 +29,32 @@ pub struct OperatorIdentity {
 /// What to render the shipped policy for.
 #[derive(Clone, Debug, Default)]
 pub struct PolicyOptions {
-    /// Extra `authedapi iam-policy` arguments (e.g. `--allowed-issuer`).
+    /// Extra `authedapi iam-policy` arguments (e.g. `--allowed-issuer`). Without an
+    /// `--allowed-function`, the platform allows the account's own functions
+    /// (`arn:aws:lambda:*:ACCOUNT:function:*`), as the tests' operators are
+    /// (`--allowed-functions`).
     pub args: Vec<String>,
+}
+
+impl PolicyOptions {
+    /// The `authedapi iam-policy` arguments for `cluster_id` in `account`.
+    fn render_args(&self, cluster_id: &str, account: &Account) -> Vec<String> {
+        let mut args: Vec<String> = ["--cluster-id", cluster_id, "--account-id", &account.id]
+            .map(str::to_owned)
+            .into();
+        let names_functions = self
+            .args
+            .iter()
+            .any(|a| a == "--allowed-function" || a == "--assume-only");
+        if !names_functions {
+            args.extend([
+                "--allowed-function".to_owned(),
+                format!("arn:aws:lambda:*:{}:function:*", account.id),
+            ]);
+        }
+        args.extend(self.args.iter().cloned());
+        args
+    }
 }
 
 impl OperatorIdentity {
@@ -43,15 +67,27 @@ impl OperatorIdentity {
         cluster_id: &str,
         options: &PolicyOptions,
     ) -> anyhow::Result<Self> {
+        let args = options.render_args(cluster_id, account);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let policy = render(operator, &args)?;
+        Self::holding(account, operator, cluster_id, policy).await
+    }
+
+    /// Create (or refresh) the boundary and the operator's role for `cluster_id` in
+    /// `account` holding `policy` as it is (e.g. the file a user applies from `deploy/`),
+    /// and start a session of it.
+    pub async fn holding(
+        account: &Account,
+        operator: &Path,
+        cluster_id: &str,
+        policy: serde_json::Value,
+    ) -> anyhow::Result<Self> {
         let config = account.sdk_config().await;
         let iam = aws_sdk_iam::Client::new(&config);
         let sts = aws_sdk_sts::Client::new(&config);
 
         ensure_boundary(&iam, account, operator).await?;
 
-        let mut args = vec!["--cluster-id", cluster_id, "--account-id", &account.id];
-        args.extend(options.args.iter().map(String::as_str));
-        let policy = render(operator, &args)?;
         let role = format!("authedapi-operator-{}", role_suffix(cluster_id));
         let trust = serde_json::json!({
             "Version": "2012-10-17",
@@ -130,8 +166,8 @@ pub async fn provision_tenant_role(
             external_id,
         ],
     )?;
-    let mut args = vec!["--cluster-id", cluster_id, "--account-id", &account.id];
-    args.extend(options.args.iter().map(String::as_str));
+    let args = options.render_args(cluster_id, account);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let policy = render(operator, &args)?;
     iam.create_role()
         .role_name(TENANT_ROLE)

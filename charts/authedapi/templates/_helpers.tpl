@@ -88,3 +88,26 @@ authedapi-operator-writes admission policy: only those labelled and owned as its
   resources: ["configmaps"]
   verbs: ["get", "create", "patch", "delete"]
 {{- end }}
+
+{{/* The keys of an outputs ConfigMap, as a CEL list: what the operator writes
+(src/reconcile/kinds/outputs.rs OUTPUT_KEYS; a unit test there keeps the two in step). */}}
+{{- define "authedapi.outputKeys" -}}
+["endpoint", "identityPoolId", "region", "auth0Domain", "auth0ClientId", "issuer", "clientId", "domainName", "domainUrl", "domainTarget", "domainHostedZoneId"]
+{{- end }}
+
+{{/* The pods' affinity: `affinity`, or, with more than one replica and none given, a
+preference for different nodes (one node going away then takes one pod, not all). */}}
+{{- define "authedapi.affinity" -}}
+{{- if .Values.affinity }}
+{{- toYaml .Values.affinity }}
+{{- else if gt (int .Values.replicas) 1 -}}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "authedapi.selectorLabels" . | nindent 12 }}
+{{- end }}
+{{- end }}

@@ -20,6 +20,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use authedapi_rig::auth0::{Application, TestUser};
 use authedapi_rig::emulator::Account;
+use authedapi_rig::operator_identity::PolicyOptions;
 use authedapi_rig::process::Supervised;
 use authedapi_rig::web::Web;
 use authedapi_rig::{
@@ -95,6 +96,20 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// The Lambda function patterns the AuthedApiTenants in `path` allow.
+fn tenant_functions(path: &str) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    let mut functions = Vec::new();
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let value: serde_json::Value = serde::Deserialize::deserialize(document)?;
+        if let Some(allowed) = value["spec"]["allowedFunctions"].as_array() {
+            functions.extend(allowed.iter().filter_map(|f| f.as_str().map(str::to_owned)));
+        }
+    }
+    anyhow::ensure!(!functions.is_empty(), "{path} allows no Lambda function");
+    Ok(functions)
+}
+
 /// The example's Auth0 domain and client id (the stand-in takes them on).
 fn auth0_of(example: &str) -> anyhow::Result<(String, String)> {
     for document in serde_yaml::Deserializer::from_str(example) {
@@ -161,10 +176,19 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         operator_path.display()
     );
     // The operator's AWS identity, as a platform team would give it: the shipped policy
-    // (`authedapi iam-policy`) on a role, every role it creates bounded.
-    let identity =
-        OperatorIdentity::provision(&account, &operator_path, "default", &Default::default())
-            .await?;
+    // (`authedapi iam-policy`) on a role, every role it creates bounded, rendered for this
+    // account and the functions the platform's tenant allows.
+    let mut policy_args = Vec::new();
+    for function in tenant_functions(TENANT)? {
+        policy_args.extend(["--allowed-function".to_owned(), function]);
+    }
+    let identity = OperatorIdentity::provision(
+        &account,
+        &operator_path,
+        "default",
+        &PolicyOptions { args: policy_args },
+    )
+    .await?;
     println!(
         "Operator role {} holds the shipped IAM policy; every AWS request it makes is judged",
         identity.role_arn

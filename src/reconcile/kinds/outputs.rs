@@ -23,6 +23,23 @@ pub const INFO: KindInfo = KindInfo {
 
 pub struct Outputs;
 
+/// Every key an outputs ConfigMap may hold. The chart's admission policy admits no other
+/// (so the operator's token cannot put, say, NODE_OPTIONS where a workload's envFrom reads
+/// it); the tests keep the two, and what reconciles write, in step.
+pub const OUTPUT_KEYS: &[&str] = &[
+    "endpoint",
+    "identityPoolId",
+    "region",
+    "auth0Domain",
+    "auth0ClientId",
+    "issuer",
+    "clientId",
+    "domainName",
+    "domainUrl",
+    "domainTarget",
+    "domainHostedZoneId",
+];
+
 /// The ConfigMap to write, if the spec asks for one.
 pub type Wanted = Option<ConfigMap>;
 
@@ -195,6 +212,18 @@ pub fn config_map(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_charts_admission_policy_admits_exactly_the_output_keys() {
+        let helpers = include_str!("../../../charts/authedapi/templates/_helpers.tpl");
+        let listed = helpers
+            .split("define \"authedapi.outputKeys\"")
+            .nth(1)
+            .and_then(|rest| rest.lines().nth(1))
+            .expect("the chart defines authedapi.outputKeys");
+        let keys: Vec<String> = serde_json::from_str(listed).expect("a JSON list of strings");
+        assert_eq!(keys, OUTPUT_KEYS);
+    }
 
     fn cm(name: &str, endpoint: &str) -> ConfigMap {
         ConfigMap {

@@ -95,6 +95,13 @@ impl Cluster for FakeCluster {
     }
 
     async fn apply_config_map(&self, _: &str, config_map: &ConfigMap) -> Result<(), kube::Error> {
+        // The chart's admission policy admits only these keys.
+        for key in config_map.data.iter().flatten().map(|(k, _)| k) {
+            assert!(
+                crate::reconcile::kinds::outputs::OUTPUT_KEYS.contains(&key.as_str()),
+                "outputs key {key} is not in OUTPUT_KEYS"
+            );
+        }
         let name = config_map.metadata.name.clone().unwrap_or_default();
         self.config_maps
             .lock()
