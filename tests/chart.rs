@@ -1518,7 +1518,8 @@ fn network_policy_is_optional_and_accepted_by_the_api_server() {
     assert_applied(&out, &["networkpolicy.networking.k8s.io/authedapi"]);
 
     // The metrics port follows metrics.port; metricsFrom replaces "any namespace"; an API
-    // server on 443 adds no port; extraEgress rules come last, as given.
+    // server on 443 adds no port; httpsTo narrows where HTTPS may go; extraEgress rules come
+    // last, as given.
     let rendered = render(
         &namespace,
         &[
@@ -1528,6 +1529,8 @@ fn network_policy_is_optional_and_accepted_by_the_api_server() {
             r#"networkPolicy.metricsFrom=[{"podSelector":{"matchLabels":{"app":"prometheus"}}}]"#,
             "--set-json",
             "networkPolicy.apiServerPorts=[443]",
+            "--set-json",
+            r#"networkPolicy.httpsTo=[{"ipBlock":{"cidr":"10.0.0.0/16"}}]"#,
             "--set-json",
             r#"networkPolicy.extraEgress=[{"to":[{"ipBlock":{"cidr":"169.254.170.23/32"}}],"ports":[{"port":80,"protocol":"TCP"}]}]"#,
         ],
@@ -1545,7 +1548,7 @@ fn network_policy_is_optional_and_accepted_by_the_api_server() {
         spec["egress"],
         serde_json::json!([
             {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
-            {"ports": [{"port": 443, "protocol": "TCP"}]},
+            {"ports": [{"port": 443, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "10.0.0.0/16"}}]},
             {
                 "to": [{"ipBlock": {"cidr": "169.254.170.23/32"}}],
                 "ports": [{"port": 80, "protocol": "TCP"}]
