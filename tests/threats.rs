@@ -913,7 +913,7 @@ async fn a_provider_of_an_issuer_with_a_path_is_out_of_reach_of_a_host_wildcard(
 }
 
 #[tokio::test]
-async fn a_bounded_role_may_invoke_only_this_accounts_apis_at_their_default_stage() {
+async fn a_bounded_role_may_invoke_only_this_accounts_apis() {
     let t = thief().await;
     // The most a thief can make: a bounded role allowed every invocation.
     let everything = json!({"Version": "2012-10-17", "Statement": [
@@ -934,8 +934,7 @@ async fn a_bounded_role_may_invoke_only_this_accounts_apis_at_their_default_stag
         serde_json::from_str(&urlencoding::decode(document).unwrap()).unwrap();
     // Invocations as AWS judges them for a session of the role: the emulator's data plane
     // serves only HTTP APIs of the caller's account, so the judge is asked directly about
-    // the others (a REST API of another account whose resource policy admits everyone, a
-    // stage other than $default).
+    // another account's (a REST API whose resource policy admits everyone).
     let other = "210987654321";
     let ask = |resource: String, resource_policy: Option<serde_json::Value>| {
         let mut check = json!({"action": "execute-api:Invoke", "resource": resource,
@@ -966,32 +965,19 @@ async fn a_bounded_role_may_invoke_only_this_accounts_apis_at_their_default_stag
     assert_eq!(here["decision"], "Allowed", "{here}");
     let everyone = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": "*", "Action": "execute-api:Invoke", "Resource": "*"}]});
-    for (resource, policy) in [
-        (
-            format!("arn:aws:execute-api:us-east-1:{other}:def456/$default/GET/payroll"),
-            Some(everyone),
-        ),
-        (
-            format!(
-                "arn:aws:execute-api:us-east-1:{}:abc123/prod/GET/orders",
-                t.account.id
-            ),
-            None,
-        ),
-    ] {
-        let verdict = ask(resource.clone(), policy).await;
-        assert_eq!(
-            verdict["decision"], "ImplicitlyDenied",
-            "{resource}: {verdict}"
-        );
-        assert!(
-            verdict["failed"]["reason"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("because no permissions boundary allows"),
-            "{resource}: {verdict}"
-        );
-    }
+    let there = ask(
+        format!("arn:aws:execute-api:us-east-1:{other}:def456/$default/GET/payroll"),
+        Some(everyone),
+    )
+    .await;
+    assert_eq!(there["decision"], "ImplicitlyDenied", "{there}");
+    assert!(
+        there["failed"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("because no permissions boundary allows"),
+        "{there}"
+    );
 }
 
 #[tokio::test]
