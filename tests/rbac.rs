@@ -262,12 +262,25 @@ async fn the_operators_token_writes_outputs_only_where_they_belong() {
     apply(&api, &object).await;
     let uid = api.get("api").await.unwrap().metadata.uid.unwrap();
 
-    // Its output is written, changed and deleted (policies take a moment to be in force:
-    // until a refusal is seen, the test waits on the first one).
-    // (aws-auth on EKS maps IAM roles to cluster users: the name is this test's own.)
+    // Never in kube-system (aws-auth there maps IAM roles to cluster users on EKS; the names
+    // are this test's own): not even for an AuthedApi someone put there and that asks for
+    // it. (Policies take a moment to be in force: the test waits for this refusal first.)
     let aws_auth = format!("{}-aws-auth", team.name);
+    let mut there = common::example();
+    there["metadata"] = serde_json::json!({"name": aws_auth});
+    there["spec"]["outputs"] = serde_json::json!({"configMapName": aws_auth});
+    let system_apis: Api<AuthedApi> = Api::namespaced(admin.clone(), "kube-system");
+    apply(&system_apis, &there).await;
+    let there_uid = system_apis
+        .get(&aws_auth)
+        .await
+        .unwrap()
+        .metadata
+        .uid
+        .unwrap();
     let refused = eventually_refused(|| {
-        let (token, body) = (token.clone(), output(&aws_auth, "api", &uid, "mapRoles"));
+        let body = output(&aws_auth, &aws_auth, &there_uid, "mapRoles");
+        let token = token.clone();
         async move { write(&token, "kube-system", &body).await }
     })
     .await;
@@ -276,9 +289,32 @@ async fn the_operators_token_writes_outputs_only_where_they_belong() {
         "{refused}"
     );
     // (Written before the policies were in force, if at all: not left behind.)
-    let _ = Api::<ConfigMap>::namespaced(admin.clone(), "kube-system")
+    let system_configmaps: Api<ConfigMap> = Api::namespaced(admin.clone(), "kube-system");
+    let _ = system_configmaps
         .delete(&aws_auth, &DeleteParams::default())
         .await;
+    system_apis
+        .delete(&aws_auth, &DeleteParams::default())
+        .await
+        .unwrap();
+    // Nor in a namespace without AuthedApis (kube-system now), whatever it claims. (Every
+    // release's outputs policy refuses that, whoever writes: the API server looks params up
+    // before it asks whose write it is.)
+    let refused = write(
+        &token,
+        "kube-system",
+        &output(
+            &aws_auth,
+            "ghost",
+            "00000000-0000-0000-0000-000000000000",
+            "mapRoles",
+        ),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("is forbidden"), "{refused}");
+
     // The name an AuthedApi asks for is its own: no one else's, not one that does not exist.
     let refused = write(
         &token,
