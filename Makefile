@@ -1,7 +1,7 @@
 # The two commands a newcomer needs are `make demo` and `make test` (see README.md).
 # Everything else here is what those two are made of.
 
-.PHONY: demo test tools build lint unit crds
+.PHONY: demo test tools build lint unit crds image
 
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 
@@ -13,6 +13,12 @@ tools:
 build:
 	cargo build --workspace --bins
 
+# The operator's image, without a registry (hack/image.sh): target/image/authedapi-<version>.oci.tar
+# with its SBOM. Load it with `ctr -n k8s.io images import`, `kind load image-archive`, or
+# push it with `skopeo copy oci-archive:... docker://...`.
+image: tools
+	hack/image.sh
+
 # The operator's main job, locally: control plane + AWS emulator + operator + the
 # example; prints its status, then keeps running for kubectl until Ctrl-C.
 demo: tools build
@@ -22,7 +28,7 @@ demo: tools build
 # the demo run end to end. The rig's IAM judges record every decision; the report at the
 # end fails when a statement of the shipped IAM policy granted nothing over the suite.
 JUDGE_RECORDS := $(abspath $(TARGET_DIR))/iam-judge-records
-test: tools lint
+test: tools lint image
 	rm -rf $(JUDGE_RECORDS)
 	AUTHEDAPI_JUDGE_RECORDS=$(JUDGE_RECORDS) cargo test --workspace --features authedapi/test-hooks
 	AUTHEDAPI_JUDGE_RECORDS=$(JUDGE_RECORDS) $(MAKE) --no-print-directory demo ARGS=--exit

@@ -20,8 +20,9 @@ pub struct CertFiles {
     pub sa_pub: PathBuf,
 }
 
-/// Generate every certificate and key into `dir`.
-pub fn write(dir: &Path) -> anyhow::Result<CertFiles> {
+/// Generate every certificate and key into `dir`; the serving certificate is for
+/// 127.0.0.1, localhost and `names` (IP addresses or DNS names).
+pub fn write(dir: &Path, names: &[String]) -> anyhow::Result<CertFiles> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
@@ -34,7 +35,15 @@ pub fn write(dir: &Path) -> anyhow::Result<CertFiles> {
     ];
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
 
-    let mut serving = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+    let mut sans = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    sans.extend(
+        names
+            .iter()
+            .filter(|n| !sans.contains(n))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    let mut serving = CertificateParams::new(sans)?;
     serving
         .distinguished_name
         .push(DnType::CommonName, "kube-apiserver");

@@ -1,6 +1,7 @@
 //! A real Kubernetes control plane on loopback: etcd and kube-apiserver, started the way
 //! controller-runtime's envtest starts them.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -28,15 +29,61 @@ pub struct ControlPlane {
     pub startup: Duration,
 }
 
+/// Where the API server listens and what it does for a cluster with nodes.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The address the API server binds and advertises (etcd stays on loopback).
+    pub address: Ipv4Addr,
+    /// A cluster with nodes ([`crate::node::Node`]): the ServiceAccount admission plugin
+    /// on (pods get their ServiceAccount's projected token), the `kubernetes` Service's
+    /// endpoints kept by the API server (pods reach it through it), and the service-account
+    /// issuer's discovery document and keys readable without credentials, as a cluster set
+    /// up for IRSA serves them to STS.
+    pub nodes: bool,
+    /// The service-account token issuer (`iss` of every token the API server signs).
+    pub issuer: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            address: Ipv4Addr::LOCALHOST,
+            nodes: false,
+            issuer: "https://kubernetes.default.svc.cluster.local".to_owned(),
+        }
+    }
+}
+
 impl ControlPlane {
     /// Start etcd and kube-apiserver on free loopback ports and wait until /readyz is ok.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(&Options::default()).await
+    }
+
+    /// Start etcd on loopback and kube-apiserver as `options` say, and wait until /readyz
+    /// is ok.
+    pub async fn start_with(options: &Options) -> anyhow::Result<Self> {
         let started = Instant::now();
         let dir = tempfile::Builder::new()
             .prefix("authedapi-rig-")
             .tempdir()?
             .keep();
-        let certs = certs::write(&dir)?;
+        let address = options.address.to_string();
+        let mut names = vec![address.clone()];
+        if options.nodes {
+            // How pods reach it: the `kubernetes` Service's cluster IP and DNS names.
+            names.extend(
+                [
+                    "10.0.0.1",
+                    "kubernetes",
+                    "kubernetes.default",
+                    "kubernetes.default.svc",
+                    "kubernetes.default.svc.cluster.local",
+                ]
+                .map(str::to_owned),
+            );
+        }
+        let certs = certs::write(&dir, &names)?;
 
         let etcd_port = free_port()?;
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
@@ -58,29 +105,38 @@ impl ControlPlane {
         )?;
 
         let port = free_port()?;
-        let server = format!("https://127.0.0.1:{port}");
-        let apiserver_args = vec![
+        let server = format!("https://{address}:{port}");
+        let mut apiserver_args = vec![
             format!("--etcd-servers={etcd_url}"),
-            "--bind-address=127.0.0.1".to_owned(),
-            "--advertise-address=127.0.0.1".to_owned(),
+            format!("--bind-address={address}"),
+            format!("--advertise-address={address}"),
             format!("--secure-port={port}"),
             format!("--cert-dir={}", dir.join("apiserver-certs").display()),
             format!("--tls-cert-file={}", certs.serving_cert.display()),
             format!("--tls-private-key-file={}", certs.serving_key.display()),
             format!("--client-ca-file={}", certs.ca_cert.display()),
             "--authorization-mode=RBAC".to_owned(),
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_owned(),
+            format!("--service-account-issuer={}", options.issuer),
             format!("--service-account-key-file={}", certs.sa_pub.display()),
             format!(
                 "--service-account-signing-key-file={}",
                 certs.sa_key.display()
             ),
             "--service-cluster-ip-range=10.0.0.0/24".to_owned(),
-            "--disable-admission-plugins=ServiceAccount".to_owned(),
-            "--endpoint-reconciler-type=none".to_owned(),
             "--allow-privileged=true".to_owned(),
             "-v=0".to_owned(),
         ];
+        if !options.nodes {
+            // As envtest: no controller-manager makes ServiceAccounts, nobody needs the
+            // `kubernetes` Service.
+            apiserver_args.extend(
+                [
+                    "--disable-admission-plugins=ServiceAccount",
+                    "--endpoint-reconciler-type=none",
+                ]
+                .map(str::to_owned),
+            );
+        }
         let apiserver = Supervised::spawn(
             "kube-apiserver",
             &tool("kube-apiserver")?,
@@ -105,6 +161,16 @@ impl ControlPlane {
             startup: Duration::ZERO,
         };
         plane.wait_ready().await?;
+        if options.nodes {
+            // What a cluster set up for IRSA does, so STS can read the issuer's keys.
+            plane.run_kubectl(&[
+                "create",
+                "clusterrolebinding",
+                "service-account-issuer-discovery-unauthenticated",
+                "--clusterrole=system:service-account-issuer-discovery",
+                "--group=system:unauthenticated",
+            ])?;
+        }
         plane.startup = started.elapsed();
         eprintln!(
             "[rig] control plane ready at {} in {:.2}s (etcd + kube-apiserver v1.36.3)",

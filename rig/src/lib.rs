@@ -13,6 +13,7 @@ pub mod fault_proxy;
 pub mod front_door;
 pub mod functions;
 pub mod judge;
+pub mod node;
 pub mod operator_identity;
 pub mod process;
 pub mod shared;
@@ -27,6 +28,7 @@ pub use emulator::{Account, Credentials, Emulator};
 pub use fault_proxy::{Fault, FaultProxy, Rule};
 pub use front_door::FrontDoor;
 pub use judge::Judge;
+pub use node::Node;
 pub use operator_identity::OperatorIdentity;
 pub use shared::TestNamespace;
 
