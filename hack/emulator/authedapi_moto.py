@@ -20,6 +20,9 @@ IAM judged as AWS does (rig_judge.py, rig_authorization.py): every other signed 
 Cognito's credential flow as AWS runs it (rig_identity.py): GetId and
   GetCredentialsForIdentity verify the ID token, choose the role, have its trust judged
   and issue that role's session.
+IRSA as AWS runs it (rig_web_identity.py): STS AssumeRoleWithWebIdentity verifies the token
+  against its issuer (an IAM OIDC provider of the account; keys from the issuer's discovery
+  document) and has the role's trust judged before moto issues the session.
 The execute-api data plane (rig_execute_api.py): every HTTP API served, authorized and
   integrated as API Gateway does, for Host <apiId>.execute-api.<region>.amazonaws.com.
 Corrected to behave as AWS does:
@@ -69,6 +72,7 @@ from moto.core.utils import utcnow
 import rig_execute_api
 import rig_identity
 import rig_judge
+import rig_web_identity
 
 POOL_ARN = re.compile(
     r"^arn:aws[a-z-]*:cognito-identity:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):identitypool/(?P<pool>[\w-]+:[0-9a-f-]+)$"
@@ -475,7 +479,7 @@ def rig_control(app):
             start_response("200 OK", [("Content-Type", "application/json")])
             return [answer]
         if path == "/_rig/issuers":
-            rig_identity.register_issuer(body["domain"], body["url"])
+            rig_identity.register_issuer(body["domain"], body["url"], body.get("ca"))
         else:
             # A test's clock: the session behind this access key has expired.
             rig_identity.expire_session(body["accessKeyId"])
@@ -501,6 +505,7 @@ def install_front() -> None:
 if __name__ == "__main__":
     install()
     rig_identity.install()
+    rig_web_identity.install()
     rig_judge.install()
     install_front()
     server.main(sys.argv[1:])

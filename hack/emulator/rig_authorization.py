@@ -111,8 +111,12 @@ def service_of(response) -> str:
 
 
 def is_public(response, operation: str) -> bool:
-    """Calls AWS serves without credentials."""
-    return service_of(response) == "cognito-identity" and operation in COGNITO_PUBLIC
+    """Calls AWS serves without credentials (each judges its caller its own way:
+    rig_identity, rig_web_identity)."""
+    service = service_of(response)
+    return (service == "cognito-identity" and operation in COGNITO_PUBLIC) or (
+        service == "sts" and operation == "AssumeRoleWithWebIdentity"
+    )
 
 
 def checks_for(service: str, operation: str, response, principal) -> list[Check]:

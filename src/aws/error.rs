@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::http::Response as HttpResponse;
 
@@ -20,6 +21,10 @@ pub enum ErrorKind {
     AccessDenied,
     /// AWS refused the request as invalid or over a quota: a person has to change something.
     Invalid,
+    /// The operator's own AWS credentials could not be loaded (STS refused its IRSA token,
+    /// no credentials configured): nothing was sent; whoever set the credentials up has to
+    /// fix them.
+    Credentials,
 }
 
 /// A failed AWS call: service, operation, AWS error code and message.
@@ -66,6 +71,24 @@ impl AwsError {
                     }
                 };
                 (kind_of(&code, status), code, message)
+            }
+            _ if credentials_error(&err).is_some() => {
+                let cause = credentials_error(&err).expect("checked");
+                let kind = match cause {
+                    CredentialsError::ProviderTimedOut(_) => ErrorKind::Transient,
+                    _ => ErrorKind::Credentials,
+                };
+                (
+                    kind,
+                    String::new(),
+                    format!(
+                        "the operator's AWS credentials could not be loaded, so nothing was sent: \
+                         {}; check how its credentials are given (with IRSA, the role's trust must \
+                         name the cluster's IAM OIDC provider, the operator's ServiceAccount as \
+                         `sub` and sts.amazonaws.com as `aud`)",
+                        describe_credentials_error(cause)
+                    ),
+                )
             }
             SdkError::TimeoutError(_)
             | SdkError::DispatchFailure(_)
@@ -168,6 +191,45 @@ pub fn kind_of(code: &str, status: u16) -> ErrorKind {
     }
 }
 
+/// The credentials provider's error behind a request that was never sent, if that is why.
+fn credentials_error<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a CredentialsError> {
+    let mut source = Some(err);
+    while let Some(cause) = source {
+        if let Some(found) = cause.downcast_ref::<CredentialsError>() {
+            return Some(found);
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// What a credentials provider's error says, in AWS's words where STS answered (its code
+/// and message), else the whole chain.
+fn describe_credentials_error(cause: &CredentialsError) -> String {
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
+    use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause);
+    while let Some(e) = source {
+        let answer = if let Some(sts) = e.downcast_ref::<AssumeRoleWithWebIdentityError>() {
+            Some(("AssumeRoleWithWebIdentity", sts.code(), sts.message()))
+        } else {
+            e.downcast_ref::<AssumeRoleError>()
+                .map(|sts| ("AssumeRole", sts.code(), sts.message()))
+        };
+        if let Some((operation, code, message)) = answer {
+            return format!(
+                "STS refused {operation}: {}: {}",
+                code.unwrap_or("(no code)"),
+                message.unwrap_or_default()
+            );
+        }
+        source = e.source();
+    }
+    error_chain(cause)
+}
+
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
@@ -206,5 +268,36 @@ mod tests {
         assert_eq!(kind_of("", 503), ErrorKind::Transient);
         assert_eq!(kind_of("Whatever", 500), ErrorKind::Transient);
         assert_eq!(kind_of("EntityAlreadyExists", 409), ErrorKind::Conflict);
+    }
+
+    #[test]
+    fn credentials_that_cannot_be_loaded_are_their_own_kind() {
+        let refused = CredentialsError::provider_error(
+            "AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity",
+        );
+        let err: SdkError<
+            aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+            HttpResponse,
+        > = SdkError::construction_failure(refused);
+        let e = AwsError::from_sdk("sts", "GetCallerIdentity", err);
+        assert_eq!(e.kind, ErrorKind::Credentials);
+        assert!(!e.is_retryable());
+        assert!(
+            e.message
+                .contains("Not authorized to perform sts:AssumeRoleWithWebIdentity"),
+            "{e}"
+        );
+
+        let slow = CredentialsError::provider_timed_out(std::time::Duration::from_secs(5));
+        let err: SdkError<
+            aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError,
+            HttpResponse,
+        > = SdkError::dispatch_failure(
+            aws_smithy_runtime_api::client::result::ConnectorError::other(Box::new(slow), None),
+        );
+        assert_eq!(
+            AwsError::from_sdk("sts", "GetCallerIdentity", err).kind,
+            ErrorKind::Transient
+        );
     }
 }

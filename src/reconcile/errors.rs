@@ -115,6 +115,7 @@ impl Error {
                 ErrorKind::Transient => "AwsUnavailable",
                 ErrorKind::AccessDenied => "AccessDenied",
                 ErrorKind::Invalid => "AwsRejected",
+                ErrorKind::Credentials => "CredentialsUnavailable",
             },
             Error::NameConflict(_) => "NameConflict",
             Error::InvalidSpec(_) => "InvalidSpec",
@@ -122,6 +123,9 @@ impl Error {
             Error::NoRegion => "OperatorMisconfigured",
             Error::NoAccount(_) => "NoAccount",
             Error::AccountUnavailable { source, .. } => match source {
+                AccountError::Aws(e) if e.kind == ErrorKind::Credentials => {
+                    "CredentialsUnavailable"
+                }
                 AccountError::Aws(_) => "AwsUnavailable",
                 _ => "AccountUnavailable",
             },

@@ -36,6 +36,22 @@ fn reasons_and_stalls() {
     assert_eq!(aws(ErrorKind::Throttled).reason(), "Throttled");
     assert!(Error::NoRegion.stalls());
     assert!(Error::InvalidSpec(plan::PlanError("x".into())).stalls());
+    // The operator's own credentials that cannot be loaded (STS refused its IRSA token):
+    // a person must fix them, and the reason says so wherever it surfaces.
+    assert!(aws(ErrorKind::Credentials).stalls());
+    assert_eq!(
+        aws(ErrorKind::Credentials).reason(),
+        "CredentialsUnavailable"
+    );
+    let Error::Aws(refused) = aws(ErrorKind::Credentials) else {
+        unreachable!()
+    };
+    let unavailable = Error::AccountUnavailable {
+        via: "the operator's defaults".into(),
+        source: AccountError::Aws(refused),
+    };
+    assert!(unavailable.stalls());
+    assert_eq!(unavailable.reason(), "CredentialsUnavailable");
 }
 
 #[test]

@@ -22,6 +22,7 @@ use crate::api::AuthedApi;
 use crate::aws::ErrorKind;
 use crate::aws::fake::FakeAws;
 use crate::aws::iam::Role;
+use crate::aws::provider::AccountError;
 use crate::metrics::Metrics;
 use crate::tenant::Defaults;
 
