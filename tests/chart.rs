@@ -51,7 +51,7 @@ const TENANT_RULES: &[(&str, &str, &[&str])] = &[
 const LEASE_RULES: &[(&str, &str, &[&str])] = &[(
     "coordination.k8s.io",
     "leases",
-    &["get", "create", "update", "patch"],
+    &["get", "list", "watch", "create", "update", "patch"],
 )];
 
 /// A name no other test of this run uses.
