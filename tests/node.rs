@@ -17,42 +17,26 @@ use std::time::{Duration, Instant};
 
 use authedapi::api::AuthedApi;
 use authedapi_rig::judge::Decision;
-use authedapi_rig::operator_identity::{self, PolicyOptions, WebIdentity};
-use authedapi_rig::web::Web;
-use authedapi_rig::{Account, Emulator, Node, node};
+use authedapi_rig::node;
+use authedapi_rig::node::chart::{
+    ChartInstall, NodeRig, OPERATOR_SERVICE_ACCOUNT as OPERATOR_SA, STS_AUDIENCE, image_archive,
+};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, DeleteParams, ListParams};
 
 use common::{apply, run, seed_in, try_run};
 
-/// The audience IRSA tokens carry.
-const STS_AUDIENCE: &str = "sts.amazonaws.com";
-const OPERATOR_SA: &str = "authedapi";
-
-/// The node, the emulator the pods reach, the web in front of its data plane, and the
-/// operator's image.
-struct World {
-    node: Node,
-    emulator: Emulator,
-    web: Web,
-    image: Image,
-    _web_dir: tempfile::TempDir,
-}
-
-/// The operator's image as `hack/image.sh` built it.
-struct Image {
-    repository: String,
-    tag: String,
-}
-
-static WORLD: OnceLock<World> = OnceLock::new();
+static WORLD: OnceLock<NodeRig> = OnceLock::new();
 static BACKGROUND: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
 /// The tests take the node in turn: each runs an operator and a hundred objects on two
 /// cores, and a failover or an upgrade must not be timed against another test's load.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn world() -> &'static World {
+/// The node, the emulator its pods reach, the web, and the operator's image (`make
+/// image`), started by the first test that asks, on a runtime of its own.
+fn world() -> &'static NodeRig {
     WORLD.get_or_init(|| {
         let runtime = BACKGROUND.get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
@@ -61,214 +45,46 @@ fn world() -> &'static World {
                 .build()
                 .expect("a tokio runtime")
         });
-        std::thread::spawn(move || runtime.block_on(start_world()))
-            .join()
-            .expect("the world's start thread panicked")
-            .unwrap_or_else(|e| panic!("the rig's node did not start: {e:#}"))
-    })
-}
-
-async fn start_world() -> anyhow::Result<World> {
-    let archive = image_archive();
-    anyhow::ensure!(
-        archive.exists(),
-        "{} is missing: `make image` builds the operator's image (make test does)",
-        archive.display()
-    );
-    let node = Node::start().await?;
-    let emulator = Emulator::start_on(node.host_ip).await?;
-    // STS reads the cluster's service-account keys where a cluster set up for IRSA
-    // publishes them: its discovery document (here, the API server's own).
-    let ca = std::fs::read_to_string(node.plane.dir().join("ca.crt"))?;
-    emulator
-        .register_issuer(node::ISSUER_HOST, &node.plane.server, Some(&ca))
-        .await?;
-    let started = Instant::now();
-    node.import_image(&archive)?;
-    eprintln!(
-        "[node] imported {} in {:.1}s",
-        archive.display(),
-        started.elapsed().as_secs_f64()
-    );
-    let web_dir = tempfile::Builder::new()
-        .prefix("authedapi-web-")
-        .tempdir()?;
-    let web = Web::start(&emulator.endpoint, web_dir.path()).await?;
-    Ok(World {
-        node,
-        emulator,
-        web,
-        image: Image {
-            repository: "ghcr.io/authedapi/authedapi".to_owned(),
-            tag: env!("CARGO_PKG_VERSION").to_owned(),
-        },
-        _web_dir: web_dir,
-    })
-}
-
-/// The image `make image` builds (hack/image.sh's default output).
-fn image_archive() -> PathBuf {
-    std::env::var_os("AUTHEDAPI_IMAGE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            common::repo()
-                .join("target/image")
-                .join(format!("authedapi-{}.oci.tar", env!("CARGO_PKG_VERSION")))
+        std::thread::spawn(move || {
+            let tag = env!("CARGO_PKG_VERSION");
+            runtime.block_on(NodeRig::start(&image_archive(tag), tag))
         })
+        .join()
+        .expect("the node's start thread panicked")
+        .unwrap_or_else(|e| panic!("the rig's node did not start: {e:#}"))
+    })
 }
 
-/// One installation of the chart: the operator's namespace, the namespace its AuthedApis
-/// live in (it watches only that one), its AWS account and IRSA role.
-struct Install {
-    release: String,
-    namespace: String,
-    apps: String,
-    account: Account,
-    role_arn: String,
-    cluster_id: String,
+/// A test's installation of the chart on the node ([`ChartInstall`]), failing the test
+/// with what the pods and the node say when a step fails.
+struct Install(ChartInstall<'static>);
+
+impl std::ops::Deref for Install {
+    type Target = ChartInstall<'static>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Install {
-    /// Namespaces, an AWS account with the seed's functions, and the operator's IRSA role
-    /// there (the shipped policy rendered for this install's cluster id and account),
-    /// trusting tokens of `service_account` in the operator's namespace.
+    /// Namespaces, an AWS account, and the operator's IRSA role there trusting
+    /// `service_account` (the shipped policy, the account's functions allowed).
     async fn prepare(name: &str, service_account: &str) -> Self {
-        let world = world();
-        let client = world.node.plane.client().await.unwrap();
-        let suffix = format!("{:x}", rand::random::<u16>());
-        let release = format!("{name}-{suffix}");
-        let namespace = format!("{name}-op-{suffix}");
-        let apps = format!("{name}-apps-{suffix}");
-        let namespaces: Api<Namespace> = Api::all(client);
-        for ns in [&namespace, &apps] {
-            let object = Namespace {
-                metadata: ObjectMeta {
-                    name: Some(ns.clone()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            };
-            namespaces
-                .create(&PostParams::default(), &object)
+        let operator = std::path::Path::new(env!("CARGO_BIN_EXE_authedapi"));
+        Self(
+            ChartInstall::prepare(world(), name, service_account, operator)
                 .await
-                .unwrap();
-        }
-        let account = world.emulator.new_account();
-        let cluster_id = format!("node-{suffix}");
-        let role_arn = operator_identity::provision_web_identity_role(
-            &account,
-            std::path::Path::new(env!("CARGO_BIN_EXE_authedapi")),
-            &cluster_id,
-            &PolicyOptions {
-                args: vec![
-                    "--allowed-function".into(),
-                    format!("arn:aws:lambda:us-east-1:{}:function:*", account.id),
-                ],
-            },
-            &WebIdentity {
-                issuer_host: node::ISSUER_HOST.to_owned(),
-                subject: format!("system:serviceaccount:{namespace}:{service_account}"),
-                audience: STS_AUDIENCE.to_owned(),
-                role_name: "authedapi-operator".to_owned(),
-            },
+                .unwrap(),
         )
-        .await
-        .unwrap();
-        Self {
-            release,
-            namespace,
-            apps,
-            account,
-            role_arn,
-            cluster_id,
-        }
     }
 
-    /// The chart's values for this install: the built image (never pulled), the emulator
-    /// as AWS, IRSA, one namespace watched.
-    fn values(&self, extra: &[&str]) -> Vec<String> {
-        let world = world();
-        let mut values: Vec<String> = [
-            format!("image.repository={}", world.image.repository),
-            format!("image.tag={}", world.image.tag),
-            "image.pullPolicy=Never".to_owned(),
-            format!("aws.endpointUrl={}", world.emulator.endpoint),
-            format!("aws.webIdentity.roleArn={}", self.role_arn),
-            format!("watchNamespace={}", self.apps),
-            format!("serviceAccount.name={OPERATOR_SA}"),
-            format!(
-                "allowedFunctions[0]=arn:aws:lambda:us-east-1:{}:function:*",
-                self.account.id
-            ),
-        ]
-        .into_iter()
-        .collect();
-        values.extend(extra.iter().map(|s| s.to_string()));
-        let mut args = Vec::new();
-        for value in values {
-            args.push("--set".to_owned());
-            args.push(value);
-        }
-        args.push("--set-string".to_owned());
-        args.push(format!("clusterId={}", self.cluster_id));
-        args
-    }
-
-    /// `helm install --wait` of the chart; how long it took.
+    /// `helm install --wait` with `extra` values; how long it took.
     fn install(&self, extra: &[&str]) -> Duration {
-        let started = Instant::now();
-        let mut cmd = helm();
-        cmd.args([
-            "install",
-            &self.release,
-            "charts/authedapi",
-            "--namespace",
-            &self.namespace,
-            "--wait",
-            "--timeout",
-            "180s",
-        ])
-        .args(self.values(extra));
-        let (ok, out, err) = try_run(&mut cmd, None);
-        assert!(
-            ok,
-            "helm install --wait failed:\n{out}\n{err}\n{}",
-            self.diagnose()
-        );
-        started.elapsed()
+        self.0.install(extra).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
-    /// What the operator's pods and the node say, for a failing test's message.
-    fn diagnose(&self) -> String {
-        let world = world();
-        let pods = world
-            .node
-            .plane
-            .run_kubectl(&["get", "pods", "-o", "wide", "-n", &self.namespace])
-            .unwrap_or_default();
-        let describe = world
-            .node
-            .plane
-            .run_kubectl(&["describe", "pods", "-n", &self.namespace])
-            .unwrap_or_default();
-        let logs = world
-            .node
-            .plane
-            .run_kubectl(&[
-                "logs",
-                "-n",
-                &self.namespace,
-                "-l",
-                "app.kubernetes.io/name=authedapi",
-                "--tail=40",
-                "--all-containers",
-                "--prefix",
-            ])
-            .unwrap_or_default();
-        format!(
-            "--- pods ---\n{pods}\n--- describe ---\n{describe}\n--- logs ---\n{logs}\n--- kubelet ---\n{}",
-            world.node.log_tail("kubelet", 20)
-        )
+    fn uninstall(&self) {
+        self.0.uninstall().unwrap()
     }
 
     async fn api(&self) -> Api<AuthedApi> {
@@ -276,12 +92,11 @@ impl Install {
     }
 
     async fn pods(&self) -> Vec<Pod> {
-        let pods: Api<Pod> =
-            Api::namespaced(world().node.plane.client().await.unwrap(), &self.namespace);
-        pods.list(&ListParams::default().labels("app.kubernetes.io/name=authedapi"))
-            .await
-            .unwrap()
-            .items
+        self.0.pods().await.unwrap()
+    }
+
+    async fn metrics(&self, pod: &Pod) -> String {
+        self.0.metrics(pod).await.unwrap()
     }
 
     /// Wait until `name` is Ready at its generation.
@@ -309,37 +124,38 @@ impl Install {
         }
     }
 
-    /// The judge's decisions about requests in this install's account.
-    fn decisions(&self) -> Vec<Decision> {
-        let marker = format!(":{}:", self.account.id);
-        world()
-            .emulator
-            .judge
-            .decisions()
-            .into_iter()
-            .filter(|d| d.principal.contains(&marker))
-            .collect()
-    }
-
-    fn uninstall(&self) {
-        run(
-            helm().args([
-                "uninstall",
-                &self.release,
-                "--namespace",
-                &self.namespace,
-                "--wait",
-            ]),
-            None,
-        );
+    /// Wait until `name` has a condition of `type_` True whose message contains `text`;
+    /// that condition.
+    async fn condition(&self, name: &str, type_: &str, text: &str, timeout: Duration) -> Condition {
+        let api = self.api().await;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let conditions = api
+                .get_opt(name)
+                .await
+                .unwrap()
+                .and_then(|o| o.status)
+                .map(|s| s.conditions)
+                .unwrap_or_default();
+            if let Some(c) = conditions
+                .iter()
+                .find(|c| c.type_ == type_ && c.status == "True" && c.message.contains(text))
+            {
+                return c.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} has no {type_} condition saying {text:?} after {timeout:?}: {conditions:#?}\n{}",
+                self.diagnose()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 }
 
 /// helm, pointed at the node's cluster.
 fn helm() -> Command {
-    let mut cmd = common::helm();
-    cmd.env("KUBECONFIG", &world().node.plane.kubeconfig);
-    cmd
+    world().helm().unwrap()
 }
 
 /// What the kernel says about a container's main process.
@@ -580,63 +396,6 @@ async fn helm_install_wait_runs_the_operator_as_a_pod_and_the_seed_answers() {
     install.uninstall();
 }
 
-impl Install {
-    /// The operator pods' /metrics (each pod's IP is routed from the host, as from a
-    /// cluster's nodes).
-    async fn metrics(&self, pod: &Pod) -> String {
-        let ip = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.pod_ip.clone())
-            .expect("the pod has an address");
-        reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .get(format!("http://{ip}:8080/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
-    /// Wait until `name` has a condition of `type_` True whose message contains `text`;
-    /// that condition.
-    async fn condition(
-        &self,
-        name: &str,
-        type_: &str,
-        text: &str,
-        timeout: Duration,
-    ) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
-        let api = self.api().await;
-        let deadline = Instant::now() + timeout;
-        loop {
-            let conditions = api
-                .get_opt(name)
-                .await
-                .unwrap()
-                .and_then(|o| o.status)
-                .map(|s| s.conditions)
-                .unwrap_or_default();
-            if let Some(c) = conditions
-                .iter()
-                .find(|c| c.type_ == type_ && c.status == "True" && c.message.contains(text))
-            {
-                return c.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name} has no {type_} condition saying {text:?} after {timeout:?}: {conditions:#?}\n{}",
-                self.diagnose()
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
-
 /// The sum of a metric's samples whose labels contain `label` (`key="value"`).
 fn metric(text: &str, name: &str, label: &str) -> f64 {
     text.lines()
@@ -793,6 +552,13 @@ async fn two_replicas_fail_over_at_once_on_sigterm_and_never_write_twice() {
     // the leader stops and gives the Lease up on its way out, so the standby takes over at
     // once rather than after the lease lapses.
     let old = leader(&install).await.expect("a leader");
+    let standby: Vec<String> = install
+        .pods()
+        .await
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .filter(|name| *name != old)
+        .collect();
     let pods: Api<Pod> = Api::namespaced(
         world().node.plane.client().await.unwrap(),
         &install.namespace,
@@ -802,7 +568,12 @@ async fn two_replicas_fail_over_at_once_on_sigterm_and_never_write_twice() {
     pods.delete(&old, &DeleteParams::default()).await.unwrap();
     let handed_over = loop {
         match leader(&install).await {
-            Some(holder) if holder != old => break deleted.elapsed(),
+            Some(holder) if holder != old => {
+                // The standby that was waiting, not the pod the Deployment makes to
+                // replace the old one: the standby saw the Lease given up.
+                assert_eq!(vec![holder], standby, "the standby took the Lease");
+                break deleted.elapsed();
+            }
             _ => {}
         }
         assert!(
@@ -886,7 +657,7 @@ async fn two_replicas_fail_over_at_once_on_sigterm_and_never_write_twice() {
 /// A second image of the same operator under another version tag (`hack/image.sh
 /// --binary`), loaded into the node: what `helm upgrade` to a new release runs.
 fn next_image(tag: &str) {
-    let binary = image_archive()
+    let binary = image_archive(env!("CARGO_PKG_VERSION"))
         .parent()
         .and_then(|dir| dir.parent())
         .expect("target/image")
@@ -964,7 +735,7 @@ async fn helm_upgrade_and_rollback_with_100_ready_objects_send_no_aws_write() {
         created.elapsed().as_secs_f64()
     );
 
-    let next = format!("{}-next", world().image.tag);
+    let next = format!("{}-next", world().image_tag);
     next_image(&next);
     for (step, args) in [
         (
@@ -1065,7 +836,7 @@ async fn helm_upgrade_and_rollback_with_100_ready_objects_send_no_aws_write() {
 fn archive_file(path: &str) -> Vec<u8> {
     let out = Command::new("tar")
         .arg("-xOf")
-        .arg(image_archive())
+        .arg(image_archive(env!("CARGO_PKG_VERSION")))
         .arg(path)
         .output()
         .unwrap();
@@ -1109,7 +880,7 @@ fn the_image_runs_as_nonroot_with_its_labels_and_an_sbom_and_the_dockerfile_agre
     // The SBOM beside it names the Debian packages and the Rust crates inside.
     let sbom: serde_json::Value = serde_json::from_slice(
         &std::fs::read(
-            image_archive()
+            image_archive(env!("CARGO_PKG_VERSION"))
                 .with_file_name(format!("authedapi-{}.spdx.json", env!("CARGO_PKG_VERSION"))),
         )
         .unwrap(),

@@ -126,7 +126,18 @@ impl ControlPlane {
             "--allow-privileged=true".to_owned(),
             "-v=0".to_owned(),
         ];
-        if !options.nodes {
+        if options.nodes {
+            // `kubectl logs` and `exec` go through the API server to the kubelet, which
+            // takes client certificates of the rig's CA.
+            apiserver_args.extend([
+                format!(
+                    "--kubelet-client-certificate={}",
+                    certs.admin_cert.display()
+                ),
+                format!("--kubelet-client-key={}", certs.admin_key.display()),
+                "--kubelet-preferred-address-types=InternalIP".to_owned(),
+            ]);
+        } else {
             // As envtest: no controller-manager makes ServiceAccounts, nobody needs the
             // `kubernetes` Service.
             apiserver_args.extend(

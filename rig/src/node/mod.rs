@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod chart;
+
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Node as NodeObject;
 use kube::Api;
