@@ -3,7 +3,8 @@
 # time to Ready, AWS calls per object (creation and resync) against the minimum, and the
 # operator's memory and CPU for N = 1, 100, 1000 AuthedApis, then the same under API
 # Gateway's 10 requests/s quota; 10 accounts x 100 seeds, each account capped at 10
-# requests/s; a create arriving while 500 objects' drift checks are due. Writes
+# requests/s; a create arriving while 500 objects' drift checks are due; 1000 seeds with
+# the operator as a Pod on the rig's node under the chart's memory limit. Writes
 # BENCHMARKS.md. Takes about an hour and a half on 2 cores.
 #
 #   hack/bench.sh                           # the full run: writes BENCHMARKS.md
@@ -14,9 +15,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hack/tools.sh
-# The operator as the image ships it (release: size-optimized, LTO), the bench's tools
-# optimized for speed (profile rig).
-cargo build --release --bin authedapi
+# The operator as the image ships it (release: size-optimized, LTO; the image itself for
+# the node scenario: hack/image.sh builds both), the bench's tools optimized for speed
+# (profile rig).
+hack/image.sh
 cargo build --profile rig -p authedapi-rig --bin authedapi-bench
 target="${CARGO_TARGET_DIR:-target}"
 started=$(date -u +%Y-%m-%dT%H:%MZ)

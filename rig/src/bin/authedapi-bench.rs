@@ -54,6 +54,15 @@ struct Args {
     /// is due (default, when no scenario is named: 500).
     #[arg(long)]
     resync_create: Option<usize>,
+    /// N seeds with the operator as a Pod from its image (`make image`) on the rig's node,
+    /// installed by its chart with the chart's default resources (memory limit 256 Mi):
+    /// its memory against that limit, and its restarts (default, when no scenario is
+    /// named: 1000).
+    #[arg(long)]
+    node: Option<usize>,
+    /// The image the node scenario runs (hack/image.sh's archive).
+    #[arg(long, default_value = "target/image/authedapi-0.1.0.oci.tar")]
+    image: PathBuf,
     /// KEY=VALUE put in the operator's environment (e.g. MALLOC_ARENA_MAX=2); repeatable.
     #[arg(long, value_parser = env_pair)]
     operator_env: Vec<(String, String)>,
@@ -93,6 +102,7 @@ struct Plan {
     capped_n: Vec<usize>,
     accounts: Option<(usize, usize)>,
     resync_create: Option<usize>,
+    node: Option<usize>,
 }
 
 impl Args {
@@ -100,13 +110,15 @@ impl Args {
         let named = self.n.is_some()
             || self.capped_n.is_some()
             || self.accounts.is_some()
-            || self.resync_create.is_some();
+            || self.resync_create.is_some()
+            || self.node.is_some();
         if named {
             Plan {
                 n: self.n.clone().unwrap_or_default(),
                 capped_n: self.capped_n.clone().unwrap_or_default(),
                 accounts: self.accounts,
                 resync_create: self.resync_create,
+                node: self.node,
             }
         } else {
             Plan {
@@ -114,6 +126,7 @@ impl Args {
                 capped_n: vec![1, 100],
                 accounts: Some((10, 100)),
                 resync_create: Some(500),
+                node: Some(1000),
             }
         }
     }
@@ -406,6 +419,122 @@ async fn scenario(
         rss_mib,
         cpu_seconds,
     })
+}
+
+/// N seeds with the operator as a Pod on the rig's node, installed by its chart with the
+/// chart's default resources: time to Ready, its memory against the limit (the process's
+/// RSS and peak from /proc, the container cgroup's peak, which the kubelet enforces the
+/// limit on), restarts.
+async fn node_scenario(args: &Args, n: usize) -> anyhow::Result<String> {
+    use authedapi_rig::node::chart::{ChartInstall, NodeRig, OPERATOR_SERVICE_ACCOUNT};
+    eprintln!("== N={n}, the operator as a Pod on the rig's node");
+    let tag = args
+        .image
+        .file_name()
+        .and_then(|f| f.to_str())
+        .and_then(|f| f.strip_prefix("authedapi-")?.strip_suffix(".oci.tar"))
+        .context("--image is hack/image.sh's authedapi-<tag>.oci.tar")?
+        .to_owned();
+    let rig = NodeRig::start(&repo_root().join(&args.image), &tag).await?;
+    let install = ChartInstall::prepare(
+        &rig,
+        "bench",
+        OPERATOR_SERVICE_ACCOUNT,
+        &repo_root().join(&args.operator),
+    )
+    .await?;
+    // The chart's defaults but the client-side API Gateway limit: the emulator has no
+    // quota, and the run measures memory, not the quota's floor.
+    install.install(&["aws.rateLimits=apigateway=1000:1000"])?;
+    let config = install.account.sdk_config().await;
+    eprintln!(
+        "   creating {} functions in the emulator (not measured)",
+        n * 2
+    );
+    ensure_functions(&config, 0..n, 2).await?;
+
+    let client = rig.node.plane.client().await?;
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &install.apps, &authedapi_resource());
+    let started = Instant::now();
+    let mut applied_at = HashMap::new();
+    for i in 0..n {
+        let name = format!("api-{i}");
+        apply(&api, object(&name, i, &install.account.id, 2)).await?;
+        applied_at.insert(format!("{}/{name}", install.apps), started.elapsed());
+    }
+    wait_all_ready(&api, &applied_at, started).await?;
+    let all_ready = started.elapsed();
+    // Settled: the status writes' own reconciles pass.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+
+    let pod = install
+        .pods()
+        .await?
+        .into_iter()
+        .next()
+        .context("the operator's pod")?;
+    let container = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c.first())
+        .context("the operator's container")?;
+    let restarts = container.restart_count;
+    let pid = rig
+        .node
+        .container_pid(container.container_id.as_deref().unwrap_or_default())?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = |field: &str| -> f64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .unwrap_or_default()
+    };
+    let (rss, peak) = (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0);
+    // The container's memory cgroup (v1): where the limit is enforced.
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, path)| path.to_owned()))
+        .context("the container's memory cgroup")?;
+    let read = |file: &str| -> f64 {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/memory{cgroup}/{file}"))
+            .ok()
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .unwrap_or_default()
+            / 1024.0
+            / 1024.0
+    };
+    let (cgroup_peak, limit) = (
+        read("memory.max_usage_in_bytes"),
+        read("memory.limit_in_bytes"),
+    );
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let cpu = (fields
+        .get(11)
+        .and_then(|f| f.parse::<f64>().ok())
+        .unwrap_or_default()
+        + fields
+            .get(12)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or_default())
+        / 100.0;
+    eprintln!(
+        "   all Ready in {:.1}s; RSS {rss:.1} MiB (peak {peak:.1}), cgroup peak {cgroup_peak:.1} MiB of {limit:.0}; restarts {restarts}",
+        all_ready.as_secs_f64()
+    );
+    install.uninstall()?;
+    Ok(format!(
+        "| {n} | {} (chart defaults) | {limit:.0} | {:.1} | {rss:.1} | {peak:.1} | {cgroup_peak:.1} | {:.1}x | {restarts} | {cpu:.1} |\n",
+        tag,
+        all_ready.as_secs_f64(),
+        limit / cgroup_peak.max(1.0),
+    ))
 }
 
 /// Start the operator (`controller`, `--resync` of `resync` seconds, `--concurrency`,
@@ -1031,6 +1160,11 @@ async fn main() -> anyhow::Result<()> {
         add(&mut tables, RESYNC_CREATE_HEADER, &row);
         write(&tables)?;
     }
+    if let Some(n) = plan.node {
+        let row = node_scenario(&args, n).await?;
+        add(&mut tables, NODE_HEADER, &row);
+        write(&tables)?;
+    }
     let mut scenarios: Vec<(usize, usize, bool)> = Vec::new();
     for &n in &plan.n {
         for &routes in &args.routes {
@@ -1064,6 +1198,8 @@ async fn main() -> anyhow::Result<()> {
 }
 
 const MAIN_HEADER: &str = "| N | scenario | ready p50 (s) | ready p99 (s) | ready max (s) | AWS requests / object (create) | writes / object (min) | requests / object / resync | writes in steady state | throttled | RSS (MiB) | CPU (s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+
+const NODE_HEADER: &str = "| N | operator | memory limit (MiB) | all Ready (s) | RSS when Ready (MiB) | peak RSS (MiB) | cgroup peak (MiB) | headroom to the limit | restarts | CPU (s) |\n|---|---|---|---|---|---|---|---|---|---|\n";
 
 const ACCOUNTS_HEADER: &str = "| accounts x seeds | API Gateway quota | all Ready (s) | ready p50 (s) | ready p99 (s) | accounts done (s, first – last) | API Gateway requests / seed (per account) | all Ready / floor (s) | emulator / judge CPU (s) | machine CPU busy (%) | access keys seen | throttled | RSS (MiB) | CPU (s) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 
