@@ -644,6 +644,88 @@ healthzBindAddress: 127.0.0.1:10256
 mod tests {
     use super::*;
 
+    /// What the janitor promises: when the rig's process goes (its lifeline closes), every
+    /// process of the node (in its network namespace, or in its cgroups as containers
+    /// are), its cgroups, the veth pair, the route to its pods and its files are gone.
+    #[test]
+    fn the_janitor_removes_the_node_when_its_lifeline_closes() {
+        assert!(is_root(), "the rig's node needs root");
+        let dir = tempfile::Builder::new()
+            .prefix("authedapi-janitor-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        std::fs::write(dir.join("state"), "").unwrap();
+        let (host_ip, node_ip, pods) = free_subnets().unwrap();
+        let id = format!("{:x}", rand::random::<u32>());
+        let (cgroup, host_if) = (format!("authedapi-janitor-{id}"), format!("aan{id}"));
+        let janitor = Janitor::start(
+            &dir,
+            &cgroup,
+            &host_if,
+            &format!("{host_ip}/30"),
+            &format!("{node_ip}/30"),
+            &pods,
+        )
+        .unwrap();
+        let links = || {
+            String::from_utf8(
+                Command::new("ip")
+                    .args(["-o", "link"])
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .unwrap()
+        };
+        let routes = || {
+            String::from_utf8(
+                Command::new("ip")
+                    .args(["-4", "route"])
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .unwrap()
+        };
+        assert!(links().contains(&host_if));
+        assert!(routes().contains(&pods));
+        // A process of the node (as kubelet is), and one in its cgroup (as a container is).
+        let mut in_namespace = Command::new("nsenter")
+            .arg(format!("--target={}", janitor.holder))
+            .args(["--net", "--mount", "--", "sleep", "600"])
+            .spawn()
+            .unwrap();
+        let mut in_cgroup = Command::new("sleep").arg("600").spawn().unwrap();
+        std::fs::write(
+            format!("/sys/fs/cgroup/pids/{cgroup}/cgroup.procs"),
+            in_cgroup.id().to_string(),
+        )
+        .unwrap();
+
+        drop(janitor);
+
+        for child in [&mut in_namespace, &mut in_cgroup] {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break status;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "a process of the node outlived it"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            assert!(!status.success(), "killed: {status:?}");
+        }
+        assert!(!links().contains(&host_if), "the veth pair is gone");
+        assert!(!routes().contains(&pods), "the route to the pods is gone");
+        assert!(!Path::new(&format!("/sys/fs/cgroup/pids/{cgroup}")).exists());
+        assert!(!Path::new(&format!("/sys/fs/cgroup/memory/{cgroup}")).exists());
+        assert!(!dir.exists(), "its files are gone");
+    }
+
     #[test]
     fn free_subnets_are_a_slash_30_and_a_slash_24_of_the_rigs_ranges() {
         let (host, node, pods) = free_subnets().unwrap();
