@@ -21,6 +21,7 @@ use kube::api::Api;
 use crate::api::{AuthedApi, Authorization, Route};
 use crate::aws::AwsError;
 use crate::plan::{Issuer, issuer_of};
+use crate::routing::{self, RouteKey};
 
 /// Arguments of `authedapi call`.
 #[derive(clap::Args, Clone, Debug)]
@@ -129,9 +130,9 @@ pub enum CallError {
     Kube(#[from] kube::Error),
 }
 
-/// The route API Gateway would pick for `method` `path`: a literal segment beats a
-/// parameter, which beats a greedy parameter; a method beats ANY; `$default` catches the
-/// rest. Errors say whether the path or the method is unknown.
+/// The route API Gateway would pick for `method` `path` ([`routing::route_for`]: segment
+/// by segment a literal beats a parameter, which beats a greedy parameter; a method beats
+/// ANY; `$default` catches the rest). Errors say whether the path or the method is unknown.
 pub fn match_route<'a>(
     routes: &'a [Route],
     method: &str,
@@ -139,26 +140,18 @@ pub fn match_route<'a>(
 ) -> Result<&'a Route, CallError> {
     let method = method.to_ascii_uppercase();
     let path = path.split('?').next().unwrap_or(path);
-    let mut path_matches = Vec::new();
-    for route in routes {
-        let Some((route_method, template)) = route.route.split_once(' ') else {
-            continue;
-        };
-        if let Some(score) = path_score(template, path) {
-            path_matches.push((route, route_method, score));
-        }
+    let keys: Vec<RouteKey> = routes.iter().map(|r| RouteKey::parse(&r.route)).collect();
+    if let Some(i) = routing::route_for(&keys, &method, path) {
+        return Ok(&routes[i]);
     }
-    let best = path_matches
+    let segments = routing::path_segments(path);
+    let mut allowed: Vec<&str> = routes
         .iter()
-        .filter(|(_, m, _)| *m == method || *m == "ANY")
-        .max_by_key(|(_, m, score)| (*score, *m == method));
-    if let Some((route, _, _)) = best {
-        return Ok(route);
-    }
-    if let Some(default) = routes.iter().find(|r| r.route == "$default") {
-        return Ok(default);
-    }
-    if path_matches.is_empty() {
+        .zip(&keys)
+        .filter(|(_, k)| !k.default && k.matches_path(&segments))
+        .filter_map(|(r, _)| r.route.split_once(' ').map(|(m, _)| m))
+        .collect();
+    if allowed.is_empty() {
         return Err(CallError::RouteNotInSpec {
             method,
             path: path.to_owned(),
@@ -169,7 +162,6 @@ pub fn match_route<'a>(
                 .join(", "),
         });
     }
-    let mut allowed: Vec<&str> = path_matches.iter().map(|(_, m, _)| *m).collect();
     allowed.sort();
     allowed.dedup();
     Err(CallError::WrongMethod {
@@ -177,31 +169,6 @@ pub fn match_route<'a>(
         path: path.to_owned(),
         allowed: allowed.join(", "),
     })
-}
-
-/// How specifically `template` matches `path` (higher is more specific), or None.
-fn path_score(template: &str, path: &str) -> Option<u32> {
-    let wanted: Vec<&str> = template.trim_start_matches('/').split('/').collect();
-    let given: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let mut score = 0;
-    for (i, segment) in wanted.iter().enumerate() {
-        if segment.starts_with('{') && segment.ends_with("+}") {
-            // Greedy: the rest, at least one segment.
-            return (given.len() > i && !given[i].is_empty()).then_some(score);
-        }
-        let part = given.get(i)?;
-        if segment.starts_with('{') && segment.ends_with('}') {
-            if part.is_empty() {
-                return None;
-            }
-            score += 1;
-        } else if segment == part {
-            score += 3;
-        } else {
-            return None;
-        }
-    }
-    (given.len() == wanted.len()).then_some(score + 1)
 }
 
 fn read_stdin() -> Result<String, CallError> {
@@ -628,6 +595,18 @@ mod tests {
         assert_eq!(key("get", "/items/42"), "GET /items/{id}");
         assert_eq!(key("DELETE", "/items/42"), "ANY /items/{id}");
         assert_eq!(key("GET", "/files/a/b/c?x=1"), "GET /files/{proxy+}");
+    }
+
+    /// API Gateway compares segment by segment: `/a/b/c` goes to `GET /a/{x}/{y}`, whose
+    /// first segment is literal, though `GET /{p}/b/c` has more literals. (Scores added up
+    /// picked the second, and signed the request for a route it never reached.)
+    #[test]
+    fn signs_for_the_route_api_gateway_picks_not_the_one_with_most_literals() {
+        let routes = vec![route("GET /{p}/b/c"), route("GET /a/{x}/{y}")];
+        assert_eq!(
+            match_route(&routes, "GET", "/a/b/c").unwrap().route,
+            "GET /a/{x}/{y}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod policy;
 pub mod readiness;
 pub mod reconcile;
 pub mod route_access;
+pub mod routing;
 pub mod status;
 pub mod tenant;
 #[cfg(feature = "test-hooks")]

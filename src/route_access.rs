@@ -16,6 +16,8 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
+use crate::routing::{RouteKey, Segment as Seg};
+
 /// The methods a route key may name (besides ANY).
 pub const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
@@ -39,67 +41,28 @@ pub struct RoleResources {
 #[error("{0}")]
 pub struct Inexpressible(pub String);
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Seg {
-    Lit(String),
-    /// `{name}`: one segment.
-    One,
-    /// `{name+}`, or a `*` in a resource pattern: one or more segments.
-    Many,
-}
-
-/// A route key as a language of requests: a method (None: any) and segments; or `$default`.
+/// A route key as a language of requests ([`RouteKey`]: API Gateway's own precedence),
+/// with the key itself for messages.
 #[derive(Clone, Debug)]
 struct RouteLanguage {
     key: String,
-    method: Option<String>,
-    segments: Vec<Seg>,
-    default: bool,
+    route: RouteKey,
+}
+
+impl std::ops::Deref for RouteLanguage {
+    type Target = RouteKey;
+
+    fn deref(&self) -> &RouteKey {
+        &self.route
+    }
 }
 
 impl RouteLanguage {
     fn parse(key: &str) -> Self {
-        let Some((method, path)) = key.split_once(' ') else {
-            return Self {
-                key: key.to_owned(),
-                method: None,
-                segments: vec![Seg::Many],
-                default: true,
-            };
-        };
-        let segments = path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(
-                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(name) if name.ends_with('+') => Seg::Many,
-                    Some(_) => Seg::One,
-                    None => Seg::Lit(s.to_owned()),
-                },
-            )
-            .collect();
         Self {
             key: key.to_owned(),
-            method: (method != "ANY").then(|| method.to_owned()),
-            segments,
-            default: false,
+            route: RouteKey::parse(key),
         }
-    }
-
-    /// API Gateway's precedence among routes matching one request: segment by segment a
-    /// literal beats a parameter beats a greedy parameter, then a method beats ANY;
-    /// `$default` is last.
-    fn rank(&self) -> (bool, Vec<u8>, bool) {
-        let scores = self
-            .segments
-            .iter()
-            .map(|s| match s {
-                Seg::Lit(_) => 2,
-                Seg::One => 1,
-                Seg::Many => 0,
-            })
-            .collect();
-        (!self.default, scores, self.method.is_some())
     }
 
     /// The IAM resource patterns (after `<apiId>/<stage>/`) covering this route: one per
@@ -112,8 +75,8 @@ impl RouteLanguage {
             .segments
             .iter()
             .map(|s| match s {
-                Seg::Lit(l) => l.replace('*', "${*}"),
-                Seg::One | Seg::Many => "*".to_owned(),
+                Seg::Literal(l) => l.replace('*', "${*}"),
+                Seg::Param | Seg::Greedy => "*".to_owned(),
             })
             .collect();
         let methods: Vec<&str> = match &self.method {
@@ -132,14 +95,10 @@ impl RouteLanguage {
         self.segments
             .iter()
             .map(|s| match s {
-                Seg::Lit(l) => Seg::Lit(l.clone()),
-                Seg::One | Seg::Many => Seg::Many,
+                Seg::Literal(l) => Seg::Literal(l.clone()),
+                Seg::Param | Seg::Greedy => Seg::Greedy,
             })
             .collect()
-    }
-
-    fn answers(&self, method: &str) -> bool {
-        self.method.as_deref().is_none_or(|m| m == method)
     }
 }
 
@@ -151,11 +110,11 @@ fn step(segments: &[Seg], positions: u128, symbol: &Symbol) -> u128 {
             continue;
         }
         match seg {
-            Seg::Lit(l) if matches!(symbol, Symbol::Lit(s) if s == l) => next |= 1 << (i + 1),
-            Seg::Lit(_) => {}
-            Seg::One => next |= 1 << (i + 1),
+            Seg::Literal(l) if matches!(symbol, Symbol::Lit(s) if s == l) => next |= 1 << (i + 1),
+            Seg::Literal(_) => {}
+            Seg::Param => next |= 1 << (i + 1),
             // One or more: stay (more to come) or finish here.
-            Seg::Many => next |= (1 << i) | (1 << (i + 1)),
+            Seg::Greedy => next |= (1 << i) | (1 << (i + 1)),
         }
     }
     next
@@ -261,7 +220,7 @@ impl Product<'_> {
             let mut symbols: BTreeSet<Symbol> = BTreeSet::from([Symbol::Other]);
             for &(a, positions) in &state {
                 for (i, seg) in self.segments(a).iter().enumerate() {
-                    if let Seg::Lit(l) = seg
+                    if let Seg::Literal(l) = seg
                         && positions & (1 << i) != 0
                     {
                         symbols.insert(Symbol::Lit(l.clone()));
@@ -310,7 +269,7 @@ pub fn role_resources(
             .iter()
             .map(|r| {
                 if r.default {
-                    vec![Seg::Many]
+                    vec![Seg::Greedy]
                 } else {
                     r.pattern_language()
                 }
