@@ -598,6 +598,12 @@ pub struct AuthedApiStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc_client_id: Option<String>,
 
+    /// Every OIDC provider and client id this object may have registered and not released
+    /// yet, each recorded before it is registered: a crash or a spec change in between
+    /// never makes one forgotten (deletion releases each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oidc_claims: Vec<OidcClaim>,
+
     /// Lambda functions on which this object holds an invoke permission.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lambda_permissions: Vec<String>,
@@ -671,6 +677,14 @@ pub struct DomainStatus {
     /// The API mapping that puts this API at its base path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_mapping_id: Option<String>,
+}
+
+/// A client id on an OIDC provider.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "camelCase")]
+pub struct OidcClaim {
+    pub provider_arn: String,
+    pub client_id: String,
 }
 
 /// The role of one access rule.

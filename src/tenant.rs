@@ -251,6 +251,16 @@ fn split_issuer(name: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Whether `guardrails` allow the issuer `spec` federates.
+pub fn issuer_allowed_by(spec: &AuthedApiSpec, guardrails: &Guardrails) -> bool {
+    crate::plan::issuer_of(spec).is_ok_and(|issuer| {
+        guardrails
+            .allowed_issuers
+            .iter()
+            .any(|p| issuer_allowed(p, &issuer.name))
+    })
+}
+
 /// What `spec` uses that `guardrails` do not allow, one sentence each (empty: all allowed).
 pub fn violations(spec: &AuthedApiSpec, guardrails: &Guardrails) -> Vec<String> {
     let mut found = Vec::new();

@@ -55,10 +55,16 @@ pub struct State {
     pub reads: BTreeMap<&'static str, usize>,
     /// The next call of each operation named here fails with this error.
     pub failures: HashMap<&'static str, AwsError>,
+    /// Every call of each operation named here fails with this error, until removed (a
+    /// policy that refuses it, say).
+    pub refused: HashMap<&'static str, AwsError>,
     /// Each role's permissions boundary.
     pub boundaries: BTreeMap<String, String>,
     /// The account this fake is (None: 123456789012).
     pub account: Option<String>,
+    /// Issuers (host and path) whose OIDC providers the operator's IAM policy does not
+    /// cover: every call on their provider is AccessDenied, as IAM answers it.
+    pub denied_issuers: std::collections::BTreeSet<String>,
     next_id: u64,
 }
 
@@ -149,6 +155,9 @@ impl FakeAws {
         if let Some(e) = state.failures.remove(operation) {
             return Err(e);
         }
+        if let Some(e) = state.refused.get(operation) {
+            return Err(e.clone());
+        }
         let counts = if write {
             &mut state.writes
         } else {
@@ -156,6 +165,21 @@ impl FakeAws {
         };
         *counts.entry(operation).or_default() += 1;
         Ok(state)
+    }
+
+    /// AccessDenied when the operator's policy does not cover the provider `arn`.
+    fn provider_allowed(&self, operation: &'static str, arn: &str) -> AwsResult<()> {
+        let name = arn.split_once(":oidc-provider/").map_or(arn, |(_, n)| n);
+        if self.state().denied_issuers.contains(name) {
+            return Err(AwsError {
+                kind: ErrorKind::AccessDenied,
+                service: "iam",
+                operation,
+                code: "AccessDenied".into(),
+                message: format!("not authorized to perform: iam:{operation} on resource: {arn}"),
+            });
+        }
+        Ok(())
     }
 
     fn read(&self, operation: &'static str) -> AwsResult<MutexGuard<'_, State>> {
@@ -772,6 +796,7 @@ impl IamApi for FakeAws {
     }
 
     async fn get_oidc_provider(&self, arn: &str) -> AwsResult<Option<OidcProvider>> {
+        self.provider_allowed("GetOpenIDConnectProvider", arn)?;
         Ok(self
             .read("GetOpenIDConnectProvider")?
             .providers
@@ -785,8 +810,9 @@ impl IamApi for FakeAws {
         client_ids: &[String],
         tags: &BTreeMap<String, String>,
     ) -> AwsResult<String> {
-        let mut s = self.write("CreateOpenIDConnectProvider")?;
         let host = url.trim_start_matches("https://").to_owned();
+        self.provider_allowed("CreateOpenIDConnectProvider", &host)?;
+        let mut s = self.write("CreateOpenIDConnectProvider")?;
         let arn = format!("arn:aws:iam::{}:oidc-provider/{host}", s.account());
         if s.providers.contains_key(&arn) {
             return Err(AwsError {
@@ -810,6 +836,7 @@ impl IamApi for FakeAws {
     }
 
     async fn add_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
+        self.provider_allowed("AddClientIDToOpenIDConnectProvider", arn)?;
         let mut s = self.write("AddClientIDToOpenIDConnectProvider")?;
         let provider = s.providers.get_mut(arn).ok_or_else(|| {
             not_found("iam", "AddClientIDToOpenIDConnectProvider", arn.to_owned())
@@ -821,6 +848,7 @@ impl IamApi for FakeAws {
     }
 
     async fn remove_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
+        self.provider_allowed("RemoveClientIDFromOpenIDConnectProvider", arn)?;
         let mut s = self.write("RemoveClientIDFromOpenIDConnectProvider")?;
         let provider = s.providers.get_mut(arn).ok_or_else(|| {
             not_found(
@@ -834,6 +862,7 @@ impl IamApi for FakeAws {
     }
 
     async fn tag_oidc_provider(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
+        self.provider_allowed("TagOpenIDConnectProvider", arn)?;
         let mut s = self.write("TagOpenIDConnectProvider")?;
         let provider = s
             .providers
@@ -844,6 +873,7 @@ impl IamApi for FakeAws {
     }
 
     async fn untag_oidc_provider(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
+        self.provider_allowed("UntagOpenIDConnectProvider", arn)?;
         let mut s = self.write("UntagOpenIDConnectProvider")?;
         let provider = s
             .providers
@@ -854,6 +884,7 @@ impl IamApi for FakeAws {
     }
 
     async fn delete_oidc_provider(&self, arn: &str) -> AwsResult<()> {
+        self.provider_allowed("DeleteOpenIDConnectProvider", arn)?;
         let mut s = self.write("DeleteOpenIDConnectProvider")?;
         s.providers
             .remove(arn)

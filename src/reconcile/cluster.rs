@@ -1,5 +1,6 @@
 //! What a reconcile asks of Kubernetes besides the object itself: saving its status,
-//! publishing events, the outputs ConfigMap, namespace labels. Behind a trait, so the
+//! publishing events, the outputs ConfigMap, namespace labels, and fresh reads where the
+//! cache may be behind (the tenants, another AuthedApi). Behind a trait, so the
 //! reconcile logic runs in-process in unit tests against [`fake::Cluster`]-style fakes,
 //! as it runs against the API server.
 
@@ -9,12 +10,13 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ObjectReference};
 use k8s_openapi::api::events::v1::Event as K8sEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Resource;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use super::FIELD_MANAGER;
 use super::events::{Action, Reason};
 use crate::api::{AuthedApi, AuthedApiStatus};
+use crate::tenant::AuthedApiTenant;
 
 /// The Kubernetes side of a reconcile.
 #[async_trait::async_trait]
@@ -57,6 +59,16 @@ pub trait Cluster: Send + Sync {
         &self,
         namespace: &str,
     ) -> Result<BTreeMap<String, String>, kube::Error>;
+
+    /// Every AuthedApiTenant, read now (not from the cache).
+    async fn tenants(&self) -> Result<Vec<AuthedApiTenant>, kube::Error>;
+
+    /// The AuthedApi `namespace/name` as the API server has it now (None: gone).
+    async fn authed_api(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<AuthedApi>, kube::Error>;
 }
 
 /// `event` about `regarding` as an events.k8s.io/v1 Event, as kube's Recorder makes one.
@@ -209,6 +221,23 @@ impl Cluster for KubeCluster {
             .metadata
             .labels
             .unwrap_or_default())
+    }
+
+    async fn tenants(&self) -> Result<Vec<AuthedApiTenant>, kube::Error> {
+        Ok(Api::<AuthedApiTenant>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await?
+            .items)
+    }
+
+    async fn authed_api(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<AuthedApi>, kube::Error> {
+        Api::<AuthedApi>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
     }
 }
 

@@ -34,6 +34,8 @@ struct Synced {
 struct Failures {
     count: u32,
     generation: i64,
+    /// The tenants epoch of the last failure: a tenant change since ends the backoff.
+    tenants_epoch: u64,
     retry_at: Option<Instant>,
 }
 
@@ -218,11 +220,12 @@ impl Context {
 
     /// Count a failure of `generation`; returns how many in a row.
     pub fn failed(&self, uid: &str, generation: i64) -> u32 {
+        let epoch = self.tenants_epoch();
         let mut failures = self.failures.lock().expect("failures lock");
-        failures
-            .entry(uid.to_owned())
-            .or_default()
-            .record(generation)
+        let entry = failures.entry(uid.to_owned()).or_default();
+        let count = entry.record(generation);
+        entry.tenants_epoch = epoch;
+        count
     }
 
     /// Hold retries of `uid` until `delay` from now (the error policy's backoff).
@@ -234,11 +237,13 @@ impl Context {
 
     /// Time left in the backoff of `uid` at `generation`. Our own status writes trigger
     /// reconciles too; without this they would retry a failing object at once, again
-    /// and again. A new generation (a spec change) is never held back.
+    /// and again. A new generation (a spec change) is never held back, nor is a failure
+    /// from before a tenant changed (the change may be its fix: a namespace mapped back).
     pub fn backing_off(&self, uid: &str, generation: i64) -> Option<Duration> {
+        let epoch = self.tenants_epoch();
         let failures = self.failures.lock().expect("failures lock");
         let entry = failures.get(uid)?;
-        if entry.generation != generation {
+        if entry.generation != generation || entry.tenants_epoch != epoch {
             return None;
         }
         entry

@@ -135,6 +135,20 @@ impl Error {
         }
     }
 
+    /// Whether this error follows from what the AuthedApiTenants say of the namespace (its
+    /// limits, its account, the role to reach it), so a tenants cache that is behind could
+    /// have caused it.
+    pub fn comes_from_tenants(&self) -> bool {
+        matches!(
+            self,
+            Error::NotAllowed(_)
+                | Error::TenantsOverlap(_)
+                | Error::NoAccount(_)
+                | Error::AccountMoved { .. }
+                | Error::AccountUnavailable { .. }
+        )
+    }
+
     /// True when retrying alone will not help: a person must act.
     pub fn stalls(&self) -> bool {
         match self {

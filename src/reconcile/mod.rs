@@ -312,14 +312,33 @@ async fn save_status(
 }
 
 /// Refuse a spec that uses what its namespace may not (before any AWS call); then the
-/// region, account, clients and plan for `obj`.
+/// region, account, clients and plan for `obj`. What the tenants say is read from the
+/// cache, which may not have a tenant applied a moment ago (with this object, in one
+/// apply), or may still have one since changed: before stalling on what the cache says,
+/// and before placing an object for good (its first account is its account for life), the
+/// tenants are read afresh.
 async fn prepare(obj: &AuthedApi, ctx: &Context) -> Result<Placed, Error> {
-    let guardrails = guardrails(obj, ctx).await?;
-    let found = tenant::violations(&obj.spec, &guardrails);
-    if !found.is_empty() {
-        return Err(Error::NotAllowed(found));
+    let place = async |tenants: &[AuthedApiTenant]| {
+        let guardrails = guardrails(obj, ctx, tenants).await?;
+        let found = tenant::violations(&obj.spec, &guardrails);
+        if !found.is_empty() {
+            return Err(Error::NotAllowed(found));
+        }
+        names_for(obj, ctx, &guardrails).await
+    };
+    let placed = obj.status.as_ref().is_some_and(|s| s.account_id.is_some());
+    if !placed {
+        return place(&ctx.cluster.tenants().await?).await;
     }
-    names_for(obj, ctx, &guardrails).await
+    match place(&cached_tenants(ctx)).await {
+        Err(e) if e.comes_from_tenants() => place(&ctx.cluster.tenants().await?).await,
+        placed => placed,
+    }
+}
+
+/// Every AuthedApiTenant, as the cache has them.
+pub(super) fn cached_tenants(ctx: &Context) -> Vec<AuthedApiTenant> {
+    ctx.tenants.state().iter().map(|t| (**t).clone()).collect()
 }
 
 /// Where an object's resources are, and their names.
@@ -330,16 +349,20 @@ pub(super) struct Placed {
     pub account_source: String,
 }
 
-/// The limits and the AWS account of `obj`'s namespace: its tenant's, else the operator's.
-pub(super) async fn guardrails(obj: &AuthedApi, ctx: &Context) -> Result<Guardrails, Error> {
+/// The limits and the AWS account of `obj`'s namespace under `tenants`: its tenant's, else
+/// the operator's.
+pub(super) async fn guardrails(
+    obj: &AuthedApi,
+    ctx: &Context,
+    tenants: &[AuthedApiTenant],
+) -> Result<Guardrails, Error> {
     let namespace = obj.namespace().unwrap_or_default();
-    let tenants: Vec<AuthedApiTenant> = ctx.tenants.state().iter().map(|t| (**t).clone()).collect();
-    let labels = if AuthedApiTenant::uses_labels(&tenants) {
+    let labels = if AuthedApiTenant::uses_labels(tenants) {
         ctx.cluster.namespace_labels(&namespace).await?
     } else {
         BTreeMap::new()
     };
-    tenant::guardrails_for(&namespace, &labels, &tenants, &ctx.defaults)
+    tenant::guardrails_for(&namespace, &labels, tenants, &ctx.defaults)
         .map_err(Error::TenantsOverlap)
 }
 
@@ -418,7 +441,13 @@ pub(super) async fn names_for(
 pub fn error_policy(obj: Arc<AuthedApi>, error: &Error, ctx: Arc<Context>) -> Requeue {
     let uid = obj.metadata.uid.clone().unwrap_or_default();
     let failures = ctx.failed(&uid, obj.metadata.generation.unwrap_or_default());
-    let delay = backoff(failures, error.stalls(), ctx.resync);
+    // A delete that waits on a person is retried at least every DELETE_RETRY_MAX (its
+    // condition says what blocks it), so the fix is seen soon without a kick.
+    let cap = match obj.metadata.deletion_timestamp {
+        Some(_) => ctx.resync.min(DELETE_RETRY_MAX),
+        None => ctx.resync,
+    };
+    let delay = backoff(failures, error.stalls(), cap);
     ctx.back_off(&uid, delay);
     tracing::warn!(
         object = %format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()),
@@ -428,6 +457,9 @@ pub fn error_policy(obj: Arc<AuthedApi>, error: &Error, ctx: Arc<Context>) -> Re
     );
     Requeue::requeue(delay)
 }
+
+/// The longest wait between two attempts at a blocked delete.
+pub const DELETE_RETRY_MAX: Duration = Duration::from_secs(120);
 
 /// Exponential backoff with jitter: from 1s for what may heal by itself, from 30s for
 /// what needs a person; capped at the resync period (5 minutes for what may heal), plus

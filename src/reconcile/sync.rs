@@ -10,7 +10,7 @@ use super::kinds::{
     self, authorizer, http_api, identity_pool, integrations, oidc_provider, outputs, permissions,
     pool_roles, role, routes, stage,
 };
-use crate::api::{AccessRoleStatus, AuthedApiStatus, DomainStatus, RouteStatus};
+use crate::api::{AccessRoleStatus, AuthedApiStatus, DomainStatus, OidcClaim, RouteStatus};
 use crate::aws::cognito::{IdentityPool, MappingRule, PoolRoles, RulesMapping};
 
 /// Every kind, in dependency order. In observe-only mode a missing parent (no API, no
@@ -19,6 +19,23 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     let plan = d.plan;
     let ctx = d.ctx;
     let acting = d.mode == Mode::Act;
+    // Where its resources are, and the provider's client id it is about to register,
+    // saved before the first AWS call that makes anything: a status without an account
+    // proves there is nothing of this object's to delete, and no crash or later spec
+    // change forgets a client id (each is released below once the pool moved off it).
+    let claim = OidcClaim {
+        provider_arn: plan.oidc.arn.clone(),
+        client_id: plan.oidc.client_id.clone(),
+    };
+    d.record(|status| {
+        status.account_id = Some(plan.account.clone());
+        status.region = Some(plan.region.clone());
+        if !status.oidc_claims.contains(&claim) {
+            status.oidc_claims.push(claim.clone());
+            status.oidc_claims.sort();
+        }
+    })
+    .await?;
     d.status.account_id = Some(plan.account.clone());
     d.status.region = Some(plan.region.clone());
     let previous_oidc = registered_oidc(&d.status);
@@ -287,13 +304,22 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
             .map(|o| o.config_map_name.clone());
     }
 
-    // The pool no longer points at a provider/client id the spec moved away from: let it
-    // go, and only then record the new pair (until then status keeps the old one, so a
-    // failure on the way never forgets it).
-    if let Some((arn, client_id)) = previous_oidc
-        && (arn != plan.oidc.arn || client_id != plan.oidc.client_id)
-    {
-        release_oidc(d, &arn, &client_id).await?;
+    // The pool no longer points at a provider/client id the spec moved away from: let
+    // each go (the one status names, and any other recorded), each forgotten only once
+    // released (so a failure on the way never forgets one).
+    let mut stale: Vec<(String, String)> = d
+        .status
+        .oidc_claims
+        .iter()
+        .filter(|c| **c != claim)
+        .map(|c| (c.provider_arn.clone(), c.client_id.clone()))
+        .collect();
+    stale.extend(previous_oidc.filter(|(arn, client_id)| {
+        (arn, client_id) != (&plan.oidc.arn, &plan.oidc.client_id)
+            && !stale.iter().any(|(a, c)| a == arn && c == client_id)
+    }));
+    for (arn, client_id) in &stale {
+        release_oidc(d, arn, client_id).await?;
     }
     if acting {
         d.status.oidc_provider_arn = Some(plan.oidc.arn.clone());
@@ -356,16 +382,50 @@ pub(super) async fn release_oidc(
 ) -> Result<(), Error> {
     let ctx = d.ctx;
     let _turn = ctx.lock_shared(arn).await;
-    let others = ctx.store.state();
     let uid = d.uid().to_owned();
     let wanted = oidc_provider::Wanted::Released {
         client_id: client_id.to_owned(),
-        used_by_others: oidc_provider::used_by_others(&others, &uid, arn, client_id),
+        used_by_others: used_by_others(ctx, &uid, arn, client_id).await?,
     };
     let provider = oidc_provider::OidcProviderKind {
         arn,
         cluster_id: &ctx.cluster_id,
     };
     d.ensure(&provider, &wanted).await?;
-    Ok(())
+    // Dropped with the turn still held, so no other object's release reads it as held.
+    d.record(|status| {
+        status
+            .oidc_claims
+            .retain(|c| !(c.provider_arn == arn && c.client_id == client_id))
+    })
+    .await
+}
+
+/// Whether another AuthedApi holds `client_id` on the provider `arn` (see
+/// [`oidc_provider::holds`]), by its status read afresh: the cache may be behind on what
+/// it recorded or released. Those the cache says may hold it are read, until one does.
+/// Every object records a pair before registering it, and drops it after releasing it
+/// while it still has the provider's turn, which this release holds: what is read is
+/// what stands.
+async fn used_by_others(
+    ctx: &super::Context,
+    uid: &str,
+    arn: &str,
+    client_id: &str,
+) -> Result<bool, Error> {
+    let candidates: Vec<(String, String)> = ctx
+        .store
+        .state()
+        .iter()
+        .filter(|other| oidc_provider::may_hold(other, uid, arn, client_id))
+        .map(|other| (other.namespace().unwrap_or_default(), other.name_any()))
+        .collect();
+    for (namespace, name) in candidates {
+        if let Some(fresh) = ctx.cluster.authed_api(&namespace, &name).await?
+            && oidc_provider::holds(&fresh, uid, arn, client_id)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

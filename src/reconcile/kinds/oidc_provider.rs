@@ -193,28 +193,36 @@ fn release(cluster_id: &str, client_id: &str, provider: &OidcProvider) -> Vec<Oi
     changes
 }
 
-/// Whether an AuthedApi among `others` other than `uid`, not being deleted, uses
-/// `client_id` on the provider `arn` (by status, or by spec before status says so).
-pub fn used_by_others(
-    others: &[std::sync::Arc<AuthedApi>],
-    uid: &str,
-    arn: &str,
-    client_id: &str,
-) -> bool {
-    others.iter().any(|other| {
-        if other.metadata.uid.as_deref() == Some(uid) || other.metadata.deletion_timestamp.is_some()
-        {
-            return false;
-        }
-        let by_status = other.status.as_ref().is_some_and(|s| {
-            s.oidc_provider_arn.as_deref() == Some(arn)
-                && s.oidc_client_id.as_deref() == Some(client_id)
-        });
-        let by_spec = plan::issuer_of(&other.spec).is_ok_and(|issuer| {
+/// Whether `other` (not `uid`, not being deleted) holds `client_id` on the provider `arn`
+/// by its status: it records each pair before registering it and drops it once released
+/// (an object from before those records: the pair its status names).
+pub fn holds(other: &AuthedApi, uid: &str, arn: &str, client_id: &str) -> bool {
+    if other.metadata.uid.as_deref() == Some(uid) || other.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    let Some(status) = other.status.as_ref() else {
+        return false;
+    };
+    if status.oidc_claims.is_empty() {
+        return status.oidc_provider_arn.as_deref() == Some(arn)
+            && status.oidc_client_id.as_deref() == Some(client_id);
+    }
+    status
+        .oidc_claims
+        .iter()
+        .any(|c| c.provider_arn == arn && c.client_id == client_id)
+}
+
+/// Whether `other` may hold the pair by now, as far as a cache that may be behind on its
+/// status can tell: it holds it there, or its spec names the issuer and client id.
+pub fn may_hold(other: &AuthedApi, uid: &str, arn: &str, client_id: &str) -> bool {
+    if other.metadata.uid.as_deref() == Some(uid) || other.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    holds(other, uid, arn, client_id)
+        || plan::issuer_of(&other.spec).is_ok_and(|issuer| {
             issuer.client_id == client_id && plan::provider_name_of(arn) == Some(&issuer.name)
-        });
-        by_status || by_spec
-    })
+        })
 }
 
 #[async_trait::async_trait]
@@ -493,30 +501,59 @@ mod tests {
     }
 
     #[test]
-    fn another_object_uses_a_pair_only_on_the_same_host_and_path() {
+    fn another_object_may_hold_a_pair_only_on_the_same_host_and_path() {
         let realm_a = "arn:aws:iam::1:oidc-provider/login.example.com/realms/a";
         let realm_b = "arn:aws:iam::1:oidc-provider/login.example.com/realms/b";
-        let others = [object(
+        let other = object(
             "other",
             serde_json::json!({"oidc": {"issuer": "https://login.example.com/realms/a", "clientId": "c"}}),
-        )];
-        assert!(used_by_others(&others, "me", realm_a, "c"));
+        );
+        assert!(may_hold(&other, "me", realm_a, "c"));
         assert!(
-            !used_by_others(&others, "me", realm_b, "c"),
+            !holds(&other, "me", realm_a, "c"),
+            "its status says nothing"
+        );
+        assert!(
+            !may_hold(&other, "me", realm_b, "c"),
             "another path on the same host is another provider"
         );
-        assert!(!used_by_others(&others, "me", realm_a, "other-client"));
-        assert!(
-            !used_by_others(&others, "other", realm_a, "c"),
-            "not itself"
-        );
+        assert!(!may_hold(&other, "me", realm_a, "other-client"));
+        assert!(!may_hold(&other, "other", realm_a, "c"), "not itself");
         let host_only = "arn:aws:iam::1:oidc-provider/login.example.com";
-        assert!(!used_by_others(&others, "me", host_only, "c"));
-        let auth0 = [object(
+        assert!(!may_hold(&other, "me", host_only, "c"));
+        let auth0 = object(
             "other",
             serde_json::json!({"auth0": {"domain": "https://T.auth0.com/", "clientId": "c"}}),
-        )];
-        assert!(used_by_others(&auth0, "me", ARN, "c"));
+        );
+        assert!(may_hold(&auth0, "me", ARN, "c"));
+    }
+
+    /// An object holds what its status records: the pairs it recorded before registering
+    /// (an object from before those records: the pair its status names).
+    #[test]
+    fn another_object_holds_the_pairs_its_status_records() {
+        let mut other = (*object(
+            "other",
+            serde_json::json!({"auth0": {"domain": "https://t.auth0.com", "clientId": "c"}}),
+        ))
+        .clone();
+        let status = other.status.get_or_insert_default();
+        status.oidc_provider_arn = Some(ARN.into());
+        status.oidc_client_id = Some("c".into());
+        assert!(
+            holds(&other, "me", ARN, "c"),
+            "by the pair its status names"
+        );
+        let claim = |client_id: &str| crate::api::OidcClaim {
+            provider_arn: ARN.into(),
+            client_id: client_id.into(),
+        };
+        other.status.as_mut().unwrap().oidc_claims = vec![claim("d")];
+        assert!(
+            !holds(&other, "me", ARN, "c"),
+            "released, though its status still names it"
+        );
+        assert!(holds(&other, "me", ARN, "d"));
     }
 
     #[test]

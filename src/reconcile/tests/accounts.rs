@@ -6,7 +6,7 @@
 use kube::api::ObjectMeta;
 
 use super::*;
-use crate::tenant::{AuthedApiTenant, AuthedApiTenantSpec, TenantAws};
+use crate::tenant::{AuthedApiTenantSpec, TenantAws};
 
 const TEAM_ACCOUNT: &str = "210987654321";
 const TEAM_ROLE: &str = "arn:aws:iam::210987654321:role/authedapi";
@@ -64,6 +64,7 @@ fn with_accounts(
 ) -> Rig {
     let mut rig = Rig::new();
     let (store, mut writer) = reflector::store();
+    *rig.cluster.tenants.lock().unwrap() = tenants.clone();
     for t in tenants {
         writer.apply_watcher_event(&watcher::Event::Apply(t));
     }
@@ -242,4 +243,162 @@ async fn deletion_happens_in_the_account_the_resources_are_in() {
         s.providers.is_empty(),
         "its last user gone, the team's provider goes too"
     );
+}
+
+const OTHER_ACCOUNT: &str = "333344445555";
+const OTHER_ROLE: &str = "arn:aws:iam::333344445555:role/authedapi";
+
+fn other_aws() -> TenantAws {
+    TenantAws {
+        role_arn: OTHER_ROLE.into(),
+        ..team_aws()
+    }
+}
+
+/// Point the rig at `tenants`, in its cache and on the API server alike.
+fn retenant(rig: &mut Rig, tenants: Vec<AuthedApiTenant>) {
+    let (store, mut writer) = reflector::store();
+    *rig.cluster.tenants.lock().unwrap() = tenants.clone();
+    for t in tenants {
+        writer.apply_watcher_event(&watcher::Event::Apply(t));
+    }
+    Arc::get_mut(&mut rig.ctx).unwrap().tenants = store;
+}
+
+/// Stalled AccountUnavailable from the start (the tenant's role refuses the operator), it
+/// never had an account, and made nothing: its delete does not wait for the role.
+#[tokio::test]
+async fn an_object_whose_account_was_never_reachable_is_deleted_at_once() {
+    let rig = with_accounts(
+        |p| p.with_refused(team_aws(), "AccessDenied: wrong external id"),
+        vec![tenant("team-a", "team-a", Some(team_aws()))],
+    );
+    let mut obj = seed_in("team-a", "uid-team");
+    let e = rig.reconcile(&mut obj).await.unwrap_err();
+    assert_eq!(e.reason(), "AccountUnavailable");
+    rig.delete(&obj).await.unwrap();
+    assert_eq!(rig.aws.state().writes_total(), 0);
+}
+
+/// Ready in the tenant's account, then the role is revoked: the delete cannot be done, and
+/// its conditions say why and what to do instead of a stale reason.
+#[tokio::test]
+async fn a_delete_whose_account_role_is_revoked_says_so() {
+    let (mut rig, _team) = team_a_mapped();
+    let mut obj = seed_in("team-a", "uid-team");
+    rig.reconcile(&mut obj).await.unwrap();
+    let ctx = Arc::get_mut(&mut rig.ctx).unwrap();
+    let placeholder = AwsProvider::fixed(FakeAws::default().clients(), ACCOUNT, None);
+    let aws = std::mem::replace(&mut ctx.aws, placeholder);
+    ctx.aws = aws.with_refused(team_aws(), "AccessDenied: the role's trust was changed");
+    let e = rig.delete(&obj).await.unwrap_err();
+    assert_eq!(e.reason(), "AccountUnavailable");
+    let conditions = rig.cluster.last_status().conditions;
+    let stalled = conditions.iter().find(|c| c.type_ == "Stalled").unwrap();
+    assert_eq!(stalled.reason, "AccountUnavailable");
+    assert!(
+        stalled.message.contains("the role's trust was changed")
+            && stalled.message.contains("deletionPolicy: Retain"),
+        "{}",
+        stalled.message
+    );
+}
+
+/// Two tenants' namespaces on one Auth0 domain and client id, each in its own account; the
+/// first is moved to the second's account (AccountMoved) and back, then deleted: nothing
+/// of it is left in either account. (Before, the other account's object counted as a user
+/// of this account's provider, by its spec alone, and the provider kept the client id and
+/// both records for good.)
+#[tokio::test]
+async fn a_move_and_back_then_delete_leaves_nothing_in_either_account() {
+    let team = team_fake();
+    let other = FakeAws::in_account(OTHER_ACCOUNT);
+    {
+        let mut s = other.state();
+        s.functions.insert(PRIVATE_FN.into(), Vec::new());
+        s.functions.insert(PUBLIC_FN.into(), Vec::new());
+    }
+    let home = vec![
+        tenant("team-a", "team-a", Some(team_aws())),
+        tenant("team-b", "team-b", Some(other_aws())),
+    ];
+    let mut rig = with_accounts(
+        |p| {
+            p.with_fixed(team_aws(), team.clients())
+                .with_fixed(other_aws(), other.clients())
+        },
+        home.clone(),
+    );
+    let mut moving = seed_in("team-a", "uid-a");
+    let mut staying = seed_in("team-b", "uid-b");
+    staying.metadata.name = Some("staying".into());
+    staying.spec.outputs = None;
+    rig.reconcile(&mut moving).await.unwrap();
+    rig.reconcile(&mut staying).await.unwrap();
+    for o in [&moving, &staying] {
+        rig.objects
+            .apply_watcher_event(&watcher::Event::Apply(o.clone()));
+    }
+
+    let mut moved = home.clone();
+    moved[0].spec.aws = Some(other_aws());
+    retenant(&mut rig, moved);
+    let e = rig.reconcile(&mut moving).await.unwrap_err();
+    assert_eq!(e.reason(), "AccountMoved");
+    retenant(&mut rig, home);
+    rig.reconcile(&mut moving).await.unwrap();
+    rig.objects
+        .apply_watcher_event(&watcher::Event::Apply(moving.clone()));
+
+    rig.delete(&moving).await.unwrap();
+    let s = team.state();
+    assert!(s.apis.is_empty() && s.pools.is_empty() && s.roles.is_empty());
+    assert!(
+        s.providers.is_empty(),
+        "the team account's provider, its last user gone: {:?}",
+        s.providers
+    );
+    drop(s);
+    let o = other.state();
+    assert_eq!(o.apis.len(), 1, "the other object's API stays");
+    let provider = o.providers.values().next().unwrap();
+    assert_eq!(provider.client_ids, vec!["client-1".to_string()]);
+}
+
+/// Found by the model (`model.rs`): the tenants cache still had a tenant mapping the
+/// namespace to a role that refuses the operator, the API server no longer had it. The
+/// object must not stall AccountUnavailable on the cache's word: the tenants are read
+/// afresh, and it goes Ready in the operator's own account.
+#[tokio::test]
+async fn a_refused_role_only_the_cache_still_names_does_not_stall() {
+    let rig = with_accounts(
+        |p| p.with_refused(team_aws(), "AccessDenied: wrong external id"),
+        vec![tenant("team-a", "team-a", Some(team_aws()))],
+    );
+    rig.cluster.tenants.lock().unwrap().clear();
+    let mut obj = seed_in("team-a", "uid-team");
+    obj.spec.region = Some("us-east-1".into());
+    rig.reconcile(&mut obj).await.unwrap();
+    let status = obj.status.unwrap();
+    assert!(status::is_ready(&status.conditions, 1));
+    assert_eq!(status.account_id.as_deref(), Some(ACCOUNT));
+}
+
+/// Found by the model: the tenants cache still mapped the namespace to the team's account,
+/// the API server no longer did. A new object's first account is its account for life, so
+/// it is placed by the tenants read afresh: in the operator's own account, nothing in the
+/// team's.
+#[tokio::test]
+async fn a_new_object_is_placed_by_the_tenants_the_api_server_has() {
+    let (rig, team) = team_a_mapped();
+    rig.cluster.tenants.lock().unwrap().clear();
+    let mut obj = seed_in("team-a", "uid-team");
+    obj.spec.region = Some("us-east-1".into());
+    rig.reconcile(&mut obj).await.unwrap();
+    assert_eq!(
+        obj.status.unwrap().account_id.as_deref(),
+        Some(ACCOUNT),
+        "the operator's own account"
+    );
+    assert_eq!(team.state().writes_total(), 0, "nothing in the team's");
 }

@@ -98,16 +98,18 @@ async fn the_status_writes_of_a_first_reconcile_are_counted_for_the_crash_tests(
     let mut obj = seed();
     rig.reconcile(&mut obj).await.unwrap();
     let saved = rig.cluster.statuses.lock().unwrap().clone();
-    // Reconciling, API pending, API id, permission intent, pool pending, pool id, access
-    // role intent, the outcome.
-    assert_eq!(saved.len(), 8, "{saved:#?}");
-    assert_eq!(saved[1].pending_creates, vec!["HttpApi".to_string()]);
-    assert!(saved[2].api_id.is_some() && saved[2].pending_creates.is_empty());
-    assert_eq!(saved[3].lambda_permissions.len(), 2);
-    assert_eq!(saved[4].pending_creates, vec!["IdentityPool".to_string()]);
-    assert!(saved[5].identity_pool_id.is_some());
-    assert_eq!(saved[6].access_roles.len(), 1);
-    assert!(metric(&rig.ctx, "authedapi_status_writes_total") >= 8.0);
+    // Reconciling, the account, API pending, API id, permission intent, pool pending, pool
+    // id, access role intent, the outcome.
+    assert_eq!(saved.len(), 9, "{saved:#?}");
+    assert_eq!(saved[1].account_id.as_deref(), Some(ACCOUNT));
+    assert!(saved[1].oidc_provider_arn.is_none() && saved[1].api_id.is_none());
+    assert_eq!(saved[2].pending_creates, vec!["HttpApi".to_string()]);
+    assert!(saved[3].api_id.is_some() && saved[3].pending_creates.is_empty());
+    assert_eq!(saved[4].lambda_permissions.len(), 2);
+    assert_eq!(saved[5].pending_creates, vec!["IdentityPool".to_string()]);
+    assert!(saved[6].identity_pool_id.is_some());
+    assert_eq!(saved[7].access_roles.len(), 1);
+    assert!(metric(&rig.ctx, "authedapi_status_writes_total") >= 9.0);
 }
 
 fn metric(ctx: &Context, name: &str) -> f64 {

@@ -136,3 +136,38 @@ async fn moving_from_auth0_to_another_issuer_releases_the_auth0_provider() {
     let pool = rig.aws.state().pools.values().next().cloned().unwrap();
     assert_eq!(pool.oidc_provider_arns, arns);
 }
+
+/// A tenant and its object applied together: the cache has not seen the tenant when the
+/// object comes, so by the cache the issuer is not allowed. The tenants are read afresh
+/// before stalling, and the object goes Ready, never Stalled. (Before, it stalled
+/// NotAllowed until the cache caught up: kstatus reads that as Failed.)
+#[tokio::test]
+async fn a_tenant_the_cache_has_not_seen_yet_is_read_before_stalling() {
+    let rig = Rig::new();
+    *rig.cluster.tenants.lock().unwrap() = vec![crate::tenant::AuthedApiTenant {
+        metadata: kube::api::ObjectMeta {
+            name: Some("team".into()),
+            ..Default::default()
+        },
+        spec: crate::tenant::AuthedApiTenantSpec {
+            namespaces: vec!["team".into()],
+            namespace_selector: None,
+            allowed_functions: vec!["arn:aws:lambda:*:*:function:*".into()],
+            allowed_issuers: Some(vec!["login.example.com/realms/*".into()]),
+            aws: None,
+        },
+    }];
+    let mut obj = with_issuer("k", "uid-k", "https://login.example.com/realms/a");
+    rig.reconcile(&mut obj).await.unwrap();
+    let conditions = obj.status.unwrap().conditions;
+    assert!(status::is_ready(&conditions, 1));
+    assert!(
+        rig.cluster
+            .statuses
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|s| !s.conditions.iter().any(|c| c.type_ == "Stalled")),
+        "never Stalled"
+    );
+}

@@ -24,7 +24,7 @@ use crate::aws::fake::FakeAws;
 use crate::aws::iam::Role;
 use crate::aws::provider::AccountError;
 use crate::metrics::Metrics;
-use crate::tenant::Defaults;
+use crate::tenant::{AuthedApiTenant, Defaults};
 
 const ACCOUNT: &str = "123456789012";
 const PRIVATE_FN: &str = "arn:aws:lambda:us-east-1:123456789012:function:private";
@@ -46,6 +46,10 @@ struct FakeCluster {
     statuses: Mutex<Vec<AuthedApiStatus>>,
     events: Mutex<Vec<Published>>,
     config_maps: Mutex<BTreeMap<String, ConfigMap>>,
+    /// The AuthedApiTenants as the API server has them (the cache may be behind).
+    tenants: Mutex<Vec<AuthedApiTenant>>,
+    /// The AuthedApis as the API server has them: the objects' store, unless a test says.
+    objects: Mutex<Option<reflector::Store<AuthedApi>>>,
 }
 
 impl FakeCluster {
@@ -119,6 +123,23 @@ impl Cluster for FakeCluster {
     async fn namespace_labels(&self, _: &str) -> Result<BTreeMap<String, String>, kube::Error> {
         Ok(BTreeMap::new())
     }
+
+    async fn tenants(&self) -> Result<Vec<AuthedApiTenant>, kube::Error> {
+        Ok(self.tenants.lock().unwrap().clone())
+    }
+
+    async fn authed_api(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<AuthedApi>, kube::Error> {
+        let objects = self.objects.lock().unwrap();
+        Ok(objects.as_ref().and_then(|store| {
+            store
+                .get(&reflector::ObjectRef::new(name).within(namespace))
+                .map(|o| (*o).clone())
+        }))
+    }
 }
 
 /// A context over the fakes, and the fakes.
@@ -150,6 +171,7 @@ impl Rig {
         >();
         let client = kube::Client::new(service, "default");
         let (store, objects) = reflector::store();
+        *cluster.objects.lock().unwrap() = Some(store.clone());
         let (tenants, _) = reflector::store();
         let ctx = Context::new(
             client,
@@ -214,6 +236,20 @@ impl Rig {
         self.cluster.events.lock().unwrap().clear();
     }
 
+    /// The client ids on the one OIDC provider, sorted.
+    fn client_ids(&self) -> Vec<String> {
+        let s = self.aws.state();
+        let mut ids = s
+            .providers
+            .values()
+            .next()
+            .expect("a provider")
+            .client_ids
+            .clone();
+        ids.sort();
+        ids
+    }
+
     fn api_id(&self) -> String {
         self.aws
             .state()
@@ -254,6 +290,15 @@ fn seed() -> AuthedApi {
     }))
     .expect("seed spec");
     obj.metadata.namespace = Some("team".into());
+    obj
+}
+
+/// The seed as another object, `name` with `uid`, writing no outputs.
+fn another(name: &str, uid: &str) -> AuthedApi {
+    let mut obj = seed();
+    obj.metadata.name = Some(name.into());
+    obj.metadata.uid = Some(uid.into());
+    obj.spec.outputs = None;
     obj
 }
 

@@ -74,28 +74,45 @@ async fn a_new_client_id_is_registered_before_the_old_one_is_released() {
     );
 }
 
-#[tokio::test]
-async fn a_client_id_another_object_uses_is_not_released() {
+/// The client ids on the provider after the seed, Ready, moves from client-1 to client-2
+/// while `other` (the seed too) is in the cache.
+async fn client_ids_after_a_move_beside(other: AuthedApi) -> Vec<String> {
     let mut rig = Rig::new();
     let mut obj = seed();
     rig.ready(&mut obj).await;
-    let mut other = seed();
-    other.metadata.name = Some("other".into());
-    other.metadata.uid = Some("uid-2".into());
     rig.objects
         .apply_watcher_event(&watcher::Event::Apply(other));
     obj.spec.auth0.as_mut().unwrap().client_id = "client-2".into();
     obj.metadata.generation = Some(2);
     rig.reconcile(&mut obj).await.unwrap();
-    let mut ids = rig
-        .aws
-        .state()
-        .providers
-        .values()
-        .next()
-        .unwrap()
-        .client_ids
-        .clone();
-    ids.sort();
-    assert_eq!(ids, vec!["client-1".to_string(), "client-2".to_string()]);
+    rig.client_ids()
+}
+
+#[tokio::test]
+async fn a_client_id_another_object_uses_is_not_released() {
+    let mut other = another("other", "uid-2");
+    // It recorded the pair before registering it, though its status does not name the
+    // provider yet.
+    other.status = Some(AuthedApiStatus {
+        account_id: Some(ACCOUNT.into()),
+        oidc_claims: vec![crate::api::OidcClaim {
+            provider_arn: format!("arn:aws:iam::{ACCOUNT}:oidc-provider/tenant.us.auth0.com"),
+            client_id: "client-1".into(),
+        }],
+        ..Default::default()
+    });
+    assert_eq!(
+        client_ids_after_a_move_beside(other).await,
+        vec!["client-1".to_string(), "client-2".to_string()]
+    );
+}
+
+/// Another object whose spec names the same client id, and whose status (read afresh)
+/// holds nothing, does not keep it: it registers it when it syncs.
+#[tokio::test]
+async fn a_client_id_only_an_object_that_made_nothing_names_is_released() {
+    assert_eq!(
+        client_ids_after_a_move_beside(another("other", "uid-2")).await,
+        vec!["client-2".to_string()]
+    );
 }
