@@ -315,6 +315,7 @@ mod drift;
 mod errors_and_backoff;
 mod failures;
 mod issuers;
+mod model;
 mod ownership;
 mod pause_and_observe_only;
 mod spec_changes;
