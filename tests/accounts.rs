@@ -291,16 +291,30 @@ async fn a_role_that_cannot_be_assumed_stalls_with_aws_message_and_changes_nothi
     assert_eq!(api_count(&team).await, 0);
 }
 
-#[tokio::test]
-async fn two_tenants_on_one_auth0_domain_get_one_provider_per_account_and_a_move_is_refused() {
+/// Two tenant accounts and two namespaces, one mapped to each, each watched by its own
+/// operator process (as one identity), each with the seed Ready: one Auth0 domain and
+/// client id in both accounts.
+struct TwoTenants {
+    own: Account,
+    team: Account,
+    other: Account,
+    identity: OperatorIdentity,
+    r: Rig,
+    second: Rig,
+    one: Operator,
+    two: Operator,
+    a: AuthedApi,
+    b: AuthedApi,
+}
+
+async fn two_tenants_ready(prefix: &str) -> TwoTenants {
     let own = shared::account();
     let operator_role = operator_role_arn(&own.id);
     let team = tenant_account(&operator_role).await;
     let other = tenant_account(&operator_role).await;
     let identity = operator_assuming(&own, &[&team, &other]).await;
-    // Two namespaces, each watched by its own operator process, as one identity.
-    let r = rig("acct-two", &own).await;
-    let second = rig("acct-two-b", &own).await;
+    let r = rig(prefix, &own).await;
+    let second = rig(&format!("{prefix}-b"), &own).await;
     r.map_to(&tenant_role_arn(&team), EXTERNAL_ID).await;
     second.map_to(&tenant_role_arn(&other), EXTERNAL_ID).await;
     let (one, two) = (r.operator(&identity), second.operator(&identity));
@@ -310,6 +324,34 @@ async fn two_tenants_on_one_auth0_domain_get_one_provider_per_account_and_a_move
     apply(&second.api, &seed_in(&other, &other_config, "seed").await).await;
     let a = wait_ready(&r.api, "seed", &one, READY_TIMEOUT).await;
     let b = wait_ready(&second.api, "seed", &two, READY_TIMEOUT).await;
+    TwoTenants {
+        own,
+        team,
+        other,
+        identity,
+        r,
+        second,
+        one,
+        two,
+        a,
+        b,
+    }
+}
+
+#[tokio::test]
+async fn two_tenants_on_one_auth0_domain_get_one_provider_per_account_and_a_move_is_refused() {
+    let TwoTenants {
+        team,
+        other,
+        r,
+        one,
+        a,
+        b,
+        own: _own,
+        identity: _identity,
+        second: _second,
+        two: _two,
+    } = two_tenants_ready("acct-two").await;
 
     // The same Auth0 domain: one provider in each account, none in the operator's.
     let (in_team, in_other) = (providers(&team).await, providers(&other).await);
@@ -424,4 +466,115 @@ async fn one_operator_many_accounts_a_slow_or_refused_account_holds_back_only_it
     assert_eq!(api_count(&slow).await, 1);
     assert_eq!(api_count(&refused).await, 0);
     assert!(signed_in(&refused).is_empty());
+}
+
+/// Everything of authedapi's in `account`, as the emulator holds it: APIs, identity
+/// pools, roles under /authedapi/, OIDC providers.
+async fn everything_in(account: &Account) -> (usize, usize, usize, Vec<String>) {
+    let config = account.sdk_config().await;
+    let pools = aws_sdk_cognitoidentity::Client::new(&config)
+        .list_identity_pools()
+        .max_results(60)
+        .send()
+        .await
+        .unwrap()
+        .identity_pools()
+        .len();
+    let roles = aws_sdk_iam::Client::new(&config)
+        .list_roles()
+        .path_prefix("/authedapi/")
+        .send()
+        .await
+        .unwrap()
+        .roles()
+        .len();
+    (
+        api_count(account).await,
+        pools,
+        roles,
+        providers(account).await,
+    )
+}
+
+/// A namespace moved to another tenant's account and back, then its object deleted, while
+/// another tenant's object on the same Auth0 domain and client id lives in that other
+/// account: the delete names what blocks it while the namespace is away, finishes once it
+/// is back, and leaves nothing in the first account (checked in the emulator's state);
+/// the other account keeps only the other object's. An object whose account role refuses
+/// the operator from the start made nothing, and its delete finishes at once.
+#[tokio::test]
+async fn a_move_and_back_then_delete_leaves_nothing_and_a_refused_account_holds_no_delete() {
+    let TwoTenants {
+        own,
+        team,
+        other,
+        identity,
+        r,
+        one,
+        second: _second,
+        two: _two,
+        a: _,
+        b: _,
+    } = two_tenants_ready("acct-back").await;
+    let team_config = team.sdk_config().await;
+
+    // Away: the delete is blocked, and says by what and what to do.
+    r.map_to(&tenant_role_arn(&other), EXTERNAL_ID).await;
+    wait_stalled(&r.api, "seed", &one).await;
+    r.api
+        .delete("seed", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    let blocked = common::wait_for(
+        &r.api,
+        "seed",
+        &one,
+        std::time::Duration::from_secs(30),
+        "blocked",
+        |o| condition(o, "Stalled").is_some_and(|(_, _, m)| m.contains("Deleting is blocked")),
+    )
+    .await;
+    let (_, reason, message) = condition(&blocked, "Stalled").unwrap();
+    assert_eq!(reason, "AccountMoved", "{message}");
+    assert!(message.contains("deletionPolicy: Retain"), "{message}");
+
+    // Back: the delete finishes, and nothing is left in the team's account.
+    let start = std::time::Instant::now();
+    r.map_to(&tenant_role_arn(&team), EXTERNAL_ID).await;
+    common::wait_gone(&r.api, "seed", &one, std::time::Duration::from_secs(60)).await;
+    eprintln!(
+        "[measure] a delete blocked by a move finished {:.1}s after the namespace was mapped back",
+        start.elapsed().as_secs_f64()
+    );
+    assert_eq!(everything_in(&team).await, (0, 0, 0, vec![]));
+    let (apis, pools, roles, left) = everything_in(&other).await;
+    assert_eq!((apis, pools, left.len()), (1, 1, 1), "{left:?}");
+    assert!(roles > 0, "the other object's roles stay");
+
+    // A role that refuses the operator from the start: nothing made, nothing to wait for.
+    let refused = rig("acct-back-refused", &own).await;
+    refused
+        .map_to(&tenant_role_arn(&team), "not-the-agreed-id")
+        .await;
+    let three = refused.operator(&identity);
+    apply(&refused.api, &seed_in(&team, &team_config, "seed").await).await;
+    wait_stalled(&refused.api, "seed", &three).await;
+    let start = std::time::Instant::now();
+    refused
+        .api
+        .delete("seed", &kube::api::DeleteParams::default())
+        .await
+        .unwrap();
+    common::wait_gone(
+        &refused.api,
+        "seed",
+        &three,
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    eprintln!(
+        "[measure] deleting an object Stalled AccountUnavailable: gone in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    assert_eq!(everything_in(&team).await, (0, 0, 0, vec![]));
 }

@@ -69,3 +69,27 @@ fn every_registered_kind_names_its_creates_once() {
         );
     }
 }
+
+/// A delete that waits on a person is retried at least every 2 minutes (plus jitter),
+/// however many times it failed: the fix is seen soon, not after a 10-minute backoff.
+#[tokio::test]
+async fn a_blocked_delete_is_retried_within_two_minutes() {
+    let rig = Rig::new();
+    let mut obj = seed();
+    obj.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    let obj = Arc::new(obj);
+    let blocked = Error::NoAccount("the operator's defaults".into());
+    for _ in 0..10 {
+        error_policy(obj.clone(), &blocked, rig.ctx.clone());
+    }
+    let wait = rig
+        .ctx
+        .backing_off(obj.metadata.uid.as_deref().unwrap(), 1)
+        .expect("backing off");
+    assert!(
+        wait <= DELETE_RETRY_MAX.mul_f64(1.2),
+        "{wait:?} after ten failures"
+    );
+}
