@@ -523,6 +523,30 @@ fn writes(decisions: &[Decision]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The node cordoned (no new pod scheduled) until this is dropped, even by a failing
+/// test: the tests after it need the node.
+struct Cordoned;
+
+impl Cordoned {
+    fn node() -> Self {
+        world()
+            .node
+            .plane
+            .run_kubectl(&["cordon", node::NODE_NAME])
+            .unwrap();
+        Self
+    }
+}
+
+impl Drop for Cordoned {
+    fn drop(&mut self) {
+        let _ = world()
+            .node
+            .plane
+            .run_kubectl(&["uncordon", node::NODE_NAME]);
+    }
+}
+
 /// The Lease's holder.
 async fn leader(install: &Install) -> Option<String> {
     let leases: Api<Lease> = Api::namespaced(
@@ -564,6 +588,9 @@ async fn two_replicas_fail_over_at_once_on_sigterm_and_never_write_twice() {
         &install.namespace,
     );
     let grace = Duration::from_secs(30);
+    // As in a drain, the node is cordoned first: the Deployment's replacement pod cannot
+    // start and race the standby for the Lease, so the handover is the standby's.
+    let cordoned = Cordoned::node();
     let deleted = Instant::now();
     pods.delete(&old, &DeleteParams::default()).await.unwrap();
     let handed_over = loop {
@@ -601,6 +628,7 @@ async fn two_replicas_fail_over_at_once_on_sigterm_and_never_write_twice() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    drop(cordoned);
     eprintln!(
         "[node] failover: Lease handed over {:.2}s after the delete; the old leader gone after {:.2}s (grace {grace:?}); the edit Ready {:.2}s later",
         handed_over.as_secs_f64(),
