@@ -20,6 +20,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use authedapi_rig::auth0::{Application, TestUser};
 use authedapi_rig::emulator::Account;
+use authedapi_rig::node::chart::{ChartInstall, NodeRig, OPERATOR_SERVICE_ACCOUNT};
 use authedapi_rig::operator_identity::PolicyOptions;
 use authedapi_rig::process::Supervised;
 use authedapi_rig::web::Web;
@@ -55,6 +56,13 @@ struct Args {
     /// for Ctrl-C.
     #[arg(long)]
     exit: bool,
+    /// Run the operator as users do: its image (`make image`) as a Pod on the rig's real
+    /// node, installed by its Helm chart with IRSA credentials (needs root).
+    #[arg(long)]
+    node: bool,
+    /// The image `--node` runs (hack/image.sh's archive).
+    #[arg(long, default_value = "target/image/authedapi-0.1.0.oci.tar")]
+    image: PathBuf,
     #[command(subcommand)]
     helper: Option<Helper>,
 }
@@ -129,19 +137,48 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     std::env::set_current_dir(&root)?;
     let started = Instant::now();
 
-    println!(
-        "Starting the local control plane (etcd + kube-apiserver) and the AWS emulator (moto)..."
+    let example = std::fs::read_to_string(&args.example)
+        .with_context(|| format!("reading {}", args.example.display()))?;
+    let operator_path = root.join(&args.operator);
+    anyhow::ensure!(
+        operator_path.exists(),
+        "{} is missing: build it with `cargo build --bin authedapi`",
+        operator_path.display()
     );
-    let (control_plane, emulator) = tokio::try_join!(ControlPlane::start(), Emulator::start())?;
-
-    println!("Installing the CRDs...");
-    control_plane.install_crds()?;
+    let functions_allowed = tenant_functions(TENANT)?;
+    // Where it runs: the operator as a local process on the loopback control plane, or as
+    // a Pod from its image on the rig's node.
+    let rig = if args.node {
+        let tag = args
+            .image
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(|f| f.strip_prefix("authedapi-")?.strip_suffix(".oci.tar"))
+            .context("--image is hack/image.sh's authedapi-<tag>.oci.tar")?
+            .to_owned();
+        println!(
+            "Starting the rig's node (control plane, containerd, kubelet, kube-proxy) and the AWS emulator (moto)..."
+        );
+        Rig::Node(NodeRig::start(&root.join(&args.image), &tag).await?)
+    } else {
+        println!(
+            "Starting the local control plane (etcd + kube-apiserver) and the AWS emulator (moto)..."
+        );
+        let (plane, emulator) = tokio::try_join!(ControlPlane::start(), Emulator::start())?;
+        println!("Installing the CRDs...");
+        plane.install_crds()?;
+        let web = Web::start(&emulator.endpoint, plane.dir()).await?;
+        Rig::Local {
+            plane,
+            emulator,
+            web,
+        }
+    };
+    let (control_plane, emulator, web) = rig.parts();
 
     // The seed's Lambda functions with the seed's handlers, standing in for the user's.
     let account = Account::new(&emulator.endpoint, EXAMPLE_ACCOUNT);
     let config = account.sdk_config().await;
-    let example = std::fs::read_to_string(&args.example)
-        .with_context(|| format!("reading {}", args.example.display()))?;
     for function in functions::function_names(&example) {
         functions::ensure_function(&config, &function).await?;
         println!("Created Lambda function {function} in the emulator (the seed's handler)");
@@ -163,58 +200,82 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         vec![TestUser::new(DEMO_USER, DEMO_PASSWORD)],
     )
     .await?;
-    let web = Web::start(&emulator.endpoint, control_plane.dir()).await?;
     web.add_issuer(&auth0).await?;
     println!(
         "Auth0 stand-in for https://{domain} (user {DEMO_USER}), reachable through the rig's web"
     );
 
-    let operator_path = root.join(&args.operator);
-    anyhow::ensure!(
-        operator_path.exists(),
-        "{} is missing: build it with `cargo build --bin authedapi`",
-        operator_path.display()
-    );
-    // The operator's AWS identity, as a platform team would give it: the shipped policy
-    // (`authedapi iam-policy`) on a role, every role it creates bounded, rendered for this
-    // account and the functions the platform's tenant allows.
-    let mut policy_args = Vec::new();
-    for function in tenant_functions(TENANT)? {
-        policy_args.extend(["--allowed-function".to_owned(), function]);
-    }
-    let identity = OperatorIdentity::provision(
-        &account,
-        &operator_path,
-        "default",
-        &PolicyOptions { args: policy_args },
-    )
-    .await?;
-    println!(
-        "Operator role {} holds the shipped IAM policy; every AWS request it makes is judged",
-        identity.role_arn
-    );
-    println!("Applying {TENANT} (the platform team's limits)...");
-    print!("{}", control_plane.run_kubectl(&["apply", "-f", TENANT])?);
-
-    let metrics = format!("127.0.0.1:{}", free_port()?);
-    let log = control_plane.dir().join("operator.log");
-    let env = authedapi_rig::operator_env(&control_plane, &account, &identity.credentials);
-    let mut operator = Supervised::spawn_with_env(
-        "authedapi",
-        &operator_path,
-        &[
-            "controller".into(),
-            "--metrics-addr".into(),
-            metrics.clone(),
-        ],
-        &env,
-        &log,
-        None,
-    )?;
-    println!(
-        "Operator running (metrics on http://{metrics}/metrics, log in {})",
-        log.display()
-    );
+    let running = match &rig {
+        Rig::Local { .. } => {
+            // The operator's AWS identity, as a platform team would give it: the shipped
+            // policy (`authedapi iam-policy`) on a role, every role it creates bounded,
+            // rendered for this account and the functions the platform's tenant allows.
+            let mut policy_args = Vec::new();
+            for function in &functions_allowed {
+                policy_args.extend(["--allowed-function".to_owned(), function.clone()]);
+            }
+            let identity = OperatorIdentity::provision(
+                &account,
+                &operator_path,
+                "default",
+                &PolicyOptions { args: policy_args },
+            )
+            .await?;
+            println!(
+                "Operator role {} holds the shipped IAM policy; every AWS request it makes is judged",
+                identity.role_arn
+            );
+            println!("Applying {TENANT} (the platform team's limits)...");
+            print!("{}", control_plane.run_kubectl(&["apply", "-f", TENANT])?);
+            let metrics = format!("127.0.0.1:{}", free_port()?);
+            let log = control_plane.dir().join("operator.log");
+            let env = authedapi_rig::operator_env(control_plane, &account, &identity.credentials);
+            let operator = Supervised::spawn_with_env(
+                "authedapi",
+                &operator_path,
+                &[
+                    "controller".into(),
+                    "--metrics-addr".into(),
+                    metrics.clone(),
+                ],
+                &env,
+                &log,
+                None,
+            )?;
+            println!(
+                "Operator running (metrics on http://{metrics}/metrics, log in {})",
+                log.display()
+            );
+            Running::Process(operator)
+        }
+        Rig::Node(node_rig) => {
+            // The operator's IRSA role in the example's account, trusting the chart's
+            // ServiceAccount; the chart installed as a platform team installs it.
+            let install = ChartInstall::prepare_in(
+                node_rig,
+                "authedapi",
+                OPERATOR_SERVICE_ACCOUNT,
+                &operator_path,
+                account.clone(),
+                Some("default"),
+                functions_allowed.clone(),
+            )
+            .await?;
+            println!(
+                "Operator role {} (IRSA: the pod's ServiceAccount token, judged by STS) holds the shipped IAM policy",
+                install.role_arn
+            );
+            let took = install.install(&[])?;
+            println!(
+                "helm install --wait: the operator's pod is Ready in {:.1}s (namespace {})",
+                took.as_secs_f64(),
+                install.namespace
+            );
+            println!("Applying {TENANT} (the platform team's limits)...");
+            print!("{}", control_plane.run_kubectl(&["apply", "-f", TENANT])?);
+            Running::Pod(install.namespace.clone())
+        }
+    };
 
     println!("Applying {}...", args.example.display());
     let example_path = args.example.display().to_string();
@@ -227,7 +288,10 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         if let Err(e) =
             control_plane.run_kubectl(&["wait", "--for=condition=Ready", "--timeout=120s", name])
         {
-            bail!("{e}\n--- operator log ---\n{}", operator.log_tail(30));
+            bail!(
+                "{e}\n--- operator log ---\n{}",
+                running.log_tail(control_plane)
+            );
         }
     }
     let ready_in = started.elapsed();
@@ -256,6 +320,9 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         control_plane.startup.as_secs_f64(),
         emulator.startup.as_secs_f64()
     );
+    if let Running::Pod(namespace) = &running {
+        println!("The operator runs as a Pod: kubectl -n {namespace} get pods,deployments");
+    }
 
     // The environment a person uses from another terminal.
     let env_file = control_plane.dir().join("demo.env");
@@ -323,15 +390,71 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("Press Ctrl-C to stop everything.");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => println!("Stopping..."),
-        _ = async {
-            while !operator.exited() {
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        } => println!("The operator exited:\n{}", operator.log_tail(30)),
+    match running {
+        Running::Process(mut operator) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => println!("Stopping..."),
+            _ = async {
+                while !operator.exited() {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            } => println!("The operator exited:\n{}", operator.log_tail(30)),
+        },
+        Running::Pod(_) => {
+            tokio::signal::ctrl_c().await?;
+            println!("Stopping...");
+        }
     }
     Ok(())
+}
+
+/// The rig the demo runs on.
+enum Rig {
+    /// A loopback control plane and emulator; the operator runs as a process.
+    Local {
+        plane: ControlPlane,
+        emulator: Emulator,
+        web: Web,
+    },
+    /// The rig's node; the operator runs as a Pod from its image.
+    Node(NodeRig),
+}
+
+impl Rig {
+    fn parts(&self) -> (&ControlPlane, &Emulator, &Web) {
+        match self {
+            Rig::Local {
+                plane,
+                emulator,
+                web,
+            } => (plane, emulator, web),
+            Rig::Node(rig) => (&rig.node.plane, &rig.emulator, &rig.web),
+        }
+    }
+}
+
+/// The operator the demo started.
+enum Running {
+    Process(Supervised),
+    /// Its Deployment's namespace.
+    Pod(String),
+}
+
+impl Running {
+    fn log_tail(&self, plane: &ControlPlane) -> String {
+        match self {
+            Running::Process(operator) => operator.log_tail(30),
+            Running::Pod(namespace) => plane
+                .run_kubectl(&[
+                    "logs",
+                    "-n",
+                    namespace,
+                    "-l",
+                    "app.kubernetes.io/name=authedapi",
+                    "--tail=30",
+                ])
+                .unwrap_or_else(|e| e.to_string()),
+        }
+    }
 }
 
 /// Be the browser: open the login page, submit the form, follow the redirect back to the

@@ -102,6 +102,8 @@ pub struct ChartInstall<'a> {
     pub account: Account,
     pub role_arn: String,
     pub cluster_id: String,
+    /// The Lambda function ARN patterns the operator may target.
+    pub functions: Vec<String>,
 }
 
 impl<'a> ChartInstall<'a> {
@@ -115,34 +117,67 @@ impl<'a> ChartInstall<'a> {
         service_account: &str,
         operator: &Path,
     ) -> anyhow::Result<Self> {
+        let account = rig.emulator.new_account();
+        let functions = vec![format!(
+            "arn:aws:lambda:us-east-1:{}:function:*",
+            account.id
+        )];
+        Self::prepare_in(
+            rig,
+            name,
+            service_account,
+            operator,
+            account,
+            None,
+            functions,
+        )
+        .await
+    }
+
+    /// As [`ChartInstall::prepare`], in `account`, for the AuthedApis of the namespace
+    /// `apps` (made when `None`), allowing `functions` (ARN patterns).
+    pub async fn prepare_in(
+        rig: &'a NodeRig,
+        name: &str,
+        service_account: &str,
+        operator: &Path,
+        account: Account,
+        apps: Option<&str>,
+        functions: Vec<String>,
+    ) -> anyhow::Result<Self> {
         let client = rig.node.plane.client().await?;
         let suffix = format!("{:x}", rand::random::<u16>());
         let release = format!("{name}-{suffix}");
         let namespace = format!("{name}-op-{suffix}");
-        let apps = format!("{name}-apps-{suffix}");
+        let mut new_namespaces = vec![namespace.clone()];
+        let apps = match apps {
+            Some(apps) => apps.to_owned(),
+            None => {
+                new_namespaces.push(format!("{name}-apps-{suffix}"));
+                new_namespaces[1].clone()
+            }
+        };
         let namespaces: Api<Namespace> = Api::all(client);
-        for ns in [&namespace, &apps] {
+        for ns in new_namespaces {
             let object = Namespace {
                 metadata: ObjectMeta {
-                    name: Some(ns.clone()),
+                    name: Some(ns),
                     ..Default::default()
                 },
                 ..Default::default()
             };
             namespaces.create(&PostParams::default(), &object).await?;
         }
-        let account = rig.emulator.new_account();
         let cluster_id = format!("node-{suffix}");
+        let mut policy_args = Vec::new();
+        for function in &functions {
+            policy_args.extend(["--allowed-function".to_owned(), function.clone()]);
+        }
         let role_arn = operator_identity::provision_web_identity_role(
             &account,
             operator,
             &cluster_id,
-            &PolicyOptions {
-                args: vec![
-                    "--allowed-function".into(),
-                    format!("arn:aws:lambda:us-east-1:{}:function:*", account.id),
-                ],
-            },
+            &PolicyOptions { args: policy_args },
             &WebIdentity {
                 issuer_host: node::ISSUER_HOST.to_owned(),
                 subject: format!("system:serviceaccount:{namespace}:{service_account}"),
@@ -159,6 +194,7 @@ impl<'a> ChartInstall<'a> {
             account,
             role_arn,
             cluster_id,
+            functions,
         })
     }
 
@@ -175,11 +211,13 @@ impl<'a> ChartInstall<'a> {
             format!("aws.webIdentity.roleArn={}", self.role_arn),
             format!("watchNamespace={}", self.apps),
             format!("serviceAccount.name={OPERATOR_SERVICE_ACCOUNT}"),
-            format!(
-                "allowedFunctions[0]=arn:aws:lambda:us-east-1:{}:function:*",
-                self.account.id
-            ),
         ];
+        let functions = self
+            .functions
+            .iter()
+            .enumerate()
+            .map(|(i, f)| format!("allowedFunctions[{i}]={f}"));
+        let values: Vec<String> = values.into_iter().chain(functions).collect();
         let mut args = Vec::new();
         for value in values
             .iter()
