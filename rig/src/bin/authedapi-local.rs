@@ -159,7 +159,9 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         println!(
             "Starting the rig's node (control plane, containerd, kubelet, kube-proxy) and the AWS emulator (moto)..."
         );
-        Rig::Node(NodeRig::start(&root.join(&args.image), &tag).await?)
+        Rig::Node(Box::new(
+            NodeRig::start(&root.join(&args.image), &tag).await?,
+        ))
     } else {
         println!(
             "Starting the local control plane (etcd + kube-apiserver) and the AWS emulator (moto)..."
@@ -168,11 +170,11 @@ async fn demo(args: Args) -> anyhow::Result<()> {
         println!("Installing the CRDs...");
         plane.install_crds()?;
         let web = Web::start(&emulator.endpoint, plane.dir()).await?;
-        Rig::Local {
+        Rig::Local(Box::new(LocalRig {
             plane,
             emulator,
             web,
-        }
+        }))
     };
     let (control_plane, emulator, web) = rig.parts();
 
@@ -206,7 +208,7 @@ async fn demo(args: Args) -> anyhow::Result<()> {
     );
 
     let running = match &rig {
-        Rig::Local { .. } => {
+        Rig::Local(_) => {
             // The operator's AWS identity, as a platform team would give it: the shipped
             // policy (`authedapi iam-policy`) on a role, every role it creates bounded,
             // rendered for this account and the functions the platform's tenant allows.
@@ -410,26 +412,25 @@ async fn demo(args: Args) -> anyhow::Result<()> {
 /// The rig the demo runs on.
 enum Rig {
     /// A loopback control plane and emulator; the operator runs as a process.
-    Local {
-        plane: ControlPlane,
-        emulator: Emulator,
-        web: Web,
-    },
+    Local(Box<LocalRig>),
     /// The rig's node; the operator runs as a Pod from its image.
-    Node(NodeRig),
+    Node(Box<NodeRig>),
 }
 
 impl Rig {
     fn parts(&self) -> (&ControlPlane, &Emulator, &Web) {
         match self {
-            Rig::Local {
-                plane,
-                emulator,
-                web,
-            } => (plane, emulator, web),
+            Rig::Local(local) => (&local.plane, &local.emulator, &local.web),
             Rig::Node(rig) => (&rig.node.plane, &rig.emulator, &rig.web),
         }
     }
+}
+
+/// The loopback rig's parts.
+struct LocalRig {
+    plane: ControlPlane,
+    emulator: Emulator,
+    web: Web,
 }
 
 /// The operator the demo started.
