@@ -6,8 +6,11 @@
 //!   from its call). Deletion is the same with nothing desired.
 //! * **Crash safety.** A kind whose names AWS does not keep unique has a pending marker:
 //!   written to status before the create is sent, cleared when the id is saved right after
-//!   it. Observing such a kind with its marker set looks the resource up by name and uid
-//!   tag, so a crash in between never leaks or duplicates it. Status writes are counted
+//!   it. Both are the driver's: a create returns what it made ([`Created`]) and the driver
+//!   records it where the kind says ([`Managed::record`]), as crossplane's managed
+//!   reconciler records an external name. Observing such a kind with its marker set looks
+//!   the resource up by name and uid tag ([`Managed::adopted`]), so a crash in between
+//!   never leaks or duplicates it. Status writes are counted
 //!   ([`Driver::status_writes`], and a metric) so the crash tests stop before each one.
 //! * **Races.** A create that AWS answers "already exists" (another reconcile, or our own
 //!   before a crash) is observed again once, and the diff recomputed.
@@ -89,6 +92,16 @@ pub struct KindInfo {
     pub tags: TagUpkeep,
 }
 
+/// What a create made: the driver records it in status (where [`Managed::record`] says),
+/// clears the kind's pending marker and saves, before the next change is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    /// Its id in AWS.
+    pub id: String,
+    /// Where it answers, for kinds that have an address (an API's endpoint).
+    pub endpoint: Option<String>,
+}
+
 /// One difference between the plan and AWS, and what removes it.
 pub trait Change: Send + Sync + std::fmt::Debug {
     fn verb(&self) -> Verb;
@@ -128,14 +141,30 @@ pub trait Managed: Send + Sync {
     /// What differs, in the order to apply it. Pure.
     fn diff(&self, desired: &Self::Desired, observed: &Self::Observed) -> Vec<Self::Change>;
 
-    /// Make one change; `observed` follows it (a created resource's id, say).
+    /// Make one change; `observed` follows it (a created resource's id, say). A create
+    /// of a kind with a pending marker returns what it made, for the driver to record.
     async fn apply(
         &self,
         d: &mut Driver<'_>,
         desired: &Self::Desired,
         observed: &mut Self::Observed,
         change: &Self::Change,
-    ) -> Result<(), Error>;
+    ) -> Result<Option<Created>, Error>;
+
+    /// Where in status what a create made is kept (kinds with a pending marker: the id
+    /// that finds ours among same-named ones).
+    fn record(&self, _status: &mut AuthedApiStatus, _created: &Created) {}
+
+    /// With the kind's pending marker set: the resource of ours `observe` found by name
+    /// (a create whose id never reached status), for the driver to record as created.
+    fn adopted(
+        &self,
+        _d: &Driver<'_>,
+        _desired: &Self::Desired,
+        _observed: &Self::Observed,
+    ) -> Option<Created> {
+        None
+    }
 
     /// The resources whose tags the driver checks ([`TagUpkeep::Reported`] kinds).
     fn reported_tags<'o>(&self, _d: &Driver<'_>, _observed: &'o Self::Observed) -> Vec<Tagged<'o>> {
@@ -198,6 +227,12 @@ impl<'a> Driver<'a> {
         let mut may_race = true;
         loop {
             let mut observed = kind.observe(self, desired).await?;
+            if let Some(marker) = kind.info().pending
+                && self.is_pending(marker)
+                && let Some(made) = kind.adopted(self, desired, &observed)
+            {
+                self.record_created(kind, &made).await?;
+            }
             if kind.info().tags == TagUpkeep::Reported {
                 self.report_tag_drift(kind.reported_tags(self, &observed))
                     .await;
@@ -244,7 +279,8 @@ impl<'a> Driver<'a> {
                 self.mark_pending(pending).await?;
             }
             match kind.apply(self, desired, observed, &change).await {
-                Ok(()) => {}
+                Ok(Some(made)) => self.record_created(kind, &made).await?,
+                Ok(None) => {}
                 Err(Error::Aws(e))
                     if e.kind == ErrorKind::Conflict
                         && change.verb() == Verb::Create
@@ -263,6 +299,20 @@ impl<'a> Driver<'a> {
                 .await;
         }
         Ok(Applied::Done)
+    }
+
+    /// Record what a create of `kind` made (or what observe adopted) and clear its
+    /// pending marker, saving status if that changed it: before anything refers to it.
+    async fn record_created<K: Managed>(&mut self, kind: &K, made: &Created) -> Result<(), Error> {
+        let before = self.status.clone();
+        kind.record(&mut self.status, made);
+        if let Some(marker) = kind.info().pending {
+            self.clear_pending(marker);
+        }
+        if self.status != before {
+            self.save().await?;
+        }
+        Ok(())
     }
 
     /// Whether this reconcile created a resource of `kind`: what lives inside one made a
@@ -306,7 +356,7 @@ impl<'a> Driver<'a> {
     }
 
     /// Record that a create of `kind` is about to be sent.
-    pub async fn mark_pending(&mut self, kind: Pending) -> Result<(), Error> {
+    async fn mark_pending(&mut self, kind: Pending) -> Result<(), Error> {
         if !self.is_pending(kind) {
             self.status.pending_creates.push(kind.as_str().to_owned());
             self.save().await?;
@@ -323,7 +373,7 @@ impl<'a> Driver<'a> {
     }
 
     /// The create of `kind` is recorded (its id is in status); saved with the next save.
-    pub fn clear_pending(&mut self, kind: Pending) {
+    fn clear_pending(&mut self, kind: Pending) {
         self.status.pending_creates.retain(|k| k != kind.as_str());
     }
 

@@ -5,7 +5,9 @@
 
 use crate::aws::apigateway::DEFAULT_STAGE;
 use crate::aws::domains::ApiMapping;
-use crate::reconcile::driver::{Change, Driver, KindInfo, Managed, TagUpkeep, gone_is_done};
+use crate::reconcile::driver::{
+    Change, Created, Driver, KindInfo, Managed, TagUpkeep, gone_is_done,
+};
 use crate::reconcile::events::{Action, Call, Verb};
 use crate::reconcile::{Conflict, Error};
 
@@ -130,13 +132,13 @@ impl Managed for ApiMappingKind<'_> {
         _: &Wanted,
         ours: &mut Vec<ApiMapping>,
         change: &MappingChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let domains = &d.aws.domains;
         match change {
             MappingChange::Create { key } => {
                 // The diff only creates when there is an API to map.
                 let Some(api_id) = self.api_id else {
-                    return Ok(());
+                    return Ok(None);
                 };
                 let mapping = domains
                     .create_api_mapping(self.domain, api_id, key, DEFAULT_STAGE)
@@ -148,7 +150,7 @@ impl Managed for ApiMappingKind<'_> {
                 ours.retain(|m| m.id != *id);
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

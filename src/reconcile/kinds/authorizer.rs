@@ -5,7 +5,9 @@
 use crate::aws::apigateway::JwtAuthorizer;
 use crate::plan::JwtPlan;
 use crate::reconcile::Error;
-use crate::reconcile::driver::{Change, Driver, KindInfo, Managed, TagUpkeep, gone_is_done};
+use crate::reconcile::driver::{
+    Change, Created, Driver, KindInfo, Managed, TagUpkeep, gone_is_done,
+};
 use crate::reconcile::events::{Action, Call, Verb};
 
 pub const INFO: KindInfo = KindInfo {
@@ -123,7 +125,7 @@ impl Managed for Authorizer<'_> {
         wanted: &Wanted,
         observed: &mut Vec<JwtAuthorizer>,
         change: &AuthorizerChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let gw = &d.aws.apigateway;
         match (change, &wanted.jwt) {
             (AuthorizerChange::Create, Some(jwt)) => {
@@ -152,7 +154,7 @@ impl Managed for Authorizer<'_> {
             // The diff creates and updates only what is wanted.
             (AuthorizerChange::Create | AuthorizerChange::Update { .. }, None) => {}
         }
-        Ok(())
+        Ok(None)
     }
 }
 

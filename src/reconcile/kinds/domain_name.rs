@@ -15,7 +15,9 @@ use std::sync::Arc;
 use crate::api::AuthedApi;
 use crate::aws::domains::DomainName;
 use crate::plan::{DomainPlan, MANAGED_BY, TAG_CLUSTER, TAG_MANAGED_BY};
-use crate::reconcile::driver::{Change, Driver, KindInfo, Managed, TagUpkeep, gone_is_done};
+use crate::reconcile::driver::{
+    Change, Created, Driver, KindInfo, Managed, TagUpkeep, gone_is_done,
+};
 use crate::reconcile::events::{Action, Call, Verb};
 use crate::reconcile::{Conflict, Error};
 
@@ -217,7 +219,7 @@ impl Managed for DomainNameKind<'_> {
         _: &Wanted,
         found: &mut Found,
         change: &DomainChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let domains = &d.aws.domains;
         match change {
             DomainChange::Create {
@@ -241,7 +243,7 @@ impl Managed for DomainNameKind<'_> {
                 found.domain = None;
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -3,9 +3,10 @@
 //! API names are not unique in API Gateway: the id in status finds ours, and a pending
 //! marker set before the create lets a restart find one whose id never reached status.
 
+use crate::api::AuthedApiStatus;
 use crate::aws::apigateway::{ApiGateway, CorsConfig, HttpApi};
 use crate::reconcile::driver::{
-    Change, Driver, KindInfo, Managed, Pending, TagUpkeep, Tagged, gone_is_done,
+    Change, Created, Driver, KindInfo, Managed, Pending, TagUpkeep, Tagged, gone_is_done,
 };
 use crate::reconcile::events::{Action, Call, Verb};
 use crate::reconcile::{Conflict, Error};
@@ -158,11 +159,6 @@ impl Managed for HttpApiKind {
                     ours.push(api);
                 }
             }
-            if desired.is_some()
-                && let Some(api) = ours.first().cloned()
-            {
-                remember(d, &api).await?;
-            }
         }
         Ok(ours)
     }
@@ -177,13 +173,14 @@ impl Managed for HttpApiKind {
         _desired: &Option<Wanted>,
         observed: &mut Vec<HttpApi>,
         change: &ApiChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let gw = &d.aws.apigateway;
         match change {
             ApiChange::Create => {
                 let api = gw.create_api(&d.plan.api_name, &d.plan.tags).await?;
-                remember(d, &api).await?;
+                let made = created(d, &api);
                 observed.insert(0, api);
+                return Ok(Some(made));
             }
             ApiChange::Settings {
                 cors,
@@ -192,7 +189,7 @@ impl Managed for HttpApiKind {
             } => {
                 // The diff puts settings only after an API exists or is created.
                 let Some(id) = observed.first().map(|api| api.id.clone()) else {
-                    return Ok(());
+                    return Ok(None);
                 };
                 gw.update_api_settings(
                     &id,
@@ -211,7 +208,24 @@ impl Managed for HttpApiKind {
                 observed.retain(|api| api.id != *id);
             }
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// The id and endpoint, which every later kind reads, saved before they are made.
+    fn record(&self, status: &mut AuthedApiStatus, made: &Created) {
+        status.api_id = Some(made.id.clone());
+        status.api_endpoint = made.endpoint.clone();
+    }
+
+    /// The first of ours found by name, when the API is wanted.
+    fn adopted(
+        &self,
+        d: &Driver<'_>,
+        desired: &Option<Wanted>,
+        observed: &Vec<HttpApi>,
+    ) -> Option<Created> {
+        let api = observed.first().filter(|_| desired.is_some())?;
+        Some(created(d, api))
     }
 
     fn reported_tags<'o>(&self, d: &Driver<'_>, observed: &'o Vec<HttpApi>) -> Vec<Tagged<'o>> {
@@ -227,24 +241,17 @@ impl Managed for HttpApiKind {
     }
 }
 
-/// Save the API id and endpoint to status before anything else is created in it.
-async fn remember(d: &mut Driver<'_>, api: &HttpApi) -> Result<(), Error> {
+/// What a create made: the id, and the endpoint (AWS's, or the one it will have).
+fn created(d: &Driver<'_>, api: &HttpApi) -> Created {
     let endpoint = if api.endpoint.is_empty() {
         d.plan.endpoint(&api.id)
     } else {
         api.endpoint.clone()
     };
-    let pending = d.is_pending(Pending::HttpApi);
-    d.clear_pending(Pending::HttpApi);
-    if pending
-        || d.status.api_id.as_deref() != Some(&api.id)
-        || d.status.api_endpoint.as_deref() != Some(&endpoint)
-    {
-        d.status.api_id = Some(api.id.clone());
-        d.status.api_endpoint = Some(endpoint);
-        d.save().await?;
+    Created {
+        id: api.id.clone(),
+        endpoint: Some(endpoint),
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //! Pool names are not unique in Cognito: the id in status finds ours, and a pending
 //! marker set before the create lets a restart find one whose id never reached status.
 
+use crate::api::AuthedApiStatus;
 use crate::aws::cognito::{Cognito, IdentityPool};
 use crate::plan;
 use crate::reconcile::driver::{
-    Change, Driver, KindInfo, Managed, Pending, TagUpkeep, gone_is_done, missing_tags,
+    Change, Created, Driver, KindInfo, Managed, Pending, TagUpkeep, gone_is_done, missing_tags,
 };
 use crate::reconcile::events::{Action, Call, Verb};
 use crate::reconcile::{Conflict, Error};
@@ -169,9 +170,6 @@ impl Managed for IdentityPoolKind {
             if let Some(pool) = cognito.describe_identity_pool(&id).await?
                 && d.is_ours(&pool.tags)
             {
-                if wanted.is_some() {
-                    remember(d, &pool.id).await?;
-                }
                 return Ok(Some(pool));
             }
         }
@@ -188,13 +186,14 @@ impl Managed for IdentityPoolKind {
         wanted: &Option<Wanted>,
         observed: &mut Option<IdentityPool>,
         change: &PoolChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let cognito = d.aws.cognito.clone();
         match (change, wanted) {
             (PoolChange::Create, Some(wanted)) => {
                 let pool = cognito.create_identity_pool(&wanted.pool).await?;
-                remember(d, &pool.id).await?;
+                let made = created(&pool);
                 *observed = Some(pool);
+                return Ok(Some(made));
             }
             (PoolChange::Untag { id, keys }, _) => {
                 let plan = d.plan;
@@ -214,19 +213,30 @@ impl Managed for IdentityPoolKind {
             }
             (PoolChange::Create, None) => {}
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// The pool id, which the roles' trust and the outputs read, saved before them.
+    fn record(&self, status: &mut AuthedApiStatus, made: &Created) {
+        status.identity_pool_id = Some(made.id.clone());
+    }
+
+    /// The pool of ours found by name, when it is wanted.
+    fn adopted(
+        &self,
+        _d: &Driver<'_>,
+        wanted: &Option<Wanted>,
+        observed: &Option<IdentityPool>,
+    ) -> Option<Created> {
+        observed.as_ref().filter(|_| wanted.is_some()).map(created)
     }
 }
 
-/// Save the pool id (and clear the marker) before anything refers to it.
-async fn remember(d: &mut Driver<'_>, id: &str) -> Result<(), Error> {
-    let pending = d.is_pending(Pending::IdentityPool);
-    d.clear_pending(Pending::IdentityPool);
-    if pending || d.status.identity_pool_id.as_deref() != Some(id) {
-        d.status.identity_pool_id = Some(id.to_owned());
-        d.save().await?;
+fn created(pool: &IdentityPool) -> Created {
+    Created {
+        id: pool.id.clone(),
+        endpoint: None,
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::aws::apigateway::{Integration, IntegrationTarget};
 use crate::reconcile::Error;
-use crate::reconcile::driver::{Change, Driver, KindInfo, Managed, TagUpkeep, gone_is_done};
+use crate::reconcile::driver::{
+    Change, Created, Driver, KindInfo, Managed, TagUpkeep, gone_is_done,
+};
 use crate::reconcile::events::{Action, Call, Verb};
 
 pub const INFO: KindInfo = KindInfo {
@@ -131,7 +133,7 @@ impl Managed for Integrations<'_> {
         _: &Wanted,
         observed: &mut Vec<Integration>,
         change: &IntegrationChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let gw = &d.aws.apigateway;
         match change {
             IntegrationChange::Create(target) => {
@@ -146,7 +148,7 @@ impl Managed for Integrations<'_> {
                 observed.retain(|i| i.id != *id);
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

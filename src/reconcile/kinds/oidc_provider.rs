@@ -20,7 +20,9 @@ use crate::api::AuthedApi;
 use crate::aws::iam::OidcProvider;
 use crate::plan::{self, MANAGED_BY, OidcPlan, TAG_CLAIM_PREFIX, TAG_CLUSTER, TAG_MANAGED_BY};
 use crate::reconcile::Error;
-use crate::reconcile::driver::{Change, Driver, KindInfo, Managed, TagUpkeep, gone_is_done};
+use crate::reconcile::driver::{
+    Change, Created, Driver, KindInfo, Managed, TagUpkeep, gone_is_done,
+};
 use crate::reconcile::events::{Action, Call, Verb};
 
 pub const INFO: KindInfo = KindInfo {
@@ -262,7 +264,7 @@ impl Managed for OidcProviderKind<'_> {
         _: &Wanted,
         observed: &mut Option<OidcProvider>,
         change: &OidcChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let iam = &d.aws.iam;
         match change {
             OidcChange::Create {
@@ -312,7 +314,7 @@ impl Managed for OidcProviderKind<'_> {
                 *observed = None;
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

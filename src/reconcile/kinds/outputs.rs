@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 
-use crate::reconcile::driver::{Change, Driver, KindInfo, Managed, TagUpkeep};
+use crate::reconcile::driver::{Change, Created, Driver, KindInfo, Managed, TagUpkeep};
 use crate::reconcile::events::{Action, Call, Verb};
 use crate::reconcile::{Conflict, Error};
 
@@ -167,7 +167,7 @@ impl Managed for Outputs {
         wanted: &Wanted,
         found: &mut Vec<Found>,
         change: &OutputsChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let namespace = d.obj.namespace().unwrap_or_default();
         match (change, wanted) {
             (OutputsChange::Write { .. }, Some(config_map)) => {
@@ -182,7 +182,7 @@ impl Managed for Outputs {
             }
             (OutputsChange::Write { .. }, None) => {}
         }
-        Ok(())
+        Ok(None)
     }
 }
 

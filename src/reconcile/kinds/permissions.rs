@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::aws::lambda::{APIGATEWAY_PRINCIPAL, Permission};
 use crate::aws::{AwsError, ErrorKind};
 use crate::reconcile::Error;
-use crate::reconcile::driver::{Change, Driver, KindInfo, Managed, TagUpkeep, gone_is_done};
+use crate::reconcile::driver::{
+    Change, Created, Driver, KindInfo, Managed, TagUpkeep, gone_is_done,
+};
 use crate::reconcile::events::{Action, Call, Verb};
 
 pub const INFO: KindInfo = KindInfo {
@@ -158,7 +160,7 @@ impl Managed for Permissions<'_> {
         wanted: &Wanted,
         observed: &mut Observed,
         change: &PermissionChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let lambda = &d.aws.lambda;
         match change {
             PermissionChange::Add(function) | PermissionChange::Replace(function) => {
@@ -191,7 +193,7 @@ impl Managed for Permissions<'_> {
                 observed.insert(function.clone(), None);
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

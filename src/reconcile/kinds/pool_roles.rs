@@ -5,7 +5,7 @@
 use crate::aws::cognito::PoolRoles;
 use crate::aws::{AwsError, ErrorKind};
 use crate::reconcile::Error;
-use crate::reconcile::driver::{Change, Driver, KindInfo, Managed, TagUpkeep};
+use crate::reconcile::driver::{Change, Created, Driver, KindInfo, Managed, TagUpkeep};
 use crate::reconcile::events::{Action, Call, Verb};
 
 pub const INFO: KindInfo = KindInfo {
@@ -89,11 +89,11 @@ impl Managed for PoolRolesKind<'_> {
         wanted: &Wanted,
         observed: &mut PoolRoles,
         _: &SetRoles,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         match d.aws.cognito.set_roles(self.pool_id, &wanted.roles).await {
             Ok(()) => {
                 *observed = wanted.roles.clone();
-                Ok(())
+                Ok(None)
             }
             // IAM is eventually consistent: Cognito may not see a new role yet. Progress,
             // retried, not a failure of the spec.

@@ -12,7 +12,7 @@ use crate::aws::iam::Role;
 use crate::plan;
 use crate::policy;
 use crate::reconcile::driver::{
-    Change, Driver, KindInfo, Managed, TagUpkeep, gone_is_done, missing_tags,
+    Change, Created, Driver, KindInfo, Managed, TagUpkeep, gone_is_done, missing_tags,
 };
 use crate::reconcile::events::{Action, Call, Verb};
 use crate::reconcile::{Conflict, Error};
@@ -200,7 +200,7 @@ impl Managed for RoleKind<'_> {
         wanted: &Option<Wanted>,
         observed: &mut Option<Observed>,
         change: &RoleChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let iam = d.aws.iam.clone();
         match (change, wanted) {
             (RoleChange::Create { name }, Some(w)) => {
@@ -252,7 +252,7 @@ impl Managed for RoleKind<'_> {
             }
             (RoleChange::Create { .. } | RoleChange::Trust { .. }, None) => {}
         }
-        Ok(())
+        Ok(None)
     }
 }
 

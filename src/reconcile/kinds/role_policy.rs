@@ -7,7 +7,9 @@ use serde_json::Value;
 use crate::plan::INVOKE_POLICY_NAME;
 use crate::policy;
 use crate::reconcile::Error;
-use crate::reconcile::driver::{Change, Driver, KindInfo, Managed, TagUpkeep, gone_is_done};
+use crate::reconcile::driver::{
+    Change, Created, Driver, KindInfo, Managed, TagUpkeep, gone_is_done,
+};
 use crate::reconcile::events::{Action, Call, Verb};
 
 pub const INFO: KindInfo = KindInfo {
@@ -120,7 +122,7 @@ impl Managed for RolePolicy<'_> {
         _: &Option<Value>,
         observed: &mut Option<Value>,
         change: &PolicyChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let iam = &d.aws.iam;
         match change {
             PolicyChange::Put { role, document, .. } => {
@@ -133,7 +135,7 @@ impl Managed for RolePolicy<'_> {
                 *observed = None;
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

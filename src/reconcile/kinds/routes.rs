@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use super::authorizer::sorted;
 use crate::aws::apigateway::{Route, RouteAuth};
 use crate::reconcile::Error;
-use crate::reconcile::driver::{Change, Driver, KindInfo, Managed, TagUpkeep, gone_is_done};
+use crate::reconcile::driver::{
+    Change, Created, Driver, KindInfo, Managed, TagUpkeep, gone_is_done,
+};
 use crate::reconcile::events::{Action, Call, Verb};
 
 pub const INFO: KindInfo = KindInfo {
@@ -122,7 +124,7 @@ impl Managed for Routes<'_> {
         _: &Vec<WantedRoute>,
         observed: &mut Vec<Route>,
         change: &RouteChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let gw = &d.aws.apigateway;
         match change {
             RouteChange::Create(r) => {
@@ -149,7 +151,7 @@ impl Managed for Routes<'_> {
                 observed.retain(|r| r.id != *id);
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::aws::apigateway::{ApiGateway, DEFAULT_STAGE, Stage, StageSettings};
 use crate::reconcile::Error;
-use crate::reconcile::driver::{Change, Driver, KindInfo, Managed, TagUpkeep, Tagged};
+use crate::reconcile::driver::{Change, Created, Driver, KindInfo, Managed, TagUpkeep, Tagged};
 use crate::reconcile::events::{Action, Call, Verb};
 
 pub const INFO: KindInfo = KindInfo {
@@ -92,7 +92,7 @@ impl Managed for DefaultStage<'_> {
         wanted: &StageSettings,
         observed: &mut Option<Stage>,
         change: &StageChange,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Created>, Error> {
         let gw = &d.aws.apigateway;
         match change {
             StageChange::Create => {
@@ -114,7 +114,7 @@ impl Managed for DefaultStage<'_> {
             tags,
             settings: wanted.clone(),
         });
-        Ok(())
+        Ok(None)
     }
 
     fn reported_tags<'o>(&self, d: &Driver<'_>, observed: &'o Option<Stage>) -> Vec<Tagged<'o>> {
