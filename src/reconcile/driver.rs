@@ -45,22 +45,6 @@ pub enum Mode {
     ObserveOnly,
 }
 
-/// A create whose outcome may not be in status yet (see `status.pendingCreates`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pending {
-    HttpApi,
-    IdentityPool,
-}
-
-impl Pending {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Pending::HttpApi => "HttpApi",
-            Pending::IdentityPool => "IdentityPool",
-        }
-    }
-}
-
 /// How a kind keeps the tags the plan gives every resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TagUpkeep {
@@ -85,8 +69,9 @@ pub struct KindInfo {
     /// Whether AWS keeps its names unique (then a same-named one not ours is a conflict;
     /// else the id in status, and a pending marker, find ours).
     pub unique_names: bool,
-    /// The marker written before a create, for top-level kinds whose names are not unique.
-    pub pending: Option<Pending>,
+    /// The marker written to `status.pendingCreates` before a create, for top-level kinds
+    /// whose names are not unique (its string is what objects already store: keep it).
+    pub pending: Option<&'static str>,
     /// The AWS operations that create it (a crash right after each is tested).
     pub creates: &'static [&'static str],
     pub tags: TagUpkeep,
@@ -227,8 +212,7 @@ impl<'a> Driver<'a> {
         let mut may_race = true;
         loop {
             let mut observed = kind.observe(self, desired).await?;
-            if let Some(marker) = kind.info().pending
-                && self.is_pending(marker)
+            if self.is_pending(kind.info())
                 && let Some(made) = kind.adopted(self, desired, &observed)
             {
                 self.record_created(kind, &made).await?;
@@ -355,26 +339,28 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
-    /// Record that a create of `kind` is about to be sent.
-    async fn mark_pending(&mut self, kind: Pending) -> Result<(), Error> {
-        if !self.is_pending(kind) {
-            self.status.pending_creates.push(kind.as_str().to_owned());
+    /// Record that a create with the pending marker `marker` is about to be sent.
+    async fn mark_pending(&mut self, marker: &str) -> Result<(), Error> {
+        if !self.marked(marker) {
+            self.status.pending_creates.push(marker.to_owned());
             self.save().await?;
         }
         Ok(())
     }
 
     /// Whether a create of `kind` may have happened without its id reaching status.
-    pub fn is_pending(&self, kind: Pending) -> bool {
-        self.status
-            .pending_creates
-            .iter()
-            .any(|k| k == kind.as_str())
+    pub fn is_pending(&self, kind: &KindInfo) -> bool {
+        kind.pending.is_some_and(|marker| self.marked(marker))
     }
 
-    /// The create of `kind` is recorded (its id is in status); saved with the next save.
-    fn clear_pending(&mut self, kind: Pending) {
-        self.status.pending_creates.retain(|k| k != kind.as_str());
+    fn marked(&self, marker: &str) -> bool {
+        self.status.pending_creates.iter().any(|k| k == marker)
+    }
+
+    /// The create with the marker `marker` is recorded (its id is in status); saved with
+    /// the next save.
+    fn clear_pending(&mut self, marker: &str) {
+        self.status.pending_creates.retain(|k| k != marker);
     }
 
     /// Announce a change (Normal event).

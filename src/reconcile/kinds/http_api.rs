@@ -6,7 +6,7 @@
 use crate::api::AuthedApiStatus;
 use crate::aws::apigateway::{ApiGateway, CorsConfig, HttpApi};
 use crate::reconcile::driver::{
-    Change, Created, Driver, KindInfo, Managed, Pending, TagUpkeep, Tagged, gone_is_done,
+    Change, Created, Driver, KindInfo, Managed, TagUpkeep, Tagged, gone_is_done,
 };
 use crate::reconcile::events::{Action, Call, Verb};
 use crate::reconcile::{Conflict, Error};
@@ -14,7 +14,7 @@ use crate::reconcile::{Conflict, Error};
 pub const INFO: KindInfo = KindInfo {
     name: "HTTP API",
     unique_names: false,
-    pending: Some(Pending::HttpApi),
+    pending: Some("HttpApi"),
     creates: &["CreateApi"],
     tags: TagUpkeep::Reported,
 };
@@ -151,7 +151,7 @@ impl Managed for HttpApiKind {
                 _ => {}
             }
         }
-        if d.is_pending(Pending::HttpApi) && (ours.is_empty() || desired.is_none()) {
+        if d.is_pending(&INFO) && (ours.is_empty() || desired.is_none()) {
             // A create may have happened whose id never reached status: find it by name
             // and uid tag. (Names are not unique; one not tagged as ours is someone else's.)
             for api in gw.find_apis_by_name(&d.plan.api_name).await? {

@@ -8,7 +8,7 @@ use crate::api::AuthedApiStatus;
 use crate::aws::cognito::{Cognito, IdentityPool};
 use crate::plan;
 use crate::reconcile::driver::{
-    Change, Created, Driver, KindInfo, Managed, Pending, TagUpkeep, gone_is_done, missing_tags,
+    Change, Created, Driver, KindInfo, Managed, TagUpkeep, gone_is_done, missing_tags,
 };
 use crate::reconcile::events::{Action, Call, Verb};
 use crate::reconcile::{Conflict, Error};
@@ -16,7 +16,7 @@ use crate::reconcile::{Conflict, Error};
 pub const INFO: KindInfo = KindInfo {
     name: "identity pool",
     unique_names: false,
-    pending: Some(Pending::IdentityPool),
+    pending: Some("IdentityPool"),
     creates: &["CreateIdentityPool"],
     tags: TagUpkeep::Corrected,
 };
@@ -162,7 +162,7 @@ impl Managed for IdentityPoolKind {
                 _ => {}
             }
         }
-        if !d.is_pending(Pending::IdentityPool) {
+        if !d.is_pending(&INFO) {
             return Ok(None);
         }
         let name = &d.plan.identity_pool_name;
