@@ -1,4 +1,5 @@
-//! Deleting what an object made: every kind with nothing desired, innermost first.
+//! Deleting what an object made: every kind with nothing desired, innermost first (the
+//! reverse of [`super::kinds::REGISTERED`], as a test checks).
 //!
 //! A delete never waits on what waiting cannot change. What status records decides what
 //! there is to remove: an object that never recorded an account made nothing in AWS (sync
@@ -153,10 +154,18 @@ async fn remove(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
         Err(e) if e.comes_from_tenants() => place(&ctx.cluster.tenants().await?).await?,
         placed => placed?,
     };
+    let issuer_allowed = tenant::issuer_allowed_by(&obj.spec, &guardrails);
     let mut d = Driver::new(&aws, &plan, obj, ctx, status, Mode::Act);
+    delete_all(&mut d, issuer_allowed).await?;
+    ctx.forget(&uid);
+    Ok(Requeue::await_change())
+}
 
+/// Every kind with nothing desired, in the reverse of [`super::kinds::REGISTERED`]. An issuer
+/// not `issuer_allowed` is released only where status recorded it.
+pub(super) async fn delete_all(d: &mut Driver<'_>, issuer_allowed: bool) -> Result<(), Error> {
+    let plan = d.plan;
     d.ensure(&outputs::Outputs, &None).await?;
-    d.ensure(&identity_pool::IdentityPoolKind, &None).await?;
     let mut role_names: Vec<String> = d
         .status
         .access_roles
@@ -174,6 +183,7 @@ async fn remove(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
     for name in &role_names {
         d.ensure(&role::RoleKind { name }, &None).await?;
     }
+    d.ensure(&identity_pool::IdentityPoolKind, &None).await?;
     d.ensure(
         &permissions::Permissions {
             sid: &plan.permission_sid,
@@ -187,7 +197,7 @@ async fn remove(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
     domains.extend(plan.domain.iter().map(|p| p.name.clone()));
     domains.dedup();
     for name in &domains {
-        release_domain(&mut d, name, api_id.as_deref()).await?;
+        release_domain(d, name, api_id.as_deref()).await?;
     }
     // The API goes with everything in it (integrations, authorizer, routes, stage).
     d.ensure(&http_api::HttpApiKind, &None).await?;
@@ -201,15 +211,14 @@ async fn remove(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
         .iter()
         .map(|c| (c.provider_arn.clone(), c.client_id.clone()))
         .collect();
-    if d.status.oidc_claims.is_empty() && tenant::issuer_allowed_by(&obj.spec, &guardrails) {
+    if d.status.oidc_claims.is_empty() && issuer_allowed {
         pairs.push((plan.oidc.arn.clone(), plan.oidc.client_id.clone()));
     }
     pairs.extend(registered_oidc(&d.status));
     pairs.sort();
     pairs.dedup();
     for (arn, client_id) in pairs {
-        release_oidc(&mut d, &arn, &client_id).await?;
+        release_oidc(d, &arn, &client_id).await?;
     }
-    ctx.forget(&uid);
-    Ok(Requeue::await_change())
+    Ok(())
 }

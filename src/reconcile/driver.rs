@@ -178,6 +178,8 @@ pub struct Driver<'a> {
     pub status_writes: u32,
     /// What this reconcile created: the kind, and which one (see [`Driver::created`]).
     created: Vec<(&'static str, Option<String>)>,
+    /// The kinds ensured, in the order first ensured (see [`super::kinds::follows`]).
+    visited: Vec<&'static str>,
 }
 
 impl<'a> Driver<'a> {
@@ -199,7 +201,13 @@ impl<'a> Driver<'a> {
             planned: Vec::new(),
             status_writes: 0,
             created: Vec::new(),
+            visited: Vec::new(),
         }
+    }
+
+    /// The kinds this driver ensured, in the order first ensured.
+    pub fn visited(&self) -> &[&'static str] {
+        &self.visited
     }
 
     /// Observe `kind`, diff it with `desired` and apply the changes (or, observe-only,
@@ -209,6 +217,10 @@ impl<'a> Driver<'a> {
         kind: &K,
         desired: &K::Desired,
     ) -> Result<K::Observed, Error> {
+        let name = kind.info().name;
+        if !self.visited.contains(&name) {
+            self.visited.push(name);
+        }
         let mut may_race = true;
         loop {
             let mut observed = kind.observe(self, desired).await?;

@@ -1,4 +1,5 @@
-//! Making AWS match the spec: every kind in dependency order, each through the driver.
+//! Making AWS match the spec: every kind in dependency order ([`kinds::REGISTERED`], as a
+//! test checks), each through the driver.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,7 @@
 //! One module per AWS (or Kubernetes) resource kind, each a [`Managed`] implementation
 //! with a pure diff and its unit tests. A new kind is a module here, its entry in
-//! [`REGISTERED`] (which the crash tests read) and its calls in the in-memory fake.
+//! [`REGISTERED`] (the order: the crash tests read it, and a test checks that sync
+//! follows it and cleanup reverses it) and its calls in the in-memory fake.
 //!
 //! [`Managed`]: super::driver::Managed
 
@@ -40,9 +41,48 @@ pub const REGISTERED: &[&KindInfo] = &[
     &outputs::INFO,
 ];
 
+/// Whether the kinds `visited` (named, in the order first ensured) come in `order`: a
+/// kind not in it, or one before a kind it follows, is out of order.
+pub fn follows<'k>(visited: &[&str], order: impl IntoIterator<Item = &'k KindInfo>) -> bool {
+    let order: Vec<&str> = order.into_iter().map(|kind| kind.name).collect();
+    let mut at = 0;
+    visited
+        .iter()
+        .all(|name| match order.iter().skip(at).position(|k| k == name) {
+            Some(step) => {
+                at += step;
+                true
+            }
+            None => false,
+        })
+}
+
 /// Every AWS operation that creates something, for the crash tests.
 pub fn creates() -> impl Iterator<Item = &'static str> {
     REGISTERED
         .iter()
         .flat_map(|kind| kind.creates.iter().copied())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_the_order_when_each_comes_after_the_one_before() {
+        let registered = REGISTERED.iter().copied();
+        assert!(follows(&["OIDC provider", "HTTP API"], registered.clone()));
+        assert!(follows(&[], registered.clone()));
+        assert!(!follows(&["HTTP API", "OIDC provider"], registered.clone()));
+        assert!(!follows(&["no such kind"], registered.clone()));
+        assert!(follows(&["HTTP API", "OIDC provider"], registered.rev()));
+    }
+
+    #[test]
+    fn every_kind_is_registered_once() {
+        let mut names: Vec<&str> = REGISTERED.iter().map(|kind| kind.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), REGISTERED.len());
+    }
 }

@@ -9,7 +9,7 @@ const CERT: &str =
 const DOMAIN: &str = "api.example.com";
 
 /// The seed on `DOMAIN` at `base_path`, as the object `name` (uid `uid`).
-fn on_domain(name: &str, uid: &str, base_path: &str) -> AuthedApi {
+pub(super) fn on_domain(name: &str, uid: &str, base_path: &str) -> AuthedApi {
     let mut obj = seed();
     obj.metadata.name = Some(name.into());
     obj.metadata.uid = Some(uid.into());
@@ -25,11 +25,11 @@ fn on_domain(name: &str, uid: &str, base_path: &str) -> AuthedApi {
 }
 
 /// `obj` in the controller's cache, as the others on the domain see it.
-fn known(rig: &mut Rig, obj: AuthedApi) {
+pub(super) fn known(rig: &mut Rig, obj: AuthedApi) {
     rig.objects.apply_watcher_event(&watcher::Event::Apply(obj));
 }
 
-fn issued(rig: &Rig) {
+pub(super) fn issued(rig: &Rig) {
     rig.aws.state().certificates.push(CERT.into());
 }
 

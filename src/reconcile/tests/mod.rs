@@ -316,6 +316,7 @@ mod errors_and_backoff;
 mod failures;
 mod issuers;
 mod model;
+mod order;
 mod ownership;
 mod pause_and_observe_only;
 mod spec_changes;

@@ -1,0 +1,34 @@
+//! One declared order: sync ensures the kinds in `kinds::REGISTERED`'s order, cleanup in
+//! the reverse (the crash tests read the same list).
+
+use super::domains::{issued, known, on_domain};
+use super::*;
+
+#[tokio::test]
+async fn sync_follows_the_registered_order_and_cleanup_reverses_it() {
+    let mut rig = Rig::new();
+    issued(&rig);
+    let obj = on_domain("a", "uid-a", "v1");
+    known(&mut rig, obj.clone());
+    let placed = prepare(&obj, &rig.ctx).await.expect("placed");
+    let (aws, plan) = (&placed.aws, &placed.plan);
+
+    let mut d = Driver::new(aws, plan, &obj, &rig.ctx, Default::default(), Mode::Act);
+    sync::sync(&mut d).await.expect("sync");
+    let synced = d.visited().to_vec();
+    assert_eq!(synced.len(), kinds::REGISTERED.len(), "{synced:?}");
+    assert!(
+        kinds::follows(&synced, kinds::REGISTERED.iter().copied()),
+        "{synced:?}"
+    );
+
+    let mut d = Driver::new(aws, plan, &obj, &rig.ctx, d.status, Mode::Act);
+    cleanup::delete_all(&mut d, true).await.expect("cleanup");
+    let deleted = d.visited().to_vec();
+    assert!(deleted.len() >= 6, "{deleted:?}");
+    assert!(
+        kinds::follows(&deleted, kinds::REGISTERED.iter().rev().copied()),
+        "{deleted:?}"
+    );
+    assert!(rig.aws.state().apis.is_empty());
+}
