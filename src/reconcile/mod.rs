@@ -1,5 +1,6 @@
-//! Reconciling one AuthedApi: [`reconcile`] (pause, finalizer), `apply` (status around
-//! one sync), [`sync::sync`] which reads top to bottom as the order resources are made
+//! Reconciling one AuthedApi: [`reconcile`] (pause, finalizer), `apply` (scheduling first:
+//! `schedule` and `admit` decide whether it runs now, by steady state, backoff and drift
+//! pacing; then `work`, status around one sync), [`sync::sync`] which reads top to bottom as the order resources are made
 //! in (plan, then for each kind observe → diff → act: the [`driver`] does that for every
 //! kind in [`kinds`]), and [`cleanup::cleanup`], the same with nothing desired, in reverse.
 //!
@@ -110,27 +111,79 @@ async fn pause(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
     Ok(Requeue::await_change())
 }
 
+/// When one apply runs: now (and why, which paces its reads), or after a wait.
+enum Schedule {
+    Later(Duration),
+    Now {
+        purpose: budget::Purpose,
+        /// The tenants as of the decision, for the memory of the sync.
+        tenants_epoch: u64,
+    },
+}
+
 /// Make AWS match the spec (or, observe-only, tell how it differs); write the outcome.
+/// Scheduling first ([`schedule`], then [`admit`] once the account is known), the work
+/// after ([`work`]).
 async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
     let generation = obj.metadata.generation.unwrap_or_default();
-    let uid = obj.metadata.uid.clone().unwrap_or_default();
     let mode = if annotated(obj, OBSERVE_ONLY) {
         Mode::ObserveOnly
     } else {
         Mode::Act
     };
+    let (purpose, tenants_epoch) = match schedule(obj, ctx, mode) {
+        Schedule::Later(wait) => return Ok(Requeue::requeue(wait)),
+        Schedule::Now {
+            purpose,
+            tenants_epoch,
+        } => (purpose, tenants_epoch),
+    };
 
+    let mut base = obj.status.clone().unwrap_or_default();
+    // A new generation: say so before working, so no one reads an old Ready as current.
+    if base.observed_generation != Some(generation) {
+        base.conditions = status::conditions(
+            &base.conditions,
+            generation,
+            &Outcome::Progressing {
+                reason: "Reconciling".into(),
+                message: format!("Applying generation {generation}"),
+            },
+            k8s_openapi::jiff::Timestamp::now(),
+        );
+        base.observed_generation = Some(generation);
+        save_status(obj, ctx, &base).await?;
+    }
+
+    let prepared = prepare(obj, ctx).await;
+    let _drift_slot = match admit(ctx, purpose, prepared.as_ref().ok()) {
+        Ok(slot) => slot,
+        Err(wait) => return Ok(Requeue::requeue(wait)),
+    };
+    let work_order = Work {
+        mode,
+        purpose,
+        tenants_epoch,
+    };
+    work(obj, ctx, work_order, base, prepared).await
+}
+
+/// Whether `obj` is due, before any read: the steady state, a backoff, and a restart's
+/// spread of drift checks each say when to come back instead. No AWS call, no write.
+fn schedule(obj: &AuthedApi, ctx: &Context, mode: Mode) -> Schedule {
+    let generation = obj.metadata.generation.unwrap_or_default();
+    let uid = obj.metadata.uid.clone().unwrap_or_default();
     // Steady state: this process fully synced this generation (and wrote Ready) less than
     // a resync period ago. No AWS call at all. The object in the cache may lag behind our
     // own status writes, so this trusts the memory of the sync, not the cached status.
     if let Some(wait) = ctx.time_to_resync(&uid, generation, mode) {
-        return Ok(Requeue::requeue(wait));
+        return Schedule::Later(wait);
     }
     let tenants_epoch = ctx.tenants_epoch();
     // Failing and backing off: an event (our own status write, say) is no reason to retry
     // sooner.
     if let Some(wait) = ctx.backing_off(&uid, generation) {
-        return Ok(Requeue::requeue(wait));
+        return Schedule::Later(wait);
     }
     // A drift check: this generation was applied and found Ready before. Its reads are
     // paced to the drift checks' share of API Gateway's quota; everything else is a change.
@@ -150,54 +203,62 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
         && !ctx.seen(&uid)
         && let Some(wait) = ctx.spread_first_check(obj, generation, mode, tenants_epoch)
     {
-        return Ok(Requeue::requeue(wait));
+        return Schedule::Later(wait);
     }
-
-    let mut base = obj.status.clone().unwrap_or_default();
-    // A new generation: say so before working, so no one reads an old Ready as current.
-    if base.observed_generation != Some(generation) {
-        base.conditions = status::conditions(
-            &base.conditions,
-            generation,
-            &Outcome::Progressing {
-                reason: "Reconciling".into(),
-                message: format!("Applying generation {generation}"),
-            },
-            k8s_openapi::jiff::Timestamp::now(),
-        );
-        base.observed_generation = Some(generation);
-        save_status(obj, ctx, &base).await?;
+    Schedule::Now {
+        purpose,
+        tenants_epoch,
     }
+}
 
-    let prepared = prepare(obj, ctx).await;
-    // A drift check takes one of the drift checks' share of the workers, or comes back
-    // soon. First, so one that comes back has spent none of its account's drift share.
-    let _drift_slot = if purpose == budget::Purpose::DriftCheck && prepared.is_ok() {
-        match ctx.drift_check_slots.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                return Ok(Requeue::requeue(Duration::from_millis(rand::random_range(
-                    500..2500,
-                ))));
-            }
-        }
-    } else {
-        None
+/// A drift check of an object `placed` in its account goes when it has a worker of the
+/// drift checks' share (held while the returned permit lives) and its account's drift
+/// share has its reads; else it comes back after the returned wait. Changes always go.
+fn admit(
+    ctx: &Context,
+    purpose: budget::Purpose,
+    placed: Option<&Placed>,
+) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, Duration> {
+    let Some(placed) = placed.filter(|_| purpose == budget::Purpose::DriftCheck) else {
+        return Ok(None);
     };
-    // Then it goes when its account's drift share has its reads, else comes back then:
-    // waiting here would hold a worker a create may need.
-    if purpose == budget::Purpose::DriftCheck
-        && let Ok(placed) = &prepared
-        && let Err(wait) = ctx.aws.admit_drift_check(
-            &placed.plan.account,
-            &placed.plan.region,
-            budget::DRIFT_READS_PER_OBJECT,
-        )
-    {
-        return Ok(Requeue::requeue(
-            wait + Duration::from_millis(rand::random_range(0..200)),
-        ));
+    // The worker first, so one that comes back has spent none of its account's share.
+    let Ok(slot) = ctx.drift_check_slots.clone().try_acquire_owned() else {
+        return Err(Duration::from_millis(rand::random_range(500..2500)));
+    };
+    // Waiting here would hold a worker a create may need: come back then instead.
+    if let Err(wait) = ctx.aws.admit_drift_check(
+        &placed.plan.account,
+        &placed.plan.region,
+        budget::DRIFT_READS_PER_OBJECT,
+    ) {
+        return Err(wait + Duration::from_millis(rand::random_range(0..200)));
     }
+    Ok(Some(slot))
+}
+
+/// What scheduling decided, for the work.
+struct Work {
+    mode: Mode,
+    purpose: budget::Purpose,
+    tenants_epoch: u64,
+}
+
+/// One sync of a scheduled object, its outcome written to status and events.
+async fn work(
+    obj: &AuthedApi,
+    ctx: &Context,
+    order: Work,
+    mut base: AuthedApiStatus,
+    prepared: Result<Placed, Error>,
+) -> Result<Requeue, Error> {
+    let generation = obj.metadata.generation.unwrap_or_default();
+    let uid = obj.metadata.uid.clone().unwrap_or_default();
+    let Work {
+        mode,
+        purpose,
+        tenants_epoch,
+    } = order;
     let (result, mut d_status, planned, writes, resync) = match prepared {
         Ok(Placed {
             aws,
