@@ -1,7 +1,8 @@
 //! The fast layer: whole reconciles in-process, against the in-memory AWS
 //! ([`crate::aws::fake`]) and an in-memory [`Cluster`]. The `kube::Client` in the context
 //! is a tower-test mock nobody answers: reconcile logic reaches Kubernetes only through
-//! `Cluster` (the finalizer, which needs the real client, is the moto suite's to test).
+//! `Cluster`; the finalizer, which needs the client, is tested with one that answers
+//! (`finalizer.rs`).
 //! Each test is one branch of the driver or of a kind, named as the behaviour it shows.
 
 use std::collections::BTreeMap;
@@ -157,6 +158,16 @@ impl Rig {
 
     /// A rig whose operator runs with `--resource-tags` `resource_tags`.
     fn with_resource_tags(resource_tags: BTreeMap<String, String>) -> Self {
+        // Nobody answers this API server: a call through it fails the test.
+        let (service, _nobody) = tower_test::mock::pair::<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >();
+        Self::with_client(kube::Client::new(service, "default"), resource_tags)
+    }
+
+    /// A rig whose Kubernetes client (the finalizer's) is `client`.
+    fn with_client(client: kube::Client, resource_tags: BTreeMap<String, String>) -> Self {
         let aws = FakeAws::default();
         {
             let mut s = aws.state();
@@ -164,12 +175,6 @@ impl Rig {
             s.functions.insert(PUBLIC_FN.into(), Vec::new());
         }
         let cluster = Arc::new(FakeCluster::default());
-        // Nobody answers this API server: a call through it fails the test.
-        let (service, _nobody) = tower_test::mock::pair::<
-            http::Request<kube::client::Body>,
-            http::Response<kube::client::Body>,
-        >();
-        let client = kube::Client::new(service, "default");
         let (store, objects) = reflector::store();
         *cluster.objects.lock().unwrap() = Some(store.clone());
         let (tenants, _) = reflector::store();
@@ -314,6 +319,7 @@ mod domains;
 mod drift;
 mod errors_and_backoff;
 mod failures;
+mod finalizer;
 mod issuers;
 mod model;
 mod order;
