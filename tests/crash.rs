@@ -201,12 +201,14 @@ async fn run_all(scenarios: Vec<(&'static str, (&'static str, String))>) {
 /// crash-tested by being registered.
 #[tokio::test]
 async fn a_crash_right_after_any_aws_create_leaves_exactly_one_of_each() {
-    let creates: Vec<&'static str> = authedapi::reconcile::kinds::creates().collect();
+    let creates: Vec<String> = authedapi::reconcile::kinds::creates()
+        .map(|call| call.to_string())
+        .collect();
     assert!(creates.len() >= 13, "{creates:?}");
     run_all(
         creates
             .into_iter()
-            .map(|op| ("crash-op", (CrashAfter::ENV, op.to_owned())))
+            .map(|op| ("crash-op", (CrashAfter::ENV, op)))
             .collect(),
     )
     .await;

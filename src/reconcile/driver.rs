@@ -73,7 +73,7 @@ pub struct KindInfo {
     /// whose names are not unique (its string is what objects already store: keep it).
     pub pending: Option<&'static str>,
     /// The AWS operations that create it (a crash right after each is tested).
-    pub creates: &'static [&'static str],
+    pub creates: &'static [Call],
     pub tags: TagUpkeep,
 }
 

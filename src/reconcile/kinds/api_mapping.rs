@@ -15,7 +15,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "API mapping",
     unique_names: true,
     pending: None,
-    creates: &["CreateApiMapping"],
+    creates: &[Call::CreateApiMapping],
     // Mappings carry no tags: the API they map says whose they are.
     tags: TagUpkeep::None,
 };

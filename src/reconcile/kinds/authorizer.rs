@@ -14,7 +14,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "JWT authorizer",
     unique_names: true,
     pending: None,
-    creates: &["CreateAuthorizer"],
+    creates: &[Call::CreateAuthorizer],
     tags: TagUpkeep::None,
 };
 

@@ -25,7 +25,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "domain name",
     unique_names: true,
     pending: None,
-    creates: &["CreateDomainName"],
+    creates: &[Call::CreateDomainName],
     // Shared: its tags say whose it is, set at creation.
     tags: TagUpkeep::None,
 };

@@ -15,7 +15,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "HTTP API",
     unique_names: false,
     pending: Some("HttpApi"),
-    creates: &["CreateApi"],
+    creates: &[Call::CreateApi],
     tags: TagUpkeep::Reported,
 };
 

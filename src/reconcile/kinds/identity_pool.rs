@@ -17,7 +17,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "identity pool",
     unique_names: false,
     pending: Some("IdentityPool"),
-    creates: &["CreateIdentityPool"],
+    creates: &[Call::CreateIdentityPool],
     tags: TagUpkeep::Corrected,
 };
 

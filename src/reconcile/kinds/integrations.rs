@@ -17,7 +17,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "integration",
     unique_names: false,
     pending: None,
-    creates: &["CreateIntegration"],
+    creates: &[Call::CreateIntegration],
     tags: TagUpkeep::None,
 };
 

@@ -21,6 +21,7 @@ pub mod routes;
 pub mod stage;
 
 use super::driver::KindInfo;
+use super::events::Call;
 
 /// Every kind, in the order a reconcile creates them (deletion goes the other way, with
 /// the API's children going with it).
@@ -58,7 +59,7 @@ pub fn follows<'k>(visited: &[&str], order: impl IntoIterator<Item = &'k KindInf
 }
 
 /// Every AWS operation that creates something, for the crash tests.
-pub fn creates() -> impl Iterator<Item = &'static str> {
+pub fn creates() -> impl Iterator<Item = Call> {
     REGISTERED
         .iter()
         .flat_map(|kind| kind.creates.iter().copied())

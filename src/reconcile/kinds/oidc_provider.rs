@@ -29,7 +29,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "OIDC provider",
     unique_names: true,
     pending: None,
-    creates: &["CreateOpenIDConnectProvider"],
+    creates: &[Call::CreateOpenIdConnectProvider],
     tags: TagUpkeep::None,
 };
 

@@ -17,7 +17,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "Lambda permission",
     unique_names: true,
     pending: None,
-    creates: &["AddPermission"],
+    creates: &[Call::AddPermission],
     tags: TagUpkeep::None,
 };
 

@@ -12,7 +12,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "identity pool roles",
     unique_names: true,
     pending: None,
-    creates: &["SetIdentityPoolRoles"],
+    creates: &[Call::SetIdentityPoolRoles],
     tags: TagUpkeep::None,
 };
 

@@ -21,7 +21,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "IAM role",
     unique_names: true,
     pending: None,
-    creates: &["CreateRole"],
+    creates: &[Call::CreateRole],
     tags: TagUpkeep::Corrected,
 };
 

@@ -16,7 +16,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "role policy",
     unique_names: true,
     pending: None,
-    creates: &["PutRolePolicy"],
+    creates: &[Call::PutRolePolicy],
     tags: TagUpkeep::None,
 };
 

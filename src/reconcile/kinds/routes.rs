@@ -16,7 +16,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "route",
     unique_names: true,
     pending: None,
-    creates: &["CreateRoute"],
+    creates: &[Call::CreateRoute],
     tags: TagUpkeep::None,
 };
 

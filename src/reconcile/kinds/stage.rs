@@ -11,7 +11,7 @@ pub const INFO: KindInfo = KindInfo {
     name: "stage",
     unique_names: true,
     pending: None,
-    creates: &["CreateStage"],
+    creates: &[Call::CreateStage],
     tags: TagUpkeep::Reported,
 };
 

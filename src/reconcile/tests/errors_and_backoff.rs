@@ -56,7 +56,7 @@ fn reasons_and_stalls() {
 
 #[test]
 fn every_registered_kind_names_its_creates_once() {
-    let creates: Vec<&str> = kinds::creates().collect();
+    let creates: Vec<String> = kinds::creates().map(|call| call.to_string()).collect();
     let mut unique = creates.clone();
     unique.sort();
     unique.dedup();

@@ -22,6 +22,15 @@ async fn sync_follows_the_registered_order_and_cleanup_reverses_it() {
         "{synced:?}"
     );
 
+    // Each create a kind declares is the call AWS (here the fake) knows by that name.
+    let writes = rig.writes();
+    for call in kinds::creates() {
+        assert!(
+            writes.contains_key(call.to_string().as_str()),
+            "{call} {writes:?}"
+        );
+    }
+
     let mut d = Driver::new(aws, plan, &obj, &rig.ctx, d.status, Mode::Act);
     cleanup::delete_all(&mut d, true).await.expect("cleanup");
     let deleted = d.visited().to_vec();
