@@ -20,6 +20,7 @@ use kube::api::Api;
 
 use crate::api::{AuthedApi, Authorization, Route};
 use crate::aws::AwsError;
+use crate::https;
 use crate::plan::{Issuer, issuer_of};
 use crate::routing::{self, RouteKey};
 
@@ -125,7 +126,7 @@ pub enum CallError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("HTTP: {0}")]
-    Http(#[from] reqwest::Error),
+    Http(#[from] crate::https::HttpError),
     #[error("Kubernetes: {0}")]
     Kube(#[from] kube::Error),
 }
@@ -227,18 +228,12 @@ pub async fn discover(issuer: &Issuer) -> Result<Endpoints, CallError> {
         url: url.clone(),
         problem,
     };
-    let response = reqwest::Client::new()
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(failed(format!("HTTP {}", response.status())));
+    let response = https::get(&url).await.map_err(|e| failed(e.to_string()))?;
+    if !response.status.is_success() {
+        return Err(failed(format!("HTTP {}", response.status)));
     }
-    let document: serde_json::Value = response
-        .json()
-        .await
-        .map_err(|e| failed(format!("not JSON: {e}")))?;
+    let document: serde_json::Value =
+        serde_json::from_slice(&response.body).map_err(|e| failed(format!("not JSON: {e}")))?;
     endpoints_of(issuer, &url, &document)
 }
 
@@ -280,18 +275,20 @@ pub async fn token_request(
         .map(|(k, v)| format!("{k}={}", urlencoding::encode(v)))
         .collect::<Vec<_>>()
         .join("&");
-    let response = reqwest::Client::new()
-        .post(&endpoints.token)
+    let request = http::Request::post(&endpoints.token)
         .header(
             http::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded",
         )
         .header(http::header::ACCEPT, "application/json")
-        .body(body)
-        .send()
-        .await?;
-    let status = response.status();
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
+        .body(body.into_bytes())
+        .map_err(|e| CallError::CodeExchange {
+            who: endpoints.who.clone(),
+            reason: format!("the token endpoint {}: {e}", endpoints.token),
+        })?;
+    let response = https::send(request).await?;
+    let status = response.status;
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
     if !status.is_success() {
         let reason = body["error_description"]
             .as_str()
@@ -552,11 +549,9 @@ pub async fn run(args: CallArgs) -> Result<i32, CallError> {
         Authorization::None => {}
     }
 
-    let response = reqwest::Client::new()
-        .execute(reqwest::Request::try_from(request)?)
-        .await?;
-    let status_code = response.status();
-    let body = response.text().await?;
+    let response = https::send(request).await?;
+    let status_code = response.status;
+    let body = String::from_utf8_lossy(&response.body);
     println!("HTTP {}", status_code.as_u16());
     println!("{body}");
     Ok(if status_code.is_success() { 0 } else { 1 })

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod call;
 pub mod controller;
 pub mod crdgen;
+pub mod https;
 pub mod iam_policy;
 pub mod leader;
 pub mod login;

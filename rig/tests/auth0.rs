@@ -995,3 +995,85 @@ fn a_detached_stand_in_serves_any_runtime() {
         assert_eq!(discovery["issuer"], "https://rig-tenant.us.auth0.com/");
     }
 }
+
+/// The answers around the endpoints, as the hand-written router gave them before the
+/// routes moved onto axum: 404 elsewhere, a preflight on any path, 405 (HEAD included) to
+/// a method an endpoint does not take, 413 for a body over 64 KiB whatever the path, and
+/// the origin allowed to read every answer but the login page's.
+#[tokio::test]
+async fn paths_methods_bodies_and_origins_around_the_endpoints() {
+    let auth0 = stand_in().await;
+    let url = |path: &str| format!("{}{path}", auth0.url());
+
+    let response = http().get(url("/nowhere")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.text().await.unwrap(), "Not Found");
+    let response = http().get(url("/authorize/")).send().await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NOT_FOUND,
+        "no trailing slash"
+    );
+
+    for path in ["/nowhere", "/oauth/token"] {
+        let response = http()
+            .request(reqwest::Method::OPTIONS, url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{path}");
+        assert_eq!(
+            response.headers()["access-control-allow-methods"],
+            "GET, POST"
+        );
+    }
+
+    for (method, path, allow) in [
+        (reqwest::Method::GET, "/oauth/token", "POST"),
+        (reqwest::Method::PUT, "/authorize", "GET, POST"),
+        (reqwest::Method::DELETE, "/.well-known/jwks.json", "GET"),
+    ] {
+        let response = http().request(method, url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(response.headers()["allow"], allow, "{path}");
+        assert_eq!(response.text().await.unwrap(), "Method Not Allowed");
+    }
+    let response = http()
+        .head(url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    for path in ["/oauth/token", "/nowhere"] {
+        let response = http()
+            .post(url(path))
+            .body(vec![b'a'; 64 * 1024 + 1])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+    }
+
+    let origin = "https://app.example.com";
+    let response = http()
+        .get(url("/.well-known/jwks.json"))
+        .header("origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["access-control-allow-origin"], origin);
+    assert_eq!(response.headers()["vary"], "Origin");
+    let response = http()
+        .get(url("/authorize"))
+        .header("origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "no client_id");
+    assert!(
+        !response
+            .headers()
+            .contains_key("access-control-allow-origin")
+    );
+}

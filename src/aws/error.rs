@@ -230,7 +230,8 @@ fn describe_credentials_error(cause: &CredentialsError) -> String {
     error_chain(cause)
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
+/// An error with its causes, joined by ": " (the last one usually says why).
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
