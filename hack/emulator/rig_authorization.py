@@ -20,6 +20,8 @@ Rules applied throughout:
   * API Gateway V2 child resources (routes, integrations, ...) cannot carry tags; access
     control reads the tags of the API they belong to (and a stage's own on top), which is
     how the reference's aws:ResourceTag on those resource types can hold.
+  * Authorizers: apigateway:Request/AuthorizerType and AuthorizerUri from the request,
+    apigateway:Resource/* from the authorizer there now.
 """
 
 import json
@@ -146,6 +148,7 @@ def _json_body(response) -> dict:
 
 API_PATH = re.compile(r"^/v2(?P<rest>/apis/(?P<api>[^/]+)(?:/stages/(?P<stage>[^/]+))?.*)$")
 DOMAIN_PATH = re.compile(r"^/v2/domainnames/(?P<domain>[^/]+)(?:/.*)?$")
+AUTHORIZER_PATH = re.compile(r"^/v2/apis/[^/]+/authorizers/(?P<authorizer>[^/]+)$")
 
 
 def _apigateway(operation: str, response, principal) -> list[Check]:
@@ -178,6 +181,21 @@ def _apigateway(operation: str, response, principal) -> list[Check]:
         domain = backend.domain_names.get(unquote(match["domain"]))
         if domain is not None:
             context.update(resource_tags(domain.tags or {}))
+    # Authorizers: the type and Lambda URI asked for, and those of the one there now
+    # (ArrayOfString in the reference).
+    if operation in ("CreateAuthorizer", "UpdateAuthorizer"):
+        if "authorizerType" in body:
+            context["apigateway:Request/AuthorizerType"] = [body["authorizerType"]]
+        if body.get("authorizerUri"):
+            context["apigateway:Request/AuthorizerUri"] = [body["authorizerUri"]]
+    match = AUTHORIZER_PATH.match(path)
+    if match and operation in ("UpdateAuthorizer", "DeleteAuthorizer"):
+        api = backend.apis.get(API_PATH.match(path)["api"])
+        current = None if api is None else api.authorizers.get(match["authorizer"])
+        if current is not None:
+            context["apigateway:Resource/AuthorizerType"] = [current.authorizer_type]
+            if current.authorizer_uri:
+                context["apigateway:Resource/AuthorizerUri"] = [current.authorizer_uri]
     if operation in ("CreateApi", "CreateStage", "TagResource", "CreateDomainName"):
         context.update(request_tags(body.get("tags") or {}))
     if operation in ("CreateDomainName", "UpdateDomainName"):
