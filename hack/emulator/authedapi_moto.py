@@ -40,9 +40,17 @@ Corrected to behave as AWS does:
                     authorizer as AWS does: a Lambda function URI, payload 1.0 or 2.0,
                     simple responses only with 2.0, a TTL of 0 to 3600 seconds and identity
                     sources whenever it caches (BadRequestException otherwise).
+                    VPC links (rig_vpc_links.py): CreateVpcLink wants a name and subnets,
+                    Get/Update/DeleteVpcLink of a link the account lacks is NotFoundException
+                    (moto deleted nothing silently), DeleteVpcLink answers 202 and drops the
+                    link's tags. Integrations with ConnectionType VPC_LINK need an existing
+                    link and an ALB/NLB listener or Cloud Map service ARN; INTERNET is the
+                    default connection type, as AWS answers it.
 Rig control (POST, loopback): /_rig/certificates issues an ACM certificate in an account
   and region (or leaves it PENDING_VALIDATION) and answers its ARN; /_rig/invocations
-  answers how many times a function (by ARN) has run, as its log would show.
+  answers how many times a function (by ARN) has run, as its log would show;
+  /_rig/private-targets says which URL stands in for a VPC link's private target (an
+  ALB/NLB listener or Cloud Map service ARN) in the data plane.
   lambda            AddPermission refuses a statement id the policy already has
                     (ResourceConflictException).
 """
@@ -77,6 +85,7 @@ from moto.core.utils import utcnow
 import rig_execute_api
 import rig_identity
 import rig_judge
+import rig_vpc_links
 import rig_web_identity
 
 POOL_ARN = re.compile(
@@ -504,6 +513,7 @@ def install() -> None:
     ApiGatewayV2Api.create_route = create_route
     ApiGatewayV2Api.create_authorizer = create_authorizer
     ApiGatewayV2Api.update_authorizer = update_authorizer
+    rig_vpc_links.install()
     ApiGatewayV2Backend.create_domain_name = create_domain_name
     ApiGatewayV2Backend.delete_domain_name = delete_domain_name
     ApiGatewayV2Backend.create_api_mapping = create_api_mapping
@@ -528,7 +538,7 @@ def rig_control(app):
 
     def wrapped(environ, start_response):
         path = environ.get("PATH_INFO")
-        calls = ("/_rig/issuers", "/_rig/expire-session", "/_rig/certificates", "/_rig/invocations")
+        calls = ("/_rig/issuers", "/_rig/expire-session", "/_rig/certificates", "/_rig/invocations", "/_rig/private-targets")
         if path not in calls or environ["REQUEST_METHOD"] != "POST":
             return app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -538,6 +548,9 @@ def rig_control(app):
             answer = {"certificateArn": issue_certificate(body)}
         elif path == "/_rig/invocations":
             answer = {"count": rig_execute_api.invocations(body["functionArn"])}
+        elif path == "/_rig/private-targets":
+            rig_vpc_links.stand_in(body["account"], body["region"], body["target"], body["url"])
+            answer = {}
         if answer is not None:
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps(answer).encode()]

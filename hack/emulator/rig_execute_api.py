@@ -33,7 +33,9 @@ with the operator):
     caller's Cognito identity), the function's own code run (Node.js, Python), its answer
     mapped as API Gateway maps it. Anything failing there: 500 {"message":"Internal
     Server Error"}.
-  * HTTP_PROXY: the request forwarded to the integration's URL.
+  * HTTP_PROXY: the request forwarded to the integration's URL; through a VPC link
+    (rig_vpc_links), to the URL standing in for its listener or Cloud Map service (503
+    when none does, 500 when the link is gone).
   * Every answer of a routed request carries `x-rig-route-key` (API Gateway's
     $context.routeKey, as its access logs show it), so tests can tell routing from
     authorization.
@@ -68,6 +70,7 @@ from moto.utilities.utils import get_partition
 import rig_identity
 import rig_judge
 import rig_lambda_authorizer
+import rig_vpc_links
 
 HOST = re.compile(r"^(?P<api>[a-z0-9]+)\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?::\d+)?$")
 STAGE = "$default"
@@ -497,14 +500,31 @@ def _lambda_answer(version: str, result):
     return int(result["statusCode"]), headers, body, cookies
 
 
+def _private_target_url(account: str, region: str, integration, request) -> str:
+    """Where a private integration's request goes: the stand-in of its listener or Cloud
+    Map service, with the request's path and query (API Gateway forwards them as sent)."""
+    backend = dict.get(apigatewayv2_backends[account], region)
+    link = None if backend is None else backend.vpc_links.get(integration.connection_id)
+    if link is None:
+        raise Answer(500, "Internal Server Error")
+    base = rig_vpc_links.stand_in_url(account, region, integration.integration_uri)
+    if base is None:
+        raise Answer(503, "Service Unavailable")
+    query = f"?{request['query']}" if request["query"] else ""
+    return base.rstrip("/") + request["path"] + query
+
+
 def integrate(request, account, region, api_id, api, route, params, authorizer, body: bytes):
     integration_id = (route.target or "").removeprefix("integrations/")
     integration = api.integrations.get(integration_id)
     if integration is None:
         raise Answer(500, "Internal Server Error")
     if integration.integration_type == "HTTP_PROXY":
+        url = integration.integration_uri
+        if integration.connection_type == "VPC_LINK":
+            url = _private_target_url(account, region, integration, request)
         forwarded = urllib.request.Request(
-            integration.integration_uri,
+            url,
             data=body or None,
             method=request["method"],
             headers={k: v for k, v in request["headers"].items() if k not in ("host", "authorization", "content-length")},

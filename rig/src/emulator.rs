@@ -219,6 +219,19 @@ impl Account {
             .ok_or_else(|| anyhow::anyhow!("no count in {body}"))
     }
 
+    /// Let `url` stand in, in the data plane, for the private target `target` (an ALB/NLB
+    /// listener or Cloud Map service ARN of this account) that VPC link integrations name.
+    pub async fn private_target(&self, target: &str, url: &str) -> anyhow::Result<()> {
+        self.rig_call(
+            "private-targets",
+            serde_json::json!({
+                "account": self.id, "region": self.region, "target": target, "url": url
+            }),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// POST `body` to the emulator's rig call `/_rig/<call>`; its JSON answer.
     async fn rig_call(
         &self,
