@@ -36,8 +36,21 @@ Corrected to behave as AWS does:
                     CreateApiMapping refuses a key the domain already maps (ConflictException)
                     and a stage the API lacks (NotFoundException).
                     DeleteDomainName deletes the domain's mappings (moto failed on any).
+                    CreateAuthorizer and UpdateAuthorizer check a REQUEST (Lambda)
+                    authorizer as AWS does: a Lambda function URI, payload 1.0 or 2.0,
+                    simple responses only with 2.0, a TTL of 0 to 3600 seconds and identity
+                    sources whenever it caches (BadRequestException otherwise).
+                    VPC links (rig_vpc_links.py): CreateVpcLink wants a name and subnets,
+                    Get/Update/DeleteVpcLink of a link the account lacks is NotFoundException
+                    (moto deleted nothing silently), DeleteVpcLink answers 202 and drops the
+                    link's tags. Integrations with ConnectionType VPC_LINK need an existing
+                    link and an ALB/NLB listener or Cloud Map service ARN; INTERNET is the
+                    default connection type, as AWS answers it.
 Rig control (POST, loopback): /_rig/certificates issues an ACM certificate in an account
-  and region (or leaves it PENDING_VALIDATION) and answers its ARN.
+  and region (or leaves it PENDING_VALIDATION) and answers its ARN; /_rig/invocations
+  answers how many times a function (by ARN) has run, as its log would show;
+  /_rig/private-targets says which URL stands in for a VPC link's private target (an
+  ALB/NLB listener or Cloud Map service ARN) in the data plane.
   lambda            AddPermission refuses a statement id the policy already has
                     (ResourceConflictException).
 """
@@ -72,6 +85,7 @@ from moto.core.utils import utcnow
 import rig_execute_api
 import rig_identity
 import rig_judge
+import rig_vpc_links
 import rig_web_identity
 
 POOL_ARN = re.compile(
@@ -398,6 +412,57 @@ def create_route(self, *args, **kwargs):
     return _moto_create_route(self, *args, **kwargs)
 
 
+LAMBDA_URI = re.compile(
+    r"^arn:aws[a-z-]*:apigateway:[a-z0-9-]+:lambda:path/2015-03-31/functions/"
+    r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[\w-]+(:[\w-]+)?/invocations$"
+)
+MAX_AUTHORIZER_TTL = 3600
+
+
+def _check_request_authorizer(authorizer) -> None:
+    """A Lambda REQUEST authorizer as AWS accepts one; BadRequestException otherwise."""
+    if authorizer.authorizer_type != "REQUEST":
+        return
+    if not LAMBDA_URI.match(authorizer.authorizer_uri or ""):
+        raise BadRequestException(f"Invalid authorizer URI: {authorizer.authorizer_uri}")
+    version = authorizer.auth_payload_format_version
+    if version not in ("1.0", "2.0"):
+        raise BadRequestException(f"Invalid authorizer payload format version: {version}")
+    if authorizer.enable_simple_response and version != "2.0":
+        raise BadRequestException("Simple responses are only supported for payload format version 2.0")
+    ttl = authorizer.auth_result_ttl
+    if ttl is not None and not (isinstance(ttl, int) and 0 <= ttl <= MAX_AUTHORIZER_TTL):
+        raise BadRequestException(
+            f"AuthorizerResultTtlInSeconds must be between 0 and {MAX_AUTHORIZER_TTL}: {ttl}"
+        )
+    if ttl and not authorizer.identity_source:
+        raise BadRequestException("Identity sources are required when authorization caching is enabled")
+
+
+_moto_create_authorizer = ApiGatewayV2Api.create_authorizer
+_moto_update_authorizer = ApiGatewayV2Api.update_authorizer
+
+
+def create_authorizer(self, **kwargs):
+    authorizer = _moto_create_authorizer(self, **kwargs)
+    try:
+        _check_request_authorizer(authorizer)
+    except BadRequestException:
+        del self.authorizers[authorizer.id]
+        raise
+    return authorizer
+
+
+def update_authorizer(self, authorizer_id, **kwargs):
+    import copy
+
+    current = self.get_authorizer(authorizer_id)
+    proposed = copy.copy(current)
+    proposed.update(**kwargs)
+    _check_request_authorizer(proposed)
+    return _moto_update_authorizer(self, authorizer_id=authorizer_id, **kwargs)
+
+
 # --- lambda -----------------------------------------------------------------------------
 
 
@@ -446,6 +511,9 @@ def install() -> None:
     )
     apigatewayv2_urls.url_paths[stages + "/accesslogsettings$"] = ApiGatewayV2Response.dispatch
     ApiGatewayV2Api.create_route = create_route
+    ApiGatewayV2Api.create_authorizer = create_authorizer
+    ApiGatewayV2Api.update_authorizer = update_authorizer
+    rig_vpc_links.install()
     ApiGatewayV2Backend.create_domain_name = create_domain_name
     ApiGatewayV2Backend.delete_domain_name = delete_domain_name
     ApiGatewayV2Backend.create_api_mapping = create_api_mapping
@@ -470,14 +538,22 @@ def rig_control(app):
 
     def wrapped(environ, start_response):
         path = environ.get("PATH_INFO")
-        if path not in ("/_rig/issuers", "/_rig/expire-session", "/_rig/certificates") or environ["REQUEST_METHOD"] != "POST":
+        calls = ("/_rig/issuers", "/_rig/expire-session", "/_rig/certificates", "/_rig/invocations", "/_rig/private-targets")
+        if path not in calls or environ["REQUEST_METHOD"] != "POST":
             return app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        answer = None
         if path == "/_rig/certificates":
-            answer = json.dumps({"certificateArn": issue_certificate(body)}).encode()
+            answer = {"certificateArn": issue_certificate(body)}
+        elif path == "/_rig/invocations":
+            answer = {"count": rig_execute_api.invocations(body["functionArn"])}
+        elif path == "/_rig/private-targets":
+            rig_vpc_links.stand_in(body["account"], body["region"], body["target"], body["url"])
+            answer = {}
+        if answer is not None:
             start_response("200 OK", [("Content-Type", "application/json")])
-            return [answer]
+            return [json.dumps(answer).encode()]
         if path == "/_rig/issuers":
             rig_identity.register_issuer(body["domain"], body["url"], body.get("ca"))
         else:

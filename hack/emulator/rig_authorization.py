@@ -20,6 +20,13 @@ Rules applied throughout:
   * API Gateway V2 child resources (routes, integrations, ...) cannot carry tags; access
     control reads the tags of the API they belong to (and a stage's own on top), which is
     how the reference's aws:ResourceTag on those resource types can hold.
+  * VPC links are resources of their own (arn:aws:apigateway:REGION::/vpclinks/ID) with
+    their own tags. Only the apigateway verb is judged for them: AWS also wants, the first
+    time an account makes an HTTP API VPC link, iam:CreateServiceLinkedRole for
+    AWSServiceRoleForAPIGateway (ops.apigateway.amazonaws.com), which then manages the
+    ENIs; the rig has no EC2 or service-linked role to judge that against.
+  * Authorizers: apigateway:Request/AuthorizerType and AuthorizerUri from the request,
+    apigateway:Resource/* from the authorizer there now.
 """
 
 import json
@@ -146,6 +153,8 @@ def _json_body(response) -> dict:
 
 API_PATH = re.compile(r"^/v2(?P<rest>/apis/(?P<api>[^/]+)(?:/stages/(?P<stage>[^/]+))?.*)$")
 DOMAIN_PATH = re.compile(r"^/v2/domainnames/(?P<domain>[^/]+)(?:/.*)?$")
+VPC_LINK_PATH = re.compile(r"^/v2/vpclinks/(?P<link>[^/]+)$")
+AUTHORIZER_PATH = re.compile(r"^/v2/apis/[^/]+/authorizers/(?P<authorizer>[^/]+)$")
 
 
 def _apigateway(operation: str, response, principal) -> list[Check]:
@@ -178,7 +187,28 @@ def _apigateway(operation: str, response, principal) -> list[Check]:
         domain = backend.domain_names.get(unquote(match["domain"]))
         if domain is not None:
             context.update(resource_tags(domain.tags or {}))
-    if operation in ("CreateApi", "CreateStage", "TagResource", "CreateDomainName"):
+    # A VPC link's own tags (it is no child of an API).
+    match = VPC_LINK_PATH.match(path)
+    if match:
+        link = backend.vpc_links.get(match["link"])
+        if link is not None:
+            context.update(resource_tags(backend.tagger.get_tag_dict_for_resource(link.arn)))
+    # Authorizers: the type and Lambda URI asked for, and those of the one there now
+    # (ArrayOfString in the reference).
+    if operation in ("CreateAuthorizer", "UpdateAuthorizer"):
+        if "authorizerType" in body:
+            context["apigateway:Request/AuthorizerType"] = [body["authorizerType"]]
+        if body.get("authorizerUri"):
+            context["apigateway:Request/AuthorizerUri"] = [body["authorizerUri"]]
+    match = AUTHORIZER_PATH.match(path)
+    if match and operation in ("UpdateAuthorizer", "DeleteAuthorizer"):
+        api = backend.apis.get(API_PATH.match(path)["api"])
+        current = None if api is None else api.authorizers.get(match["authorizer"])
+        if current is not None:
+            context["apigateway:Resource/AuthorizerType"] = [current.authorizer_type]
+            if current.authorizer_uri:
+                context["apigateway:Resource/AuthorizerUri"] = [current.authorizer_uri]
+    if operation in ("CreateApi", "CreateStage", "TagResource", "CreateDomainName", "CreateVpcLink"):
         context.update(request_tags(body.get("tags") or {}))
     if operation in ("CreateDomainName", "UpdateDomainName"):
         # A list (ArrayOfString in the reference): one per configuration, REGIONAL unless said.

@@ -19,6 +19,13 @@ with the operator):
     authorizer's issuer (a trailing slash counts), for one of its audiences, not expired
     (else 401 {"message":"Unauthorized"}); the route's scopes must intersect the
     token's `scope`/`scp` (else 403 {"message":"Forbidden"}).
+  * CUSTOM (a Lambda REQUEST authorizer, rig_lambda_authorizer): the identity sources
+    present (else 401 {"message":"Unauthorized"}, the function not called), the
+    authorizer's function invoked only when its resource policy lets this authorizer
+    (arn:...:API/authorizers/ID) invoke it (else 500), its answer cached per identity
+    source values for the authorizer's TTL; a refusal is 403 {"message":"Forbidden"}; its
+    context reaches the integration (requestContext.authorizer.lambda in payload 2.0,
+    requestContext.authorizer in 1.0).
   * NONE: straight through. CORS preflight answered from the API's CORS configuration.
   * AWS_PROXY to Lambda: only when the function's resource policy lets this API invoke it
     (lambda:InvokeFunction by apigateway.amazonaws.com with aws:SourceArn, judged); the
@@ -26,7 +33,9 @@ with the operator):
     caller's Cognito identity), the function's own code run (Node.js, Python), its answer
     mapped as API Gateway maps it. Anything failing there: 500 {"message":"Internal
     Server Error"}.
-  * HTTP_PROXY: the request forwarded to the integration's URL.
+  * HTTP_PROXY: the request forwarded to the integration's URL; through a VPC link
+    (rig_vpc_links), to the URL standing in for its listener or Cloud Map service (503
+    when none does, 500 when the link is gone).
   * Every answer of a routed request carries `x-rig-route-key` (API Gateway's
     $context.routeKey, as its access logs show it), so tests can tell routing from
     authorization.
@@ -60,6 +69,8 @@ from moto.utilities.utils import get_partition
 
 import rig_identity
 import rig_judge
+import rig_lambda_authorizer
+import rig_vpc_links
 
 HOST = re.compile(r"^(?P<api>[a-z0-9]+)\.execute-api\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?::\d+)?$")
 STAGE = "$default"
@@ -69,6 +80,15 @@ MAX_SKEW = datetime.timedelta(minutes=15)
 _code_lock = threading.Lock()
 _code_dirs: dict[str, str] = {}
 _code_root = tempfile.mkdtemp(prefix="authedapi-rig-functions-")
+# How many times each function (by ARN) has run: what its CloudWatch log would show. Tests
+# read it through the rig's /_rig/invocations.
+_invocations_lock = threading.Lock()
+_invocations: dict[str, int] = {}
+
+
+def invocations(function_arn: str) -> int:
+    with _invocations_lock:
+        return _invocations.get(function_arn, 0)
 
 
 class Answer(Exception):
@@ -253,6 +273,43 @@ def authorize_jwt(request, api, route) -> dict:
     return {"jwt": {"claims": strings, "scopes": scopes or None}}
 
 
+def authorize_lambda(request, account: str, region: str, api_id: str, api, route, params) -> dict:
+    """requestContext.authorizer for the integration, from the route's Lambda REQUEST
+    authorizer, or an Answer refusing."""
+    authorizer = api.authorizers.get(route.authorizer_id)
+    if authorizer is None or authorizer.authorizer_type != "REQUEST":
+        raise Answer(500, "Internal Server Error")
+    sources = authorizer.identity_source or []
+    if isinstance(sources, str):
+        sources = sources.split(",")
+    context = {"routeKey": route.route_key, "stage": STAGE, "apiId": api_id, "accountId": account,
+               "httpMethod": request["method"], "path": request["path"], "requestId": request["id"],
+               "identity.sourceIp": request["source_ip"]}
+    values = rig_lambda_authorizer.identity_values(sources, request, context)
+    if values is None:
+        raise Answer(401, "Unauthorized")
+    route_arn = invoke_arn(region, account, api_id, request["method"], request["path"])
+    key = (account, api_id, authorizer.id, tuple(values))
+    verdict = rig_lambda_authorizer.cache.get(key) if sources else None
+    if verdict is None:
+        function = _function(account, region, authorizer.authorizer_uri)
+        source = f"arn:{get_partition(region)}:execute-api:{region}:{account}:{api_id}/authorizers/{authorizer.id}"
+        if not _lambda_allows(function, account, region, source):
+            raise Answer(500, "Internal Server Error")
+        version = authorizer.auth_payload_format_version or "2.0"
+        request_event = _event(version, request, account, api_id, route, params, None, b"")
+        try:
+            answer = run_function(function, rig_lambda_authorizer.event(version, request_event, route_arn, values))
+            verdict = rig_lambda_authorizer.verdict(answer, bool(authorizer.enable_simple_response))
+        except Exception:  # noqa: BLE001 - a failing or malformed authorizer is API Gateway's 500
+            raise Answer(500, "Internal Server Error")
+        if sources:
+            rig_lambda_authorizer.cache.put(key, verdict, int(authorizer.auth_result_ttl or 0))
+    if not verdict.allows(route_arn, account, get_partition(region)):
+        raise Answer(403, "Forbidden")
+    return verdict.for_integration()
+
+
 # --- integrations -------------------------------------------------------------------------
 
 
@@ -289,6 +346,8 @@ def run_function(function, event: dict):
         "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
         **(function.environment_vars or {}),
     }
+    with _invocations_lock:
+        _invocations[function.function_arn] = _invocations.get(function.function_arn, 0) + 1
     done = subprocess.run(
         command + [_code_dir(function), function.handler or "index.handler"],
         input=json.dumps(event).encode(),
@@ -304,6 +363,14 @@ def run_function(function, event: dict):
     if "error" in outcome:
         raise RuntimeError(f"{outcome['error']['errorType']}: {outcome['error']['errorMessage']}")
     return outcome["result"]
+
+
+def _function(account: str, region: str, uri: str):
+    """The Lambda function a Lambda URI names, or API Gateway's 500."""
+    try:
+        return lambda_backends[account][region].get_function(_function_arn(uri))
+    except Exception:  # noqa: BLE001 - a missing function is API Gateway's 500
+        raise Answer(500, "Internal Server Error")
 
 
 def _lambda_allows(function, account: str, region: str, source_arn: str) -> bool:
@@ -360,7 +427,7 @@ def _event(version: str, request, account, api_id, route, params, authorizer, bo
                     "user": identity.get("userId"), "userAgent": request["headers"].get("user-agent"),
                     "userArn": identity.get("userArn"),
                 },
-                "authorizer": (authorizer or {}).get("jwt"),
+                "authorizer": _authorizer_1_0(authorizer),
             },
             "pathParameters": params or None,
             "stageVariables": None,
@@ -403,6 +470,18 @@ def _event(version: str, request, account, api_id, route, params, authorizer, bo
     return event
 
 
+def _authorizer_1_0(authorizer: dict | None):
+    """requestContext.authorizer in payload 1.0: a JWT's claims, or a Lambda authorizer's
+    context with its principalId beside it."""
+    authorizer = authorizer or {}
+    if "lambda" in authorizer:
+        flat = dict(authorizer["lambda"])
+        if "principalId" in authorizer:
+            flat["principalId"] = authorizer["principalId"]
+        return flat
+    return authorizer.get("jwt")
+
+
 def _lambda_answer(version: str, result):
     """(status, headers, body bytes) API Gateway makes of a Lambda proxy answer."""
     if version == "2.0" and not (isinstance(result, dict) and "statusCode" in result):
@@ -421,14 +500,31 @@ def _lambda_answer(version: str, result):
     return int(result["statusCode"]), headers, body, cookies
 
 
+def _private_target_url(account: str, region: str, integration, request) -> str:
+    """Where a private integration's request goes: the stand-in of its listener or Cloud
+    Map service, with the request's path and query (API Gateway forwards them as sent)."""
+    backend = dict.get(apigatewayv2_backends[account], region)
+    link = None if backend is None else backend.vpc_links.get(integration.connection_id)
+    if link is None:
+        raise Answer(500, "Internal Server Error")
+    base = rig_vpc_links.stand_in_url(account, region, integration.integration_uri)
+    if base is None:
+        raise Answer(503, "Service Unavailable")
+    query = f"?{request['query']}" if request["query"] else ""
+    return base.rstrip("/") + request["path"] + query
+
+
 def integrate(request, account, region, api_id, api, route, params, authorizer, body: bytes):
     integration_id = (route.target or "").removeprefix("integrations/")
     integration = api.integrations.get(integration_id)
     if integration is None:
         raise Answer(500, "Internal Server Error")
     if integration.integration_type == "HTTP_PROXY":
+        url = integration.integration_uri
+        if integration.connection_type == "VPC_LINK":
+            url = _private_target_url(account, region, integration, request)
         forwarded = urllib.request.Request(
-            integration.integration_uri,
+            url,
             data=body or None,
             method=request["method"],
             headers={k: v for k, v in request["headers"].items() if k not in ("host", "authorization", "content-length")},
@@ -440,11 +536,7 @@ def integrate(request, account, region, api_id, api, route, params, authorizer, 
             return e.code, dict(e.headers.items()), e.read(), []
         except OSError:
             raise Answer(500, "Internal Server Error")
-    function_arn = _function_arn(integration.integration_uri)
-    try:
-        function = lambda_backends[account][region].get_function(function_arn)
-    except Exception:  # noqa: BLE001 - a missing function is API Gateway's 500
-        raise Answer(500, "Internal Server Error")
+    function = _function(account, region, integration.integration_uri)
     source = invoke_arn(region, account, api_id, request["method"], request["path"])
     if not _lambda_allows(function, account, region, source):
         raise Answer(500, "Internal Server Error")
@@ -528,6 +620,8 @@ def serve(environ, api_id: str, region: str):
             authorizer = authorize_iam(request, account, region, api_id, body)
         elif route.authorization_type == "JWT":
             authorizer = authorize_jwt(request, api, route)
+        elif route.authorization_type == "CUSTOM":
+            authorizer = authorize_lambda(request, account, region, api_id, api, route, params)
         status, out_headers, out_body, cookies = integrate(request, account, region, api_id, api, route, params, authorizer, body)
     except Answer as answer:
         return answer.status, {"content-type": "application/json", **answer.headers, **cors}, _message(answer.message), []

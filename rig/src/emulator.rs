@@ -191,21 +191,66 @@ impl Account {
     /// An ACM certificate for `domain` in this account and region, in `status` (ISSUED,
     /// PENDING_VALIDATION, ...), from the emulator's ACM: its ARN.
     pub async fn certificate(&self, domain: &str, status: &str) -> anyhow::Result<String> {
-        let response = reqwest::Client::builder()
-            .no_proxy()
-            .build()?
-            .post(format!("{}/_rig/certificates", self.endpoint))
-            .json(&serde_json::json!({
-                "account": self.id, "region": self.region, "domain": domain, "status": status
-            }))
-            .send()
+        let body = self
+            .rig_call(
+                "certificates",
+                serde_json::json!({
+                    "account": self.id, "region": self.region, "domain": domain, "status": status
+                }),
+            )
             .await?;
-        anyhow::ensure!(response.status().is_success(), "{}", response.status());
-        let body: serde_json::Value = response.json().await?;
         body["certificateArn"]
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| anyhow::anyhow!("no certificateArn in {body}"))
+    }
+
+    /// How many times the function `function_arn` has run in the emulator's data plane
+    /// (what its CloudWatch log would show).
+    pub async fn invocations(&self, function_arn: &str) -> anyhow::Result<u64> {
+        let body = self
+            .rig_call(
+                "invocations",
+                serde_json::json!({ "functionArn": function_arn }),
+            )
+            .await?;
+        body["count"]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("no count in {body}"))
+    }
+
+    /// Let `url` stand in, in the data plane, for the private target `target` (an ALB/NLB
+    /// listener or Cloud Map service ARN of this account) that VPC link integrations name.
+    pub async fn private_target(&self, target: &str, url: &str) -> anyhow::Result<()> {
+        self.rig_call(
+            "private-targets",
+            serde_json::json!({
+                "account": self.id, "region": self.region, "target": target, "url": url
+            }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// POST `body` to the emulator's rig call `/_rig/<call>`; its JSON answer.
+    async fn rig_call(
+        &self,
+        call: &str,
+        body: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let response = reqwest::Client::builder()
+            .no_proxy()
+            .build()?
+            .post(format!("{}/_rig/{call}", self.endpoint))
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "/_rig/{call}: {}",
+            response.status()
+        );
+        Ok(response.json().await?)
     }
 
     /// Environment variables that point a process's AWS SDK at this account, as the

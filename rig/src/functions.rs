@@ -107,6 +107,26 @@ pub fn code_for(name: &str) -> anyhow::Result<String> {
     ))
 }
 
+/// The rig's Lambda REQUEST authorizer (`rig/functions/authorizer.mjs`): allows
+/// "allow:<user>" with the user in its context, refuses anything else.
+pub fn authorizer_code() -> Code {
+    Code {
+        runtime: Runtime::Nodejs20x,
+        file: "index.mjs".into(),
+        source: include_str!("../functions/authorizer.mjs").into(),
+    }
+}
+
+/// An integration that answers with the `requestContext.authorizer` API Gateway gave it
+/// (`rig/functions/context-echo.mjs`).
+pub fn context_echo_code() -> Code {
+    Code {
+        runtime: Runtime::Nodejs20x,
+        file: "index.mjs".into(),
+        source: include_str!("../functions/context-echo.mjs").into(),
+    }
+}
+
 /// A zip archive holding one file (the form Lambda takes code in).
 pub fn zip_of(file: &str, contents: &str) -> anyhow::Result<Vec<u8>> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
