@@ -96,3 +96,57 @@ async fn a_blocked_delete_is_retried_within_two_minutes() {
         "{wait:?} after ten failures"
     );
 }
+
+/// As the controller runs it: a reconcile AWS refuses fails, `error_policy` backs it off
+/// (from 30 s, since a person must act), the reconcile our own status write triggers is
+/// held back without an AWS call, and a spec change (a new generation) is tried at once.
+#[tokio::test]
+async fn a_failed_reconcile_is_backed_off_and_a_spec_change_is_not() {
+    let rig = Rig::new();
+    let mut obj = seed();
+    obj.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    let uid = obj.metadata.uid.clone().unwrap();
+    rig.aws.fail_next("CreateApi", ErrorKind::AccessDenied);
+
+    let error = reconcile(Arc::new(obj.clone()), rig.ctx.clone())
+        .await
+        .expect_err("AWS refused the create");
+    assert_eq!(error.reason(), "AccessDenied", "{error}");
+    error_policy(Arc::new(obj.clone()), &error, rig.ctx.clone());
+    let wait = rig.ctx.backing_off(&uid, 1).expect("backing off");
+    assert!(
+        wait > Duration::from_secs(25) && wait <= Duration::from_secs(36),
+        "{wait:?}"
+    );
+
+    // The failure's own status write brings the object back: held, nothing sent.
+    obj.status = Some(rig.cluster.last_status());
+    let before = calls(&rig);
+    let requeue = reconcile(Arc::new(obj.clone()), rig.ctx.clone())
+        .await
+        .unwrap();
+    assert_ne!(
+        requeue,
+        Requeue::await_change(),
+        "retried after the backoff"
+    );
+    assert_eq!(calls(&rig), before, "no AWS call while held");
+    assert!(rig.aws.state().apis.is_empty());
+
+    obj.metadata.generation = Some(2);
+    reconcile(Arc::new(obj.clone()), rig.ctx.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        rig.aws.state().apis.len(),
+        1,
+        "the new generation was applied"
+    );
+    assert!(status::is_ready(&rig.cluster.last_status().conditions, 2));
+}
+
+/// Every AWS call the fake saw, reads and writes.
+fn calls(rig: &Rig) -> usize {
+    let state = rig.aws.state();
+    state.writes_total() + state.reads.values().sum::<usize>()
+}
