@@ -16,6 +16,7 @@ pub mod judge;
 pub mod node;
 pub mod operator_identity;
 pub mod process;
+pub mod serving;
 pub mod shared;
 pub mod web;
 

@@ -91,17 +91,16 @@ mod token;
 mod userinfo;
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::{Map, Value};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 pub use accounts::{Application, TestUser};
 pub use tenant::Flavor;
 
+use crate::serving::{Serving, bind_loopback};
 use keys::SigningKey;
 use server::serve;
 use tenant::{Shared, lock};
@@ -118,8 +117,7 @@ pub const ID_TOKEN_LIFETIME: Duration = Duration::from_secs(36_000);
 pub struct Auth0StandIn {
     url: String,
     shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    serving: Serving,
 }
 
 impl Auth0StandIn {
@@ -137,16 +135,16 @@ impl Auth0StandIn {
         })
         .await
         .context("the key generation task")??;
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let (listener, url) = bind_loopback()?;
         let shared = Arc::new(shared);
-        let (shutdown, stopped) = watch::channel(false);
-        tokio::spawn(serve(listener, shared.clone(), stopped));
+        let serving_shared = shared.clone();
+        let serving = Serving::on_current_runtime(listener, move |listener, stopped| {
+            serve(listener, serving_shared, stopped)
+        })?;
         Ok(Self {
             url,
             shared,
-            shutdown,
-            thread: Mutex::new(None),
+            serving,
         })
     }
 
@@ -183,26 +181,15 @@ impl Auth0StandIn {
 
     fn detached(shared: Shared) -> anyhow::Result<Self> {
         let shared = Arc::new(shared);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let listener = {
-            let _entered = runtime.enter();
-            TcpListener::from_std(listener)?
-        };
-        let (shutdown, stopped) = watch::channel(false);
-        let serving = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("auth0-stand-in".to_owned())
-            .spawn(move || runtime.block_on(serve(listener, serving, stopped)))?;
+        let (listener, url) = bind_loopback()?;
+        let serving_shared = shared.clone();
+        let serving = Serving::detached("auth0-stand-in", listener, move |listener, stopped| {
+            serve(listener, serving_shared, stopped)
+        })?;
         Ok(Self {
             url,
             shared,
-            shutdown,
-            thread: Mutex::new(Some(thread)),
+            serving,
         })
     }
 
@@ -284,19 +271,7 @@ impl Auth0StandIn {
 
     /// Stop accepting and drop every connection. Idempotent; also done on drop.
     pub fn stop(&self) {
-        self.shutdown.send_replace(true);
-        let thread = lock(&self.thread).take();
-        if let Some(thread) = thread
-            && thread.thread().id() != std::thread::current().id()
-        {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Auth0StandIn {
-    fn drop(&mut self) {
-        self.stop();
+        self.serving.stop();
     }
 }
 

@@ -54,17 +54,16 @@ mod protocol;
 mod server;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::Account;
+use crate::serving::{Serving, bind_loopback};
 pub use classify::{Classification, UNKNOWN_OPERATION, UNKNOWN_SERVICE, classify};
-use server::{Shared, bind, lock, serve};
+use server::{Shared, lock, serve};
 
 /// The seed of the fault PRNG until [`FaultProxy::set_seed`] changes it.
 pub const DEFAULT_SEED: u64 = 0x5eed_fa17_7e57_0001;
@@ -195,32 +194,28 @@ impl Faults {
 pub struct FaultProxy {
     endpoint: String,
     shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    serving: Serving,
 }
 
 impl FaultProxy {
     /// Start a proxy to `upstream` (`http://HOST:PORT`) on a free loopback port, as a task
     /// of the current tokio runtime (it ends with that runtime). Fails outside a runtime.
     pub fn start(upstream: &str) -> anyhow::Result<FaultProxy> {
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
-            anyhow::anyhow!(
+        if tokio::runtime::Handle::try_current().is_err() {
+            anyhow::bail!(
                 "FaultProxy::start needs a tokio runtime; use FaultProxy::start_detached"
-            )
-        })?;
+            );
+        }
         let shared = Arc::new(Shared::new(upstream)?);
-        let (listener, endpoint) = bind()?;
-        let listener = {
-            let _entered = runtime.enter();
-            TcpListener::from_std(listener)?
-        };
-        let (shutdown, stopped) = watch::channel(false);
-        runtime.spawn(serve(listener, shared.clone(), stopped));
+        let (listener, endpoint) = bind_loopback()?;
+        let serving_shared = shared.clone();
+        let serving = Serving::on_current_runtime(listener, move |listener, stopped| {
+            serve(listener, serving_shared, stopped)
+        })?;
         Ok(Self {
             endpoint,
             shared,
-            shutdown,
-            thread: Mutex::new(None),
+            serving,
         })
     }
 
@@ -228,24 +223,15 @@ impl FaultProxy {
     /// any runtime (every `#[tokio::test]` has its own) and can live in a `static`.
     pub fn start_detached(upstream: &str) -> anyhow::Result<FaultProxy> {
         let shared = Arc::new(Shared::new(upstream)?);
-        let (listener, endpoint) = bind()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let listener = {
-            let _entered = runtime.enter();
-            TcpListener::from_std(listener)?
-        };
-        let (shutdown, stopped) = watch::channel(false);
-        let serving = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("fault-proxy".to_owned())
-            .spawn(move || runtime.block_on(serve(listener, serving, stopped)))?;
+        let (listener, endpoint) = bind_loopback()?;
+        let serving_shared = shared.clone();
+        let serving = Serving::detached("fault-proxy", listener, move |listener, stopped| {
+            serve(listener, serving_shared, stopped)
+        })?;
         Ok(Self {
             endpoint,
             shared,
-            shutdown,
-            thread: Mutex::new(Some(thread)),
+            serving,
         })
     }
 
@@ -374,19 +360,7 @@ impl FaultProxy {
 
     /// Stop accepting and drop every connection. Idempotent; also done on drop.
     pub fn stop(&self) {
-        self.shutdown.send_replace(true);
-        let thread = lock(&self.thread).take();
-        if let Some(thread) = thread
-            && thread.thread().id() != std::thread::current().id()
-        {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.stop();
+        self.serving.stop();
     }
 }
 

@@ -281,14 +281,6 @@ pub(super) async fn serve(
     }
 }
 
-/// A listener on a free loopback port, and its `http://` URL.
-pub(super) fn bind() -> anyhow::Result<(std::net::TcpListener, String)> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let endpoint = format!("http://{}", listener.local_addr()?);
-    Ok((listener, endpoint))
-}
-
 #[cfg(test)]
 mod tests {
     use http::header::HeaderValue;
