@@ -656,6 +656,12 @@ pub struct AuthedApiStatus {
     /// would make to AWS, each "Action: what it does". Empty when AWS matches the spec.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub planned_changes: Vec<String>,
+
+    /// The value of the annotation `authedapi.dev/reconcile-requested-at` the last
+    /// reconcile handled: set a new value (a timestamp, say) to have the object checked
+    /// for drift now rather than at the next resync (within its account's drift share).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 }
 
 /// The custom domain as it exists in AWS.

@@ -89,6 +89,9 @@ pub struct Context {
     pub store: Store<AuthedApi>,
     synced: Mutex<HashMap<String, Synced>>,
     failures: Mutex<HashMap<String, Failures>>,
+    /// The reconcile request each object's last run handled (its status write may not
+    /// be in the cache yet).
+    handled_requests: Mutex<HashMap<String, String>>,
     providers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Counts changes to AuthedApiTenants (bumped once the tenants store has each).
     tenants_epoch: Arc<AtomicU64>,
@@ -125,6 +128,7 @@ impl Context {
             store,
             synced: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            handled_requests: Mutex::new(HashMap::new()),
             providers: Mutex::new(HashMap::new()),
             tenants_epoch: Arc::new(AtomicU64::new(0)),
             counted: Mutex::new(HashMap::new()),
@@ -288,6 +292,27 @@ impl Context {
     pub fn forget(&self, uid: &str) {
         self.synced.lock().expect("synced lock").remove(uid);
         self.failures.lock().expect("failures lock").remove(uid);
+        self.handled_requests
+            .lock()
+            .expect("requests lock")
+            .remove(uid);
+    }
+
+    /// The reconcile request (see [`super::requested`]) this process last handled for `uid`.
+    pub fn handled_request(&self, uid: &str) -> Option<String> {
+        self.handled_requests
+            .lock()
+            .expect("requests lock")
+            .get(uid)
+            .cloned()
+    }
+
+    /// Remember that the run of `uid` handled `request`.
+    pub fn request_handled(&self, uid: &str, request: String) {
+        self.handled_requests
+            .lock()
+            .expect("requests lock")
+            .insert(uid.to_owned(), request);
     }
 
     /// `period` with up to 10% jitter, so objects do not resync in lockstep.

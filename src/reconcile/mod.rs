@@ -19,6 +19,7 @@ pub mod driver;
 mod errors;
 pub mod events;
 pub mod kinds;
+pub mod requested;
 pub mod sync;
 
 use std::collections::BTreeMap;
@@ -118,6 +119,8 @@ enum Schedule {
         purpose: budget::Purpose,
         /// The tenants as of the decision, for the memory of the sync.
         tenants_epoch: u64,
+        /// The reconcile request (see [`requested`]) this run handles.
+        request: Option<String>,
     },
 }
 
@@ -131,12 +134,13 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
     } else {
         Mode::Act
     };
-    let (purpose, tenants_epoch) = match schedule(obj, ctx, mode) {
+    let (purpose, tenants_epoch, request) = match schedule(obj, ctx, mode) {
         Schedule::Later(wait) => return Ok(Requeue::requeue(wait)),
         Schedule::Now {
             purpose,
             tenants_epoch,
-        } => (purpose, tenants_epoch),
+            request,
+        } => (purpose, tenants_epoch, request),
     };
 
     let mut base = obj.status.clone().unwrap_or_default();
@@ -164,25 +168,32 @@ async fn apply(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, Error> {
         mode,
         purpose,
         tenants_epoch,
+        request,
     };
     work(obj, ctx, work_order, base, prepared).await
 }
 
 /// Whether `obj` is due, before any read: the steady state, a backoff, and a restart's
-/// spread of drift checks each say when to come back instead. No AWS call, no write.
+/// spread of drift checks each say when to come back instead, unless a person asked for
+/// a reconcile now ([`requested`]). No AWS call, no write.
 fn schedule(obj: &AuthedApi, ctx: &Context, mode: Mode) -> Schedule {
     let generation = obj.metadata.generation.unwrap_or_default();
     let uid = obj.metadata.uid.clone().unwrap_or_default();
+    let request = requested::pending(obj, ctx.handled_request(&uid).as_deref()).map(str::to_owned);
     // Steady state: this process fully synced this generation (and wrote Ready) less than
     // a resync period ago. No AWS call at all. The object in the cache may lag behind our
     // own status writes, so this trusts the memory of the sync, not the cached status.
-    if let Some(wait) = ctx.time_to_resync(&uid, generation, mode) {
+    if request.is_none()
+        && let Some(wait) = ctx.time_to_resync(&uid, generation, mode)
+    {
         return Schedule::Later(wait);
     }
     let tenants_epoch = ctx.tenants_epoch();
     // Failing and backing off: an event (our own status write, say) is no reason to retry
-    // sooner.
-    if let Some(wait) = ctx.backing_off(&uid, generation) {
+    // sooner; a request is (once: it is handled by the attempt).
+    if request.is_none()
+        && let Some(wait) = ctx.backing_off(&uid, generation)
+    {
         return Schedule::Later(wait);
     }
     // A drift check: this generation was applied and found Ready before. Its reads are
@@ -200,6 +211,7 @@ fn schedule(obj: &AuthedApi, ctx: &Context, mode: Mode) -> Schedule {
     // a random point of the resync period, as it would have in steady state, so a restart
     // is not every object's reads at once ahead of the creates queued behind them.
     if purpose == budget::Purpose::DriftCheck
+        && request.is_none()
         && !ctx.seen(&uid)
         && let Some(wait) = ctx.spread_first_check(obj, generation, mode, tenants_epoch)
     {
@@ -208,6 +220,7 @@ fn schedule(obj: &AuthedApi, ctx: &Context, mode: Mode) -> Schedule {
     Schedule::Now {
         purpose,
         tenants_epoch,
+        request,
     }
 }
 
@@ -242,6 +255,8 @@ struct Work {
     mode: Mode,
     purpose: budget::Purpose,
     tenants_epoch: u64,
+    /// The reconcile request this run handles, recorded with its outcome.
+    request: Option<String>,
 }
 
 /// One sync of a scheduled object, its outcome written to status and events.
@@ -258,6 +273,7 @@ async fn work(
         mode,
         purpose,
         tenants_epoch,
+        request,
     } = order;
     let (result, mut d_status, planned, writes, resync) = match prepared {
         Ok(Placed {
@@ -300,6 +316,10 @@ async fn work(
         k8s_openapi::jiff::Timestamp::now(),
     );
     d_status.planned_changes = planned.clone();
+    if let Some(request) = request {
+        d_status.last_handled_reconcile_at = Some(request.clone());
+        ctx.request_handled(&uid, request);
+    }
     let became_ready = outcome == Outcome::Ready && !status::is_ready(&before, generation);
     save_status(obj, ctx, &d_status).await?;
 

@@ -44,6 +44,7 @@ mod observe_only;
 mod oidc_sharing;
 mod outputs;
 mod pause;
+mod reconcile_now;
 mod regions;
 mod seed;
 mod settings;

@@ -144,9 +144,3 @@ async fn a_failed_reconcile_is_backed_off_and_a_spec_change_is_not() {
     );
     assert!(status::is_ready(&rig.cluster.last_status().conditions, 2));
 }
-
-/// Every AWS call the fake saw, reads and writes.
-fn calls(rig: &Rig) -> usize {
-    let state = rig.aws.state();
-    state.writes_total() + state.reads.values().sum::<usize>()
-}

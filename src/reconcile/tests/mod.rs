@@ -311,6 +311,12 @@ fn names(writes: &BTreeMap<&'static str, usize>) -> Vec<&'static str> {
     writes.keys().copied().collect()
 }
 
+/// Every AWS call the fake saw, reads and writes.
+fn calls(rig: &Rig) -> usize {
+    let state = rig.aws.state();
+    state.writes_total() + state.reads.values().sum::<usize>()
+}
+
 mod accounts;
 mod crash_safety;
 mod creation;
@@ -325,5 +331,6 @@ mod model;
 mod order;
 mod ownership;
 mod pause_and_observe_only;
+mod reconcile_now;
 mod spec_changes;
 mod tags;
