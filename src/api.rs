@@ -133,6 +133,19 @@ pub struct AuthedApiSpec {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub disable_execute_api_endpoint: bool,
 
+    /// Resources made before this object (the seed as `sst deploy` left it, say) to take
+    /// over instead of creating new ones: the same endpoint, the same identity pool (and so
+    /// the same identity ids). The platform hands each over by tagging it
+    /// `authedapi.dev/cluster=<the operator's cluster id>` and
+    /// `authedapi.dev/adopt-by=<namespace>/<name>`; one without both is refused (Stalled,
+    /// reason AdoptionRefused) and left as it is. Read at the first reconcile: once status
+    /// holds an id, that id is used. Adopted resources are this object's from then on
+    /// (deleted with it, unless deletionPolicy is Retain). With the annotation
+    /// `authedapi.dev/observe-only: "true"`, status.plannedChanges lists what adopting
+    /// would change, before anything is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<Adopt>,
+
     /// Tags for every AWS resource this object owns (API, stage, identity pool, roles), on
     /// top of the operator's --resource-tags (these win). Keys `authedapi.dev/...` are the
     /// operator's own and `aws:...` AWS's: neither may be set. At most 46 (AWS allows 50
@@ -456,6 +469,21 @@ pub enum DeletionPolicy {
     Delete,
     /// Leave the AWS resources in place; only the Kubernetes object goes.
     Retain,
+}
+
+/// Existing resources to adopt (see spec.adopt).
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Adopt {
+    /// The HTTP API's id, e.g. a1b2c3d4e5 (its endpoint is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9]{10}$"))]
+    pub api_id: Option<String>,
+
+    /// The Cognito identity pool's id, e.g. us-east-1:0f9c...; its identities keep their ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9a-f-]{36}$"))]
+    pub identity_pool_id: Option<String>,
 }
 
 /// One route of the API.

@@ -114,6 +114,7 @@ fn spec() -> impl Strategy<Value = AuthedApiSpec> {
             access_log: None,
             domain: None,
             disable_execute_api_endpoint: false,
+            adopt: None,
             tags: Default::default(),
         })
 }

@@ -62,6 +62,7 @@ pub fn seed() -> AuthedApiSpec {
         access_log: None,
         domain: None,
         disable_execute_api_endpoint: false,
+        adopt: None,
         tags: BTreeMap::new(),
     }
 }

@@ -395,9 +395,20 @@ impl<'a> Driver<'a> {
         self.obj.metadata.uid.as_deref().unwrap_or_default()
     }
 
-    /// Whether `tags` mark a resource as this object's.
+    /// Whether `tags` mark a resource as this object's: its uid tag, or the platform's
+    /// mark that hands it to this object ([`super::adoption`]).
     pub fn is_ours(&self, tags: &BTreeMap<String, String>) -> bool {
         tags.get(plan::TAG_UID).map(String::as_str) == Some(self.uid())
+            || super::adoption::marked_for(tags, &self.plan.tags)
+    }
+
+    /// The resource `what` (tagged `tags`) that `spec.adopt` names, handed to this object
+    /// if the platform marked it so; refused otherwise, before anything is changed.
+    pub fn adopt(&self, what: String, tags: &BTreeMap<String, String>) -> Result<(), Error> {
+        match super::adoption::refusal(tags, &self.plan.tags) {
+            None => Ok(()),
+            Some(why) => Err(Error::NotAdoptable { what, why }),
+        }
     }
 
     /// Keys of the organisation's tags this object put on its resources (status.tagKeys)

@@ -95,6 +95,11 @@ pub enum Error {
         to: String,
         via: String,
     },
+    /// spec.adopt names a resource the platform did not hand to this object.
+    #[error(
+        "{what} cannot be adopted: {why}; mark it, or remove it from spec.adopt to have a new one made"
+    )]
+    NotAdoptable { what: String, why: String },
     /// The operator has no AWS region to work in.
     #[error("no AWS region: set spec.region or give the operator one (AWS_REGION)")]
     NoRegion,
@@ -118,6 +123,7 @@ impl Error {
                 ErrorKind::Credentials => "CredentialsUnavailable",
             },
             Error::NameConflict(_) => "NameConflict",
+            Error::NotAdoptable { .. } => "AdoptionRefused",
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::NotAllowed(_) | Error::TenantsOverlap(_) => "NotAllowed",
             Error::NoRegion => "OperatorMisconfigured",
@@ -154,6 +160,7 @@ impl Error {
         match self {
             Error::Aws(e) => !e.is_retryable(),
             Error::NameConflict(_)
+            | Error::NotAdoptable { .. }
             | Error::InvalidSpec(_)
             | Error::NotAllowed(_)
             | Error::TenantsOverlap(_)

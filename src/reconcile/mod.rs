@@ -11,6 +11,7 @@
 //!   reconcile would make are listed in `status.plannedChanges` and `WouldChange` events.
 //!   Deleting such an object leaves AWS as it is.
 
+pub mod adoption;
 pub mod cleanup;
 pub mod cluster;
 pub mod context;

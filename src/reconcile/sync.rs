@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 
 use super::Error;
+use super::adoption;
 use super::driver::{Driver, Mode};
 use super::kinds::{
     self, authorizer, http_api, identity_pool, integrations, oidc_provider, outputs, permissions,
@@ -54,6 +55,9 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     })
     .await?;
     let stale_tags = d.stale_tags();
+
+    // What spec.adopt names is checked before the first write.
+    adoption::check(d).await?;
 
     {
         let _turn = ctx.lock_shared(&plan.oidc.arn).await;

@@ -5,6 +5,7 @@
 
 use crate::api::AuthedApiStatus;
 use crate::aws::apigateway::{ApiGateway, CorsConfig, HttpApi};
+use crate::reconcile::adoption;
 use crate::reconcile::driver::{
     Change, Created, Driver, KindInfo, Managed, TagUpkeep, Tagged, gone_is_done,
 };
@@ -150,6 +151,18 @@ impl Managed for HttpApiKind {
                 // Not ours (nothing of ours to delete), or deleted behind our back.
                 _ => {}
             }
+        }
+        // The API spec.adopt names, at the first reconcile: handed over by the platform's
+        // mark, or refused before anything is changed.
+        if let Some(id) = adoption::api_to_adopt(d).filter(|_| desired.is_some()) {
+            let api = adoption::api(d, &id).await?;
+            let made = created(d, &api);
+            d.record(|status| {
+                status.api_id = Some(made.id.clone());
+                status.api_endpoint = made.endpoint.clone();
+            })
+            .await?;
+            ours.push(api);
         }
         if d.is_pending(&INFO) && (ours.is_empty() || desired.is_none()) {
             // A create may have happened whose id never reached status: find it by name

@@ -7,6 +7,7 @@
 use crate::api::AuthedApiStatus;
 use crate::aws::cognito::{Cognito, IdentityPool};
 use crate::plan;
+use crate::reconcile::adoption;
 use crate::reconcile::driver::{
     Change, Created, Driver, KindInfo, Managed, TagUpkeep, gone_is_done, missing_tags,
 };
@@ -161,6 +162,13 @@ impl Managed for IdentityPoolKind {
                 // Not ours: nothing of ours to delete. Or deleted behind our back.
                 _ => {}
             }
+        }
+        // The pool spec.adopt names, at the first reconcile: its identities keep their ids.
+        if let Some(id) = adoption::pool_to_adopt(d).filter(|_| wanted.is_some()) {
+            let pool = adoption::pool(d, &id).await?;
+            d.record(|status| status.identity_pool_id = Some(id.clone()))
+                .await?;
+            return Ok(Some(pool));
         }
         if !d.is_pending(&INFO) {
             return Ok(None);

@@ -318,6 +318,7 @@ fn calls(rig: &Rig) -> usize {
 }
 
 mod accounts;
+mod adoption;
 mod crash_safety;
 mod creation;
 mod deletion;
