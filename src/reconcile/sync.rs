@@ -9,10 +9,11 @@ use super::Error;
 use super::driver::{Driver, Mode};
 use super::kinds::{
     self, authorizer, http_api, identity_pool, integrations, oidc_provider, outputs, permissions,
-    pool_roles, role, routes, stage,
+    pool_roles, role, routes, stage, vpc_link,
 };
 use crate::api::{AccessRoleStatus, AuthedApiStatus, DomainStatus, OidcClaim, RouteStatus};
 use crate::aws::cognito::{IdentityPool, MappingRule, PoolRoles, RulesMapping};
+use crate::plan::{VpcLinkPlan, through_link};
 
 /// Every kind, in dependency order. In observe-only mode a missing parent (no API, no
 /// pool, no role yet) ends the walk: what lives inside it would be created with it.
@@ -68,6 +69,20 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         .await?;
     }
 
+    // The VPC link private targets go through, before the integrations that use it.
+    let mut wanted_link = vpc_link::Wanted {
+        link: plan.vpc_link.clone(),
+        prune: false,
+    };
+    let links = d.ensure(&vpc_link::VpcLinkKind, &wanted_link).await?;
+    let link_id = links
+        .in_use(plan.vpc_link.as_ref())
+        .map(|link| link.id.clone());
+    if plan.vpc_link.is_some() && link_id.is_none() {
+        return Ok(()); // observe-only, and the link does not exist yet
+    }
+    let link_id = link_id.as_deref();
+
     let api = http_api::Wanted {
         cors: plan.cors.clone(),
         disable_execute_api_endpoint: plan.disable_execute_api_endpoint,
@@ -84,7 +99,11 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         new_api,
     };
     let mut wanted_integrations = integrations::Wanted {
-        targets: plan.integrations.clone(),
+        targets: plan
+            .integrations
+            .iter()
+            .map(|target| through_link(target, link_id))
+            .collect(),
         prune: false,
     };
     let found = d.ensure(&in_api, &wanted_integrations).await?;
@@ -104,7 +123,10 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         .iter()
         .map(|r| routes::WantedRoute {
             key: r.key.clone(),
-            integration_id: by_target.get(&r.target).cloned().unwrap_or_default(),
+            integration_id: by_target
+                .get(&through_link(&r.target, link_id))
+                .cloned()
+                .unwrap_or_default(),
             auth: plan.route_auth(r, authorizer_id.as_deref()),
         })
         .collect();
@@ -136,6 +158,17 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     d.act(&in_api, &wanted_integrations, found).await?;
     wanted_jwt.prune = true;
     d.act(&jwt, &wanted_jwt, authorizers).await?;
+    // Now that no integration uses them: the links of ours not in use.
+    wanted_link.prune = true;
+    let links = d.act(&vpc_link::VpcLinkKind, &wanted_link, links).await?;
+    if acting {
+        d.status.vpc_link_id = match &plan.vpc_link {
+            Some(VpcLinkPlan::Owned { .. }) => links
+                .in_use(plan.vpc_link.as_ref())
+                .map(|link| link.id.clone()),
+            _ => None,
+        };
+    }
     d.ensure(
         &stage::DefaultStage {
             api_id: &api_id,

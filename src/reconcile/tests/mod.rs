@@ -327,3 +327,4 @@ mod ownership;
 mod pause_and_observe_only;
 mod spec_changes;
 mod tags;
+mod vpc_links;
