@@ -258,78 +258,105 @@ async fn a_crash_before_any_status_write_leaves_exactly_one_of_each() {
     .await;
 }
 
-#[tokio::test]
-async fn a_crash_right_after_create_api_is_adopted_not_duplicated() {
+/// What a kind whose names AWS does not keep unique is, for [`adopted_after_a_crash`].
+struct PendingKind {
+    /// The create the operator crashes right after.
+    create: &'static str,
+    /// Its pending marker in status.
+    marker: &'static str,
+    /// The ids of every one in the account.
+    ids: fn(AwsClients) -> futures::future::BoxFuture<'static, Vec<String>>,
+    /// The id status records.
+    recorded: fn(&authedapi::api::AuthedApiStatus) -> Option<String>,
+}
+
+/// A crash right after `kind`'s create leaves its marker and no id in status; the restart
+/// adopts the one made (found by name and uid tag) instead of making a second.
+/// `object` (named "crash") is in `account`.
+async fn adopted_after_a_crash(
+    prefix: &str,
+    account: Account,
+    object: serde_json::Value,
+    kind: PendingKind,
+) {
     let client = shared::client().await;
     install_crd(&client).await.unwrap();
-    let ns = TestNamespace::create(&client, "crash-api").await.unwrap();
-    let account = shared::account();
-    let config = account.sdk_config().await;
-    let aws = AwsClients::new(&config, &[]);
+    let ns = TestNamespace::create(&client, prefix).await.unwrap();
+    let aws = AwsClients::new(&account.sdk_config().await, &[]);
     let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
 
     let mut crashing =
-        Operator::start(&ns.name, &account, &[], &[(CrashAfter::ENV, "CreateApi")]).await;
-    apply(&api, &seed_in(&account, &config, "crash").await).await;
+        Operator::start(&ns.name, &account, &[], &[(CrashAfter::ENV, kind.create)]).await;
+    apply(&api, &object).await;
     assert!(
         crashing.wait_exit(TIMEOUT).await,
-        "the operator did not crash after CreateApi:\n{}",
+        "the operator did not crash after {}:\n{}",
+        kind.create,
         crashing.log_tail(30)
     );
-    let apis = aws.apigateway.list_apis().await.unwrap();
-    assert_eq!(apis.len(), 1, "CreateApi went through");
-    let obj = api.get("crash").await.unwrap();
-    let status = obj.status.unwrap_or_default();
     assert_eq!(
-        status.api_id, None,
-        "the crash came before the status write"
+        (kind.ids)(aws.clone()).await.len(),
+        1,
+        "{} went through",
+        kind.create
     );
-    assert_eq!(status.pending_creates, vec!["HttpApi".to_string()]);
-
-    let operator = Operator::start(&ns.name, &account, &[], &[]).await;
-    let obj = wait_ready(&api, "crash", &operator, TIMEOUT).await;
-    let apis = aws.apigateway.list_apis().await.unwrap();
-    assert_eq!(apis.len(), 1, "adopted, not duplicated: {apis:?}");
-    assert_eq!(Some(apis[0].id.clone()), obj.status.unwrap().api_id);
-}
-
-/// A crash right after the VPC link's create (names are not unique: a pending marker)
-/// leaves the marker and no id in status; the restart adopts the link by its uid tag and
-/// ends with one of each.
-#[tokio::test]
-async fn a_crash_right_after_create_vpc_link_is_adopted_not_duplicated() {
-    let client = shared::client().await;
-    install_crd(&client).await.unwrap();
-    let ns = TestNamespace::create(&client, "crash-vpc").await.unwrap();
-    let account = shared::account();
-    let config = account.sdk_config().await;
-    let aws = AwsClients::new(&config, &[]);
-    let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
-
-    let mut crashing = Operator::start(
-        &ns.name,
-        &account,
-        &[],
-        &[(CrashAfter::ENV, "CreateVpcLink")],
-    )
-    .await;
-    apply(&api, &crash_object(&account, &config).await).await;
-    assert!(
-        crashing.wait_exit(TIMEOUT).await,
-        "the operator did not crash after CreateVpcLink:\n{}",
-        crashing.log_tail(30)
-    );
-    assert_eq!(aws.vpc_links.list_vpc_links().await.unwrap().len(), 1);
     let status = api.get("crash").await.unwrap().status.unwrap_or_default();
     assert_eq!(
-        status.vpc_link_id, None,
+        (kind.recorded)(&status),
+        None,
         "the crash came before the status write"
     );
-    assert_eq!(status.pending_creates, vec!["VpcLink".to_string()]);
+    assert_eq!(status.pending_creates, vec![kind.marker.to_string()]);
 
     let operator = Operator::start(&ns.name, &account, &[], &[]).await;
     let obj = wait_ready(&api, "crash", &operator, TIMEOUT).await;
-    let links = aws.vpc_links.list_vpc_links().await.unwrap();
-    assert_eq!(Some(links[0].id.clone()), obj.status.unwrap().vpc_link_id);
-    assert_eq!(count(&account, &config).await, EXPECTED);
+    let ids = (kind.ids)(aws).await;
+    assert_eq!(ids.len(), 1, "adopted, not duplicated: {ids:?}");
+    assert_eq!(Some(ids[0].clone()), (kind.recorded)(&obj.status.unwrap()));
+}
+
+#[tokio::test]
+async fn a_crash_right_after_create_api_is_adopted_not_duplicated() {
+    let account = shared::account();
+    let object = seed_in(&account, &account.sdk_config().await, "crash").await;
+    adopted_after_a_crash(
+        "crash-api",
+        account,
+        object,
+        PendingKind {
+            create: "CreateApi",
+            marker: "HttpApi",
+            ids: |aws| {
+                Box::pin(async move {
+                    let apis = aws.apigateway.list_apis().await.unwrap();
+                    apis.into_iter().map(|a| a.id).collect()
+                })
+            },
+            recorded: |status| status.api_id.clone(),
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_crash_right_after_create_vpc_link_is_adopted_not_duplicated() {
+    let account = shared::account();
+    let object = crash_object(&account, &account.sdk_config().await).await;
+    adopted_after_a_crash(
+        "crash-vpc",
+        account,
+        object,
+        PendingKind {
+            create: "CreateVpcLink",
+            marker: "VpcLink",
+            ids: |aws| {
+                Box::pin(async move {
+                    let links = aws.vpc_links.list_vpc_links().await.unwrap();
+                    links.into_iter().map(|l| l.id).collect()
+                })
+            },
+            recorded: |status| status.vpc_link_id.clone(),
+        },
+    )
+    .await;
 }

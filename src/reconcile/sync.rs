@@ -78,10 +78,6 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     let link_id = links
         .in_use(plan.vpc_link.as_ref())
         .map(|link| link.id.clone());
-    if plan.vpc_link.is_some() && link_id.is_none() {
-        return Ok(()); // observe-only, and the link does not exist yet
-    }
-    let link_id = link_id.as_deref();
 
     let api = http_api::Wanted {
         cors: plan.cors.clone(),
@@ -91,6 +87,10 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     let Some(api_id) = apis.first().map(|a| a.id.clone()) else {
         return Ok(());
     };
+    if plan.vpc_link.is_some() && link_id.is_none() {
+        return Ok(()); // observe-only: what goes through the link comes with it
+    }
+    let link_id = link_id.as_deref();
 
     // A new API has nothing inside it yet: its children are created without a look.
     let new_api = d.created(&http_api::INFO);
