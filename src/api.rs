@@ -54,7 +54,10 @@ pub const MAX_ROUTES: usize = 300;
         "!has(self.domain) || !has(self.region) || self.domain.certificateArn.split(':')[3] == self.region"
     )
     .message("the domain's certificate must be in the API's region (spec.region): API Gateway takes a regional certificate from ACM in its own region")
-    .field_path(".domain.certificateArn")
+    .field_path(".domain.certificateArn"),
+    validation = Rule::new("has(self.vpcLink) || self.routes.all(r, !has(r.target.private))")
+        .message("a route with a private target needs spec.vpcLink: the VPC link API Gateway reaches the listener or service through")
+        .field_path(".routes")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AuthedApiSpec {
@@ -127,6 +130,12 @@ pub struct AuthedApiSpec {
     /// is not is never used or changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<Domain>,
+
+    /// The VPC link routes with a `private` target go through: exactly one of
+    /// `subnetIds` (a link this object creates, tagged as its own, and deletes with it)
+    /// or `id` (someone else's link: used as it is, never changed or deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_link: Option<VpcLinkSpec>,
 
     /// Turn off the default https://<apiId>.execute-api.<region>.amazonaws.com endpoint
     /// (when clients come through `domain` only: the API is then reachable there alone).
@@ -222,6 +231,47 @@ pub struct Domain {
         length(min = 1, max = 128)
     )]
     pub base_path: Option<String>,
+}
+
+/// A VPC link for private integrations (API Gateway HTTP API VPC link, V2).
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[x_kube(
+    validation = Rule::new("[has(self.subnetIds), has(self.id)].exists_one(x, x)")
+        .message("set exactly one of subnetIds (a VPC link this object creates) or id (an existing VPC link)"),
+    validation = Rule::new("!has(self.securityGroupIds) || has(self.subnetIds)")
+        .message("securityGroupIds go with subnetIds: a referenced link (id) keeps its own")
+        .field_path(".securityGroupIds")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct VpcLinkSpec {
+    /// The subnets (1 to 16, e.g. subnet-0a1b2c3d) API Gateway puts the link's network
+    /// interfaces in: one per Availability Zone the targets are in. A link's subnets and
+    /// security groups are fixed in AWS (UpdateVpcLink only renames), so a change here
+    /// replaces the link: a new one is created, the integrations move to it, and the old
+    /// one is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 1, max = 16),
+        inner(regex(pattern = r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$"))
+    )]
+    #[x_kube(merge_strategy = ListMerge::Set)]
+    pub subnet_ids: Option<Vec<String>>,
+
+    /// Security groups (0 to 5, e.g. sg-0123abcd) of the link's network interfaces; with
+    /// none, the VPC's default security group. A change replaces the link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 5),
+        inner(regex(pattern = r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$"))
+    )]
+    pub security_group_ids: Option<Vec<String>>,
+
+    /// An existing VPC link's id (aws apigatewayv2 get-vpc-links), in the API's account
+    /// and region: used as it is, never changed or deleted. The object stalls while it
+    /// does not exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9]{1,32}$"))]
+    pub id: Option<String>,
 }
 
 /// Access by claim: each rule maps users whose ID token claim matches to an IAM role that
@@ -515,15 +565,15 @@ pub struct Route {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttling: Option<Throttling>,
 
-    /// Where the route sends requests: exactly one of `lambda` or `http`.
+    /// Where the route sends requests: exactly one of `lambda`, `http` or `private`.
     pub target: Target,
 }
 
 /// The backend of a route. Exactly one kind is set.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[x_kube(
-    validation = Rule::new("[has(self.lambda), has(self.http)].exists_one(x, x)")
-        .message("exactly one target kind must be set: lambda or http")
+    validation = Rule::new("[has(self.lambda), has(self.http), has(self.private)].exists_one(x, x)")
+        .message("exactly one target kind must be set: lambda, http or private")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
@@ -534,6 +584,63 @@ pub struct Target {
     /// Forward to an HTTP(S) URL (HTTP_PROXY integration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpTarget>,
+
+    /// Forward through spec.vpcLink to a private load balancer's listener or a Cloud Map
+    /// service (HTTP_PROXY integration, connection type VPC_LINK).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private: Option<PrivateTarget>,
+}
+
+/// A private target in a VPC, reached through spec.vpcLink.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[x_kube(
+    validation = Rule::new("[has(self.listenerArn), has(self.cloudMapServiceArn)].exists_one(x, x)")
+        .message("set exactly one of listenerArn (an ALB or NLB listener) or cloudMapServiceArn (a Cloud Map service)")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateTarget {
+    /// An Application or Network Load Balancer listener, e.g.
+    /// arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/orders/50dc6c495c0c9188/f2f7dc8efc522ab2
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(
+            pattern = r"^arn:aws(-cn|-us-gov)?:elasticloadbalancing:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:listener/(app|net)/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}/[0-9a-f]{16}$"
+        ),
+        length(max = 256)
+    )]
+    pub listener_arn: Option<String>,
+
+    /// An AWS Cloud Map service, e.g.
+    /// arn:aws:servicediscovery:us-east-1:123456789012:service/srv-e4anhexample0004
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(
+            pattern = r"^arn:aws(-cn|-us-gov)?:servicediscovery:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:service/srv-[a-z0-9]{1,64}$"
+        ),
+        length(max = 256)
+    )]
+    pub cloud_map_service_arn: Option<String>,
+
+    /// The host name API Gateway checks the target's TLS certificate against (the
+    /// integration's tlsConfig.serverNameToVerify); without it, no TLS to the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        regex(
+            pattern = r"^([A-Za-z0-9*]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
+        ),
+        length(min = 1, max = 253)
+    )]
+    pub tls_server_name: Option<String>,
+}
+
+impl PrivateTarget {
+    /// The listener or service ARN: the integration's URI.
+    pub fn uri(&self) -> &str {
+        self.listener_arn
+            .as_deref()
+            .or(self.cloud_map_service_arn.as_deref())
+            .unwrap_or_default()
+    }
 }
 
 /// A Lambda function target.
@@ -609,6 +716,11 @@ pub struct AuthedApiStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_endpoint: Option<String>,
 
+    /// The VPC link this object created and owns (spec.vpcLink.subnetIds); a referenced
+    /// link is spec.vpcLink.id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc_link_id: Option<String>,
+
     /// The Cognito identity pool id callers get credentials from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_pool_id: Option<String>,
@@ -662,7 +774,8 @@ pub struct AuthedApiStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs_config_map: Option<String>,
 
-    /// AWS creates under way whose result is not recorded yet ("HttpApi", "IdentityPool").
+    /// AWS creates under way whose result is not recorded yet ("HttpApi", "IdentityPool",
+    /// "VpcLink").
     /// API and pool names are not unique in AWS: after a crash between such a create and
     /// the status write, the operator looks the resource up by name and uid tag instead of
     /// creating a second one.

@@ -573,6 +573,7 @@ mod tests {
                 http: Some(HttpTarget {
                     url: "https://example.com".into(),
                 }),
+                private: None,
             },
         }
     }

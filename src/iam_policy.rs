@@ -22,6 +22,9 @@ pub const DEFAULT_ALLOWED_ISSUERS: &[&str] = &["*.auth0.com"];
 /// The service Cognito's identity pools are.
 const COGNITO_SERVICE: &str = "cognito-identity.amazonaws.com";
 const APIGATEWAY_SERVICE: &str = "apigateway.amazonaws.com";
+/// The service principal of API Gateway's service-linked role, which manages the network
+/// interfaces of VPC links.
+const APIGATEWAY_OPS_SERVICE: &str = "ops.apigateway.amazonaws.com";
 /// Every action the operator's policy allows on OIDC providers.
 const PROVIDER_ACTIONS: [&str; 7] = [
     "iam:GetOpenIDConnectProvider",
@@ -249,6 +252,7 @@ pub fn operator_policy(p: &PolicyParams) -> Value {
     let tagged_ours = json!({"StringEquals": {format!("aws:RequestTag/{TAG_CLUSTER}"): cluster}});
     let apis = format!("arn:{}:apigateway:*::/apis", p.partition);
     let domains = format!("arn:{}:apigateway:*::/domainnames", p.partition);
+    let links = format!("arn:{}:apigateway:*::/vpclinks", p.partition);
     let pools = format!(
         "arn:{}:cognito-identity:*:{}:identitypool/*",
         p.partition, p.account_id
@@ -327,6 +331,45 @@ pub fn operator_policy(p: &PolicyParams) -> Value {
                     "StringEquals": {format!("aws:ResourceTag/{TAG_CLUSTER}"): cluster},
                     "ForAllValues:StringEquals": {"apigateway:Request/EndpointType": "REGIONAL"}
                 }
+            },
+            // VPC links: reading any (listing finds ours by their uid tag; a referenced one
+            // is read by its id).
+            {
+                "Sid": "ReadVpcLinks",
+                "Effect": "Allow",
+                "Action": "apigateway:GET",
+                "Resource": [links.clone(), format!("{links}/*")]
+            },
+            // A link is created only carrying this cluster's tag...
+            {
+                "Sid": "CreateVpcLinksTaggedForThisCluster",
+                "Effect": "Allow",
+                "Action": "apigateway:POST",
+                "Resource": links.clone(),
+                "Condition": tagged_ours
+            },
+            // ...and only such links are renamed or deleted (a referenced link not ours is
+            // never touched). An integration names its link in the body, which no condition
+            // key exposes: the operator uses only its own links and the ones a spec names.
+            {
+                "Sid": "ChangeThisClustersVpcLinks",
+                "Effect": "Allow",
+                "Action": ["apigateway:PATCH", "apigateway:DELETE"],
+                "Resource": format!("{links}/*"),
+                "Condition": ours
+            },
+            // The first VPC link of an account makes API Gateway create its service-linked
+            // role (which manages the links' network interfaces), as the caller: only that
+            // role, only for that service.
+            {
+                "Sid": "CreateApiGatewaysServiceLinkedRole",
+                "Effect": "Allow",
+                "Action": "iam:CreateServiceLinkedRole",
+                "Resource": format!(
+                    "arn:{}:iam::{}:role/aws-service-role/{APIGATEWAY_OPS_SERVICE}/AWSServiceRoleForAPIGateway",
+                    p.partition, p.account_id
+                ),
+                "Condition": {"StringEquals": {"iam:AWSServiceName": APIGATEWAY_OPS_SERVICE}}
             },
             // Listing and reading pools; CreateIdentityPool and SetIdentityPoolRoles have no
             // resource type, so only "*" grants them.
@@ -836,6 +879,35 @@ mod tests {
         assert_eq!(
             change["Condition"]["StringEquals"]["aws:ResourceTag/authedapi.dev/cluster"],
             "default"
+        );
+    }
+
+    #[test]
+    fn vpc_links_are_created_tagged_and_changed_only_when_this_clusters() {
+        let policy = operator_policy(&PolicyParams {
+            account_id: "123456789012".into(),
+            ..Default::default()
+        });
+        let create = statement(&policy, "CreateVpcLinksTaggedForThisCluster");
+        assert_eq!(create["Resource"], "arn:aws:apigateway:*::/vpclinks");
+        assert_eq!(
+            create["Condition"]["StringEquals"]["aws:RequestTag/authedapi.dev/cluster"],
+            "default"
+        );
+        let change = statement(&policy, "ChangeThisClustersVpcLinks");
+        assert_eq!(change["Resource"], "arn:aws:apigateway:*::/vpclinks/*");
+        assert_eq!(
+            change["Condition"]["StringEquals"]["aws:ResourceTag/authedapi.dev/cluster"],
+            "default"
+        );
+        let role = statement(&policy, "CreateApiGatewaysServiceLinkedRole");
+        assert_eq!(
+            role["Resource"],
+            "arn:aws:iam::123456789012:role/aws-service-role/ops.apigateway.amazonaws.com/AWSServiceRoleForAPIGateway"
+        );
+        assert_eq!(
+            role["Condition"]["StringEquals"]["iam:AWSServiceName"],
+            "ops.apigateway.amazonaws.com"
         );
     }
 

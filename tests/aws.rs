@@ -445,3 +445,57 @@ async fn lambda_permission_for_one_api() {
     let missing = format!("arn:aws:lambda:us-east-1:{}:function:missing", account.id);
     assert_eq!(aws.lambda.permissions(&missing).await.unwrap(), None);
 }
+
+/// VPC links (created with tags, listed, read, renamed, deleted) and a private integration
+/// through one, read back with its link and TLS server name.
+#[tokio::test]
+async fn vpc_link_and_a_private_integration_through_it() {
+    let (aws, account, _) = clients().await;
+    let links = &aws.vpc_links;
+    let owner = tags(&[("authedapi.dev/uid", "u-1")]);
+    let subnets = ["subnet-4e5f6a7b".to_owned(), "subnet-0a1b2c3d".to_owned()];
+    let link = links
+        .create_vpc_link("dev-orders", &subnets, &["sg-0123abcd".to_owned()], &owner)
+        .await
+        .unwrap();
+    assert_eq!(link.status, "AVAILABLE");
+    assert_eq!(
+        link.subnet_ids,
+        ["subnet-0a1b2c3d", "subnet-4e5f6a7b"],
+        "sorted"
+    );
+    assert_eq!(link.tags, owner);
+    assert_eq!(
+        links.get_vpc_link(&link.id).await.unwrap(),
+        Some(link.clone())
+    );
+    assert_eq!(
+        links.list_vpc_links().await.unwrap(),
+        std::slice::from_ref(&link)
+    );
+    links.rename_vpc_link(&link.id, "renamed").await.unwrap();
+    let renamed = links.get_vpc_link(&link.id).await.unwrap().unwrap();
+    assert_eq!(renamed.name, "renamed");
+
+    let gw = &aws.apigateway;
+    let api = gw.create_api("dev-orders", &owner).await.unwrap();
+    let private = IntegrationTarget::Private {
+        uri: format!(
+            "arn:aws:elasticloadbalancing:{}:{}:listener/app/orders/50dc6c495c0c9188/f2f7dc8efc522ab2",
+            account.region, account.id
+        ),
+        vpc_link_id: link.id.clone(),
+        tls_server_name: Some("orders.internal".into()),
+    };
+    let id = gw.create_integration(&api.id, &private).await.unwrap();
+    let integrations = gw.list_integrations(&api.id).await.unwrap();
+    assert_eq!(integrations.len(), 1);
+    assert_eq!(integrations[0].id, id);
+    assert_eq!(integrations[0].target, Some(private));
+
+    gw.delete_api(&api.id).await.unwrap();
+    links.delete_vpc_link(&link.id).await.unwrap();
+    assert_eq!(links.get_vpc_link(&link.id).await.unwrap(), None);
+    let again = links.delete_vpc_link(&link.id).await.unwrap_err();
+    assert_eq!(again.kind, ErrorKind::NotFound);
+}

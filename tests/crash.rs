@@ -33,13 +33,14 @@ struct Counts {
     permissions: usize,
     domains: usize,
     api_mappings: usize,
+    vpc_links: usize,
 }
 
-/// What the seed plus one JWT route becomes: exactly one of each.
+/// What the seed plus one JWT route and one private route becomes: exactly one of each.
 const EXPECTED: Counts = Counts {
     apis: 1,
-    integrations: 3,
-    routes: 3,
+    integrations: 4,
+    routes: 4,
     authorizers: 1,
     stages: 1,
     pools: 1,
@@ -50,6 +51,7 @@ const EXPECTED: Counts = Counts {
     permissions: 2,
     domains: 1,
     api_mappings: 1,
+    vpc_links: 1,
 };
 
 /// The crash scenario's custom domain.
@@ -122,6 +124,7 @@ async fn count(account: &Account, config: &aws_types::SdkConfig) -> Counts {
         None => (0, 0),
     };
     Counts {
+        vpc_links: aws.vpc_links.list_vpc_links().await.unwrap().len(),
         domains,
         api_mappings,
         apis: apis.len(),
@@ -138,7 +141,8 @@ async fn count(account: &Account, config: &aws_types::SdkConfig) -> Counts {
     }
 }
 
-/// The crash scenario's object: the seed plus one JWT route, on a custom domain.
+/// The crash scenario's object: the seed plus one JWT route and one private route
+/// through a VPC link of its own, on a custom domain.
 async fn crash_object(account: &Account, config: &aws_types::SdkConfig) -> serde_json::Value {
     let mut object = seed_in(account, config, "crash").await;
     let certificate = account.certificate(DOMAIN, "ISSUED").await.unwrap();
@@ -151,6 +155,14 @@ async fn crash_object(account: &Account, config: &aws_types::SdkConfig) -> serde
             "route": "GET /reports", "authorization": "jwt",
             "target": {"http": {"url": "https://example.com/reports"}}
         }));
+    object["spec"]["vpcLink"] = json!({"subnetIds": ["subnet-0a1b2c3d"]});
+    let listener = format!(
+        "arn:aws:elasticloadbalancing:us-east-1:{}:listener/app/orders/50dc6c495c0c9188/f2f7dc8efc522ab2",
+        account.id
+    );
+    object["spec"]["routes"].as_array_mut().unwrap().push(
+        json!({"route": "ANY /orders/{proxy+}", "target": {"private": {"listenerArn": listener}}}),
+    );
     object
 }
 
@@ -204,7 +216,7 @@ async fn a_crash_right_after_any_aws_create_leaves_exactly_one_of_each() {
     let creates: Vec<String> = authedapi::reconcile::kinds::creates()
         .map(|call| call.to_string())
         .collect();
-    assert!(creates.len() >= 13, "{creates:?}");
+    assert!(creates.len() >= 14, "{creates:?}");
     run_all(
         creates
             .into_iter()
@@ -246,37 +258,105 @@ async fn a_crash_before_any_status_write_leaves_exactly_one_of_each() {
     .await;
 }
 
-#[tokio::test]
-async fn a_crash_right_after_create_api_is_adopted_not_duplicated() {
+/// What a kind whose names AWS does not keep unique is, for [`adopted_after_a_crash`].
+struct PendingKind {
+    /// The create the operator crashes right after.
+    create: &'static str,
+    /// Its pending marker in status.
+    marker: &'static str,
+    /// The ids of every one in the account.
+    ids: fn(AwsClients) -> futures::future::BoxFuture<'static, Vec<String>>,
+    /// The id status records.
+    recorded: fn(&authedapi::api::AuthedApiStatus) -> Option<String>,
+}
+
+/// A crash right after `kind`'s create leaves its marker and no id in status; the restart
+/// adopts the one made (found by name and uid tag) instead of making a second.
+/// `object` (named "crash") is in `account`.
+async fn adopted_after_a_crash(
+    prefix: &str,
+    account: Account,
+    object: serde_json::Value,
+    kind: PendingKind,
+) {
     let client = shared::client().await;
     install_crd(&client).await.unwrap();
-    let ns = TestNamespace::create(&client, "crash-api").await.unwrap();
-    let account = shared::account();
-    let config = account.sdk_config().await;
-    let aws = AwsClients::new(&config, &[]);
+    let ns = TestNamespace::create(&client, prefix).await.unwrap();
+    let aws = AwsClients::new(&account.sdk_config().await, &[]);
     let api: Api<AuthedApi> = Api::namespaced(client, &ns.name);
 
     let mut crashing =
-        Operator::start(&ns.name, &account, &[], &[(CrashAfter::ENV, "CreateApi")]).await;
-    apply(&api, &seed_in(&account, &config, "crash").await).await;
+        Operator::start(&ns.name, &account, &[], &[(CrashAfter::ENV, kind.create)]).await;
+    apply(&api, &object).await;
     assert!(
         crashing.wait_exit(TIMEOUT).await,
-        "the operator did not crash after CreateApi:\n{}",
+        "the operator did not crash after {}:\n{}",
+        kind.create,
         crashing.log_tail(30)
     );
-    let apis = aws.apigateway.list_apis().await.unwrap();
-    assert_eq!(apis.len(), 1, "CreateApi went through");
-    let obj = api.get("crash").await.unwrap();
-    let status = obj.status.unwrap_or_default();
     assert_eq!(
-        status.api_id, None,
+        (kind.ids)(aws.clone()).await.len(),
+        1,
+        "{} went through",
+        kind.create
+    );
+    let status = api.get("crash").await.unwrap().status.unwrap_or_default();
+    assert_eq!(
+        (kind.recorded)(&status),
+        None,
         "the crash came before the status write"
     );
-    assert_eq!(status.pending_creates, vec!["HttpApi".to_string()]);
+    assert_eq!(status.pending_creates, vec![kind.marker.to_string()]);
 
     let operator = Operator::start(&ns.name, &account, &[], &[]).await;
     let obj = wait_ready(&api, "crash", &operator, TIMEOUT).await;
-    let apis = aws.apigateway.list_apis().await.unwrap();
-    assert_eq!(apis.len(), 1, "adopted, not duplicated: {apis:?}");
-    assert_eq!(Some(apis[0].id.clone()), obj.status.unwrap().api_id);
+    let ids = (kind.ids)(aws).await;
+    assert_eq!(ids.len(), 1, "adopted, not duplicated: {ids:?}");
+    assert_eq!(Some(ids[0].clone()), (kind.recorded)(&obj.status.unwrap()));
+}
+
+#[tokio::test]
+async fn a_crash_right_after_create_api_is_adopted_not_duplicated() {
+    let account = shared::account();
+    let object = seed_in(&account, &account.sdk_config().await, "crash").await;
+    adopted_after_a_crash(
+        "crash-api",
+        account,
+        object,
+        PendingKind {
+            create: "CreateApi",
+            marker: "HttpApi",
+            ids: |aws| {
+                Box::pin(async move {
+                    let apis = aws.apigateway.list_apis().await.unwrap();
+                    apis.into_iter().map(|a| a.id).collect()
+                })
+            },
+            recorded: |status| status.api_id.clone(),
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_crash_right_after_create_vpc_link_is_adopted_not_duplicated() {
+    let account = shared::account();
+    let object = crash_object(&account, &account.sdk_config().await).await;
+    adopted_after_a_crash(
+        "crash-vpc",
+        account,
+        object,
+        PendingKind {
+            create: "CreateVpcLink",
+            marker: "VpcLink",
+            ids: |aws| {
+                Box::pin(async move {
+                    let links = aws.vpc_links.list_vpc_links().await.unwrap();
+                    links.into_iter().map(|l| l.id).collect()
+                })
+            },
+            recorded: |status| status.vpc_link_id.clone(),
+        },
+    )
+    .await;
 }

@@ -341,6 +341,131 @@ async fn a_custom_domain_with_a_nested_base_path_is_accepted() {
     assert_eq!(domain.certificate_arn, CERTIFICATE);
 }
 
+const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/orders/50dc6c495c0c9188/f2f7dc8efc522ab2";
+
+/// The example with a private route to `target`, through `link` (none when null).
+fn private_route(o: &mut Value, target: Value, link: Value) {
+    o["spec"]["routes"][0]["target"] = json!({"private": target});
+    if !link.is_null() {
+        o["spec"]["vpcLink"] = link;
+    }
+}
+
+rejects!(
+    private_target_without_a_vpc_link,
+    |o| private_route(o, json!({"listenerArn": LISTENER}), Value::Null),
+    "spec.routes",
+    "a route with a private target needs spec.vpcLink"
+);
+rejects!(
+    private_target_with_a_listener_and_a_service,
+    |o| private_route(
+        o,
+        json!({"listenerArn": LISTENER,
+               "cloudMapServiceArn": "arn:aws:servicediscovery:us-east-1:123456789012:service/srv-e4anhexample0004"}),
+        json!({"subnetIds": ["subnet-0a1b2c3d"]})
+    ),
+    "spec.routes[0].target.private",
+    "set exactly one of listenerArn"
+);
+rejects!(
+    private_target_to_a_target_group,
+    |o| private_route(
+        o,
+        json!({"listenerArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/orders/50dc6c495c0c9188"}),
+        json!({"subnetIds": ["subnet-0a1b2c3d"]})
+    ),
+    "spec.routes[0].target.private.listenerArn"
+);
+rejects!(
+    a_private_and_a_lambda_target_on_one_route,
+    |o| {
+        o["spec"]["vpcLink"] = json!({"subnetIds": ["subnet-0a1b2c3d"]});
+        o["spec"]["routes"][0]["target"]["private"] = json!({"listenerArn": LISTENER});
+    },
+    "spec.routes[0].target",
+    "exactly one target kind must be set: lambda, http or private"
+);
+rejects!(
+    vpc_link_with_subnets_and_an_id,
+    |o| o["spec"]["vpcLink"] = json!({"subnetIds": ["subnet-0a1b2c3d"], "id": "abcd123"}),
+    "spec.vpcLink",
+    "set exactly one of subnetIds"
+);
+rejects!(
+    vpc_link_with_neither_subnets_nor_an_id,
+    |o| o["spec"]["vpcLink"] = json!({"securityGroupIds": ["sg-0123abcd"]}),
+    "spec.vpcLink",
+    "set exactly one of subnetIds"
+);
+rejects!(
+    security_groups_on_a_referenced_link,
+    |o| o["spec"]["vpcLink"] = json!({"id": "abcd123", "securityGroupIds": ["sg-0123abcd"]}),
+    "spec.vpcLink.securityGroupIds",
+    "securityGroupIds go with subnetIds"
+);
+rejects!(
+    malformed_subnet_id,
+    |o| o["spec"]["vpcLink"] = json!({"subnetIds": ["subnet-XYZ"]}),
+    "spec.vpcLink.subnetIds[0]"
+);
+// The apply and the create word it differently; both name the subnet.
+rejects!(
+    duplicate_subnet,
+    |o| o["spec"]["vpcLink"] = json!({"subnetIds": ["subnet-0a1b2c3d", "subnet-0a1b2c3d"]}),
+    "spec.vpcLink.subnetIds",
+    "subnet-0a1b2c3d"
+);
+rejects!(
+    more_than_16_subnets,
+    |o| o["spec"]["vpcLink"] =
+        json!({"subnetIds": (0..17).map(|i| format!("subnet-{i:08x}")).collect::<Vec<_>>()}),
+    "spec.vpcLink.subnetIds"
+);
+rejects!(
+    more_than_5_security_groups,
+    |o| o["spec"]["vpcLink"] = json!({"subnetIds": ["subnet-0a1b2c3d"],
+        "securityGroupIds": (0..6).map(|i| format!("sg-{i:08x}")).collect::<Vec<_>>()}),
+    "spec.vpcLink.securityGroupIds"
+);
+
+#[tokio::test]
+async fn private_targets_through_a_link_of_ours_or_a_referenced_one_are_accepted() {
+    let api = setup("crd-private").await;
+    let object = variant("with-link", |o| {
+        private_route(
+            o,
+            json!({"listenerArn": LISTENER, "tlsServerName": "orders.internal"}),
+            json!({"subnetIds": ["subnet-0a1b2c3d", "subnet-4e5f6a7b0c1d2e3f4"],
+                   "securityGroupIds": ["sg-0123abcd"]}),
+        );
+        o["spec"]["routes"][1]["target"] = json!({"private": {"cloudMapServiceArn":
+            "arn:aws:servicediscovery:us-east-1:123456789012:service/srv-e4anhexample0004"}});
+    });
+    let created = apply(&api, &object).await.expect("accepted");
+    let link = created.spec.vpc_link.expect("kept");
+    assert_eq!(link.subnet_ids.unwrap().len(), 2);
+    let target = created.spec.routes[0]
+        .target
+        .private
+        .clone()
+        .expect("private");
+    assert_eq!(target.uri(), LISTENER);
+    assert_eq!(target.tls_server_name.as_deref(), Some("orders.internal"));
+    // Another link, then someone else's: the spec may change (the link is replaced).
+    let mut moved = object.clone();
+    moved["spec"]["vpcLink"] = json!({"subnetIds": ["subnet-99999999"]});
+    apply(&api, &moved).await.expect("new subnets accepted");
+    moved["spec"]["vpcLink"] = json!({"id": "abcd123"});
+    let referenced = apply(&api, &moved)
+        .await
+        .expect("a referenced link accepted");
+    assert_eq!(
+        referenced.spec.vpc_link.unwrap().id.as_deref(),
+        Some("abcd123")
+    );
+}
+
 /// Strict validation words an unknown field differently for a create and an apply.
 #[tokio::test]
 async fn unknown_field_in_strict_mode() {

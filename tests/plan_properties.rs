@@ -103,6 +103,7 @@ fn spec() -> impl Strategy<Value = AuthedApiSpec> {
                         http: Some(HttpTarget {
                             url: "https://example.com/".into(),
                         }),
+                        private: None,
                     },
                 })
                 .collect(),
@@ -113,6 +114,7 @@ fn spec() -> impl Strategy<Value = AuthedApiSpec> {
             throttling: None,
             access_log: None,
             domain: None,
+            vpc_link: None,
             disable_execute_api_endpoint: false,
             adopt: None,
             tags: Default::default(),

@@ -21,10 +21,10 @@ Rules applied throughout:
     control reads the tags of the API they belong to (and a stage's own on top), which is
     how the reference's aws:ResourceTag on those resource types can hold.
   * VPC links are resources of their own (arn:aws:apigateway:REGION::/vpclinks/ID) with
-    their own tags. Only the apigateway verb is judged for them: AWS also wants, the first
-    time an account makes an HTTP API VPC link, iam:CreateServiceLinkedRole for
-    AWSServiceRoleForAPIGateway (ops.apigateway.amazonaws.com), which then manages the
-    ENIs; the rig has no EC2 or service-linked role to judge that against.
+    their own tags. While the account has no AWSServiceRoleForAPIGateway, CreateVpcLink
+    also needs iam:CreateServiceLinkedRole on that role with iam:AWSServiceName
+    ops.apigateway.amazonaws.com: API Gateway creates it as the caller, and it then manages
+    the links' network interfaces (the rig has no EC2 to judge those against).
   * Authorizers: apigateway:Request/AuthorizerType and AuthorizerUri from the request,
     apigateway:Resource/* from the authorizer there now.
 """
@@ -39,6 +39,8 @@ from moto.awslambda.models import lambda_backends
 from moto.cognitoidentity.models import cognitoidentity_backends
 from moto.iam.models import iam_backends
 from moto.utilities.utils import get_partition
+
+import rig_vpc_links
 
 COGNITO_PUBLIC = {"GetId", "GetCredentialsForIdentity", "GetOpenIdToken", "UnlinkIdentity"}
 COGNITO_SERVICE = "cognito-identity.amazonaws.com"
@@ -226,7 +228,14 @@ def _apigateway(operation: str, response, principal) -> list[Check]:
         context["apigateway:Request/RouteAuthorizationType"] = body["authorizationType"]
     if operation in ("CreateApi", "UpdateApi") and "name" in body:
         context["apigateway:Request/ApiName"] = body["name"]
-    return [Check(f"apigateway:{response.method}", resource, context)]
+    checks = [Check(f"apigateway:{response.method}", resource, context)]
+    if operation == "CreateVpcLink" and not rig_vpc_links.has_service_linked_role(principal.account, region):
+        checks.append(Check(
+            "iam:CreateServiceLinkedRole",
+            rig_vpc_links.service_linked_role_arn(principal.account, region),
+            {"iam:AWSServiceName": rig_vpc_links.SERVICE_LINKED_ROLE_SERVICE},
+        ))
+    return checks
 
 
 # --- Lambda --------------------------------------------------------------------------------

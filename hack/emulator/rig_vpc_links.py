@@ -4,6 +4,10 @@ module corrects where it does not answer as AWS does):
 
   * CreateVpcLink wants a name and at least one subnet; the link is AVAILABLE at once (the
     rig has no ENIs to wait for) and carries its tags.
+  * The account's first link creates API Gateway's service-linked role
+    (AWSServiceRoleForAPIGateway, trusted by ops.apigateway.amazonaws.com), as AWS does
+    with the caller's iam:CreateServiceLinkedRole (which rig_authorization judges while the
+    role does not exist).
   * Get/Update/DeleteVpcLink of a link the account does not have: NotFoundException (moto
     deleted nothing silently). DeleteVpcLink answers 202 and drops the link's tags.
   * An integration with ConnectionType VPC_LINK is an HTTP_PROXY to an ALB/NLB listener
@@ -14,12 +18,15 @@ module corrects where it does not answer as AWS does):
     does when the target cannot be reached.
 """
 
+import json
 import re
 import threading
 
 from moto.apigatewayv2.exceptions import BadRequestException
 from moto.apigatewayv2.models import ApiGatewayV2Backend
 from moto.apigatewayv2.responses import ApiGatewayV2Response
+from moto.iam.models import iam_backends
+from moto.utilities.utils import get_partition
 
 LISTENER_ARN = re.compile(
     r"^arn:aws[a-z-]*:elasticloadbalancing:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
@@ -52,6 +59,33 @@ def stand_in_url(account: str, region: str, target: str) -> str | None:
 
 # --- VPC links ------------------------------------------------------------------------------
 
+SERVICE_LINKED_ROLE = "AWSServiceRoleForAPIGateway"
+SERVICE_LINKED_ROLE_SERVICE = "ops.apigateway.amazonaws.com"
+SERVICE_LINKED_ROLE_PATH = f"/aws-service-role/{SERVICE_LINKED_ROLE_SERVICE}/"
+
+
+def service_linked_role_arn(account: str, region: str) -> str:
+    return f"arn:{get_partition(region)}:iam::{account}:role{SERVICE_LINKED_ROLE_PATH}{SERVICE_LINKED_ROLE}"
+
+
+def has_service_linked_role(account: str, region: str) -> bool:
+    backend = iam_backends[account][get_partition(region)]
+    return any(role.name == SERVICE_LINKED_ROLE for role in backend.roles.values())
+
+
+def _ensure_service_linked_role(account: str, region: str) -> None:
+    if has_service_linked_role(account, region):
+        return
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "sts:AssumeRole",
+        "Principal": {"Service": SERVICE_LINKED_ROLE_SERVICE}}]}
+    iam_backends[account][get_partition(region)].create_role(
+        SERVICE_LINKED_ROLE, json.dumps(trust), SERVICE_LINKED_ROLE_PATH, None,
+        "Lets API Gateway manage VPC link network interfaces", [], None,
+        linked_service=SERVICE_LINKED_ROLE_SERVICE,
+    )
+
+
 _moto_create_vpc_link = ApiGatewayV2Backend.create_vpc_link
 
 
@@ -60,7 +94,9 @@ def create_vpc_link(self, name, sg_ids, subnet_ids, tags):
         raise BadRequestException("Name is required")
     if not subnet_ids:
         raise BadRequestException("SubnetIds must contain at least one subnet")
-    return _moto_create_vpc_link(self, name, sg_ids or [], subnet_ids, tags or {})
+    link = _moto_create_vpc_link(self, name, sg_ids or [], subnet_ids, tags or {})
+    _ensure_service_linked_role(self.account_id, self.region_name)
+    return link
 
 
 def delete_vpc_link(self, vpc_link_id: str) -> None:

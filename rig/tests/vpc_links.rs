@@ -3,7 +3,8 @@
 //! NotFound); an integration through it to an ALB/NLB listener or a Cloud Map service is
 //! read back as created, and one AWS would refuse is refused; the data plane forwards
 //! through the link to the URL standing in for the private target. The IAM judge sees
-//! each call as apigateway:<verb> on arn:aws:apigateway:<region>::/vpclinks[/<id>].
+//! each call as apigateway:<verb> on arn:aws:apigateway:<region>::/vpclinks[/<id>], and
+//! an account's first link also as iam:CreateServiceLinkedRole (API Gateway's role).
 
 mod common;
 
@@ -301,13 +302,14 @@ async fn the_judge_sees_vpc_link_calls_on_their_arns() {
         ]
     });
     iam.create_user().user_name("links").send().await.unwrap();
-    iam.put_user_policy()
-        .user_name("links")
-        .policy_name("links")
-        .policy_document(policy.to_string())
-        .send()
-        .await
-        .unwrap();
+    let put_policy = |policy: serde_json::Value| {
+        iam.put_user_policy()
+            .user_name("links")
+            .policy_name("links")
+            .policy_document(policy.to_string())
+            .send()
+    };
+    put_policy(policy.clone()).await.unwrap();
     let key = iam
         .create_access_key()
         .user_name("links")
@@ -324,6 +326,14 @@ async fn the_judge_sees_vpc_link_calls_on_their_arns() {
         })
         .await;
     let gateway = aws_sdk_apigatewayv2::Client::new(&user);
+    let tagged = || {
+        gateway
+            .create_vpc_link()
+            .name("tagged")
+            .subnet_ids("subnet-0a1b2c3d")
+            .tags("team", "payments")
+            .send()
+    };
 
     let untagged = gateway
         .create_vpc_link()
@@ -339,16 +349,42 @@ async fn the_judge_sees_vpc_link_calls_on_their_arns() {
         )),
         "{untagged:?}"
     );
-    let id = gateway
-        .create_vpc_link()
-        .name("tagged")
-        .subnet_ids("subnet-0a1b2c3d")
-        .tags("team", "payments")
+    // The account's first link: API Gateway creates its service-linked role as the caller.
+    let slr = format!(
+        "arn:aws:iam::{}:role/aws-service-role/ops.apigateway.amazonaws.com/AWSServiceRoleForAPIGateway",
+        account.id
+    );
+    let first = tagged().await.unwrap_err();
+    assert_eq!(first.code(), Some("AccessDeniedException"));
+    assert!(
+        first
+            .message()
+            .unwrap_or_default()
+            .contains(&format!("iam:CreateServiceLinkedRole on resource: {slr}")),
+        "{first:?}"
+    );
+    let mut with_role = policy.clone();
+    with_role["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole", "Resource": slr,
+            "Condition": {"StringEquals": {"iam:AWSServiceName": "ops.apigateway.amazonaws.com"}}
+        }));
+    put_policy(with_role).await.unwrap();
+    let id = tagged().await.unwrap().vpc_link_id.unwrap();
+    let role = iam
+        .get_role()
+        .role_name("AWSServiceRoleForAPIGateway")
         .send()
         .await
         .unwrap()
-        .vpc_link_id
+        .role
         .unwrap();
+    assert_eq!(role.arn, slr);
+    // Once the role exists, a link needs no more than the apigateway verb.
+    put_policy(policy).await.unwrap();
+    tagged().await.unwrap();
     gateway
         .get_vpc_link()
         .vpc_link_id(&id)

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_apigatewayv2::Client;
 use aws_sdk_apigatewayv2::types::{
-    AuthorizationType, AuthorizerType, IntegrationType, JwtConfiguration, ProtocolType,
+    AuthorizationType, AuthorizerType, ConnectionType, IntegrationType, JwtConfiguration,
+    ProtocolType, TlsConfigInput,
 };
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
@@ -145,6 +146,13 @@ pub enum IntegrationTarget {
     },
     /// HTTP_PROXY to a URL with a method (ANY forwards the caller's).
     Http { url: String, method: String },
+    /// HTTP_PROXY through a VPC link to an ALB/NLB listener or a Cloud Map service (its
+    /// ARN), method ANY, with the TLS server name to verify when it is set.
+    Private {
+        uri: String,
+        vpc_link_id: String,
+        tls_server_name: Option<String>,
+    },
 }
 
 /// An integration as AWS reports it.
@@ -441,6 +449,18 @@ impl ApiGatewayApi for ApiGateway {
                                     .to_owned(),
                             })
                         }
+                        (Some(IntegrationType::HttpProxy), Some(uri))
+                            if i.connection_type() == Some(&ConnectionType::VpcLink) =>
+                        {
+                            Some(IntegrationTarget::Private {
+                                uri: uri.to_owned(),
+                                vpc_link_id: i.connection_id().unwrap_or_default().to_owned(),
+                                tls_server_name: i
+                                    .tls_config()
+                                    .and_then(|t| t.server_name_to_verify())
+                                    .map(str::to_owned),
+                            })
+                        }
                         (Some(IntegrationType::HttpProxy), Some(uri)) => {
                             Some(IntegrationTarget::Http {
                                 url: uri.to_owned(),
@@ -475,6 +495,22 @@ impl ApiGatewayApi for ApiGateway {
                 .integration_uri(url)
                 .integration_method(method)
                 .payload_format_version("1.0"),
+            IntegrationTarget::Private {
+                uri,
+                vpc_link_id,
+                tls_server_name,
+            } => call
+                .integration_type(IntegrationType::HttpProxy)
+                .connection_type(ConnectionType::VpcLink)
+                .connection_id(vpc_link_id)
+                .integration_uri(uri)
+                .integration_method("ANY")
+                .payload_format_version("1.0")
+                .set_tls_config(tls_server_name.as_ref().map(|name| {
+                    TlsConfigInput::builder()
+                        .server_name_to_verify(name)
+                        .build()
+                })),
         };
         let out = call
             .send()

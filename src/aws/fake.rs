@@ -21,6 +21,7 @@ use super::domains::{ApiMapping, DomainName, DomainsApi};
 use super::error::{AwsError, AwsResult, ErrorKind};
 use super::iam::{IamApi, OidcProvider, Role};
 use super::lambda::{APIGATEWAY_PRINCIPAL, LambdaApi, Permission};
+use super::vpc_links::{VpcLink, VpcLinksApi};
 
 /// An API with everything in it.
 #[derive(Clone, Debug)]
@@ -45,6 +46,8 @@ pub struct State {
     /// Custom domains by name, and the mappings on each.
     pub domains: BTreeMap<String, DomainName>,
     pub mappings: BTreeMap<String, Vec<ApiMapping>>,
+    /// VPC links by id.
+    pub vpc_links: BTreeMap<String, VpcLink>,
     /// Certificates API Gateway would take; any other is refused (BadRequestException).
     pub certificates: Vec<String>,
     /// function ARN -> its statements. A function not here does not exist.
@@ -142,6 +145,7 @@ impl FakeAws {
         super::AwsClients {
             apigateway: Arc::new(self.clone()),
             domains: Arc::new(self.clone()),
+            vpc_links: Arc::new(self.clone()),
             cognito: Arc::new(self.clone()),
             iam: Arc::new(self.clone()),
             lambda: Arc::new(self.clone()),
@@ -261,6 +265,17 @@ impl ApiGatewayApi for FakeAws {
         target: &IntegrationTarget,
     ) -> AwsResult<String> {
         let mut s = self.write("CreateIntegration")?;
+        if let IntegrationTarget::Private { vpc_link_id, .. } = target
+            && !s.vpc_links.contains_key(vpc_link_id)
+        {
+            return Err(AwsError {
+                kind: ErrorKind::Invalid,
+                service: "apigateway",
+                operation: "CreateIntegration",
+                code: "BadRequestException".into(),
+                message: format!("Invalid VPC link identifier specified: {vpc_link_id}"),
+            });
+        }
         let id = s.id("int");
         s.api(api_id)?.integrations.push(Integration {
             id: id.clone(),
@@ -554,6 +569,76 @@ impl DomainsApi for FakeAws {
             ));
         }
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl VpcLinksApi for FakeAws {
+    async fn create_vpc_link(
+        &self,
+        name: &str,
+        subnet_ids: &[String],
+        security_group_ids: &[String],
+        tags: &BTreeMap<String, String>,
+    ) -> AwsResult<VpcLink> {
+        let mut s = self.write("CreateVpcLink")?;
+        let id = s.id("vpcl-");
+        let mut link = VpcLink {
+            id: id.clone(),
+            name: name.to_owned(),
+            subnet_ids: subnet_ids.to_vec(),
+            security_group_ids: security_group_ids.to_vec(),
+            status: "AVAILABLE".into(),
+            tags: tags.clone(),
+        };
+        link.subnet_ids.sort();
+        link.security_group_ids.sort();
+        s.vpc_links.insert(id, link.clone());
+        Ok(link)
+    }
+
+    async fn get_vpc_link(&self, id: &str) -> AwsResult<Option<VpcLink>> {
+        Ok(self.read("GetVpcLink")?.vpc_links.get(id).cloned())
+    }
+
+    async fn list_vpc_links(&self) -> AwsResult<Vec<VpcLink>> {
+        Ok(self
+            .read("GetVpcLinks")?
+            .vpc_links
+            .values()
+            .cloned()
+            .collect())
+    }
+
+    async fn rename_vpc_link(&self, id: &str, name: &str) -> AwsResult<()> {
+        let mut s = self.write("UpdateVpcLink")?;
+        let link = s
+            .vpc_links
+            .get_mut(id)
+            .ok_or_else(|| not_found("apigateway", "UpdateVpcLink", format!("VPC link {id}")))?;
+        link.name = name.to_owned();
+        Ok(())
+    }
+
+    /// Refused while an integration uses the link, as API Gateway refuses it.
+    async fn delete_vpc_link(&self, id: &str) -> AwsResult<()> {
+        let mut s = self.write("DeleteVpcLink")?;
+        let in_use = s.apis.values().flat_map(|a| &a.integrations).any(|i| {
+            matches!(&i.target, Some(IntegrationTarget::Private { vpc_link_id, .. }) if vpc_link_id == id)
+        });
+        if in_use {
+            return Err(AwsError {
+                kind: ErrorKind::Invalid,
+                service: "apigateway",
+                operation: "DeleteVpcLink",
+                code: "BadRequestException".into(),
+                message: format!("VPC link {id} is used by integrations"),
+            });
+        }
+        s.vpc_links
+            .remove(id)
+            .map(drop)
+            .ok_or_else(|| not_found("apigateway", "DeleteVpcLink", format!("VPC link {id}")))
     }
 }
 

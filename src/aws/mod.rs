@@ -26,6 +26,7 @@ pub mod lambda;
 pub mod provider;
 pub mod ratelimit;
 pub mod sts;
+pub mod vpc_links;
 
 pub use apigateway::ApiGatewayApi;
 pub use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
@@ -34,6 +35,7 @@ pub use domains::DomainsApi;
 pub use error::{AwsError, AwsResult, ErrorKind};
 pub use iam::IamApi;
 pub use lambda::LambdaApi;
+pub use vpc_links::VpcLinksApi;
 
 use std::sync::Arc;
 
@@ -93,6 +95,8 @@ pub struct AwsClients {
     pub apigateway: Arc<dyn ApiGatewayApi>,
     /// API Gateway's custom domains (the same service and rate limit as `apigateway`).
     pub domains: Arc<dyn DomainsApi>,
+    /// API Gateway's VPC links (the same service and rate limit as `apigateway`).
+    pub vpc_links: Arc<dyn VpcLinksApi>,
     pub cognito: Arc<dyn CognitoApi>,
     pub iam: Arc<dyn IamApi>,
     pub lambda: Arc<dyn LambdaApi>,
@@ -145,7 +149,8 @@ impl AwsClients {
         ));
         Self {
             apigateway: apigateway.clone(),
-            domains: apigateway,
+            domains: apigateway.clone(),
+            vpc_links: apigateway,
             cognito: Arc::new(cognito::Cognito::new(
                 &for_service("cognito-identity"),
                 interceptors,

@@ -17,6 +17,7 @@ mod routes;
 mod tags;
 #[cfg(test)]
 mod test_support;
+mod vpc_link;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,6 +41,7 @@ pub use tags::{
     MANAGED_BY, OUR_TAG_PREFIX, OUR_TAGS, TAG_CLUSTER, TAG_KEY_MAX, TAG_MANAGED_BY, TAG_OWNER,
     TAG_STAGE, TAG_UID, TAG_VALUE_MAX, TAGS_MAX, check_tag, merge_tags, reserved_tag_key,
 };
+pub use vpc_link::{VpcLinkPlan, through_link};
 
 /// IAM path of every role authedapi creates: the operator's own policy may create, change
 /// and pass only roles under it.
@@ -86,6 +88,8 @@ pub struct Plan {
     pub oidc: OidcPlan,
     /// The custom domain, when the spec has one.
     pub domain: Option<DomainPlan>,
+    /// The VPC link private targets go through, when the spec has one.
+    pub vpc_link: Option<VpcLinkPlan>,
     /// Functions the API must be allowed to invoke.
     pub lambda_functions: BTreeSet<String>,
     /// Statement id of our permission on each of those functions.
@@ -138,6 +142,11 @@ pub fn plan_tagged(
         .as_ref()
         .map(|domain| DomainPlan::of(domain, provider_tags.clone()));
     let oidc = issuers::oidc_plan(issuer, &partition, who, provider_tags);
+    // A link of ours shares the API's name (VPC link names are not unique either).
+    let vpc_link = spec
+        .vpc_link
+        .as_ref()
+        .map(|link| VpcLinkPlan::of(link, &names.api));
 
     let mut access = match &spec.access {
         None => None,
@@ -171,6 +180,7 @@ pub fn plan_tagged(
         jwt,
         oidc,
         domain,
+        vpc_link,
         lambda_functions,
         cors: spec.cors.as_ref().map(|c| {
             CorsConfig {

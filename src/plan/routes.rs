@@ -92,8 +92,9 @@ fn check_route_key(key: &str) -> Result<(), PlanError> {
 }
 
 fn integration_target(route: &Route, partition: &str) -> Result<IntegrationTarget, PlanError> {
-    match (&route.target.lambda, &route.target.http) {
-        (Some(lambda), None) => {
+    let target = &route.target;
+    match (&target.lambda, &target.http, &target.private) {
+        (Some(lambda), None, None) => {
             let arn_partition = lambda.function_arn.split(':').nth(1).unwrap_or_default();
             if arn_partition != partition {
                 return Err(PlanError(format!(
@@ -110,9 +111,15 @@ fn integration_target(route: &Route, partition: &str) -> Result<IntegrationTarge
                     .to_owned(),
             })
         }
-        (None, Some(http)) => Ok(IntegrationTarget::Http {
+        (None, Some(http), None) => Ok(IntegrationTarget::Http {
             url: http.url.clone(),
             method: "ANY".to_owned(),
+        }),
+        // Its VPC link id is AWS's to give: see `through_link`.
+        (None, None, Some(private)) => Ok(IntegrationTarget::Private {
+            uri: private.uri().to_owned(),
+            vpc_link_id: String::new(),
+            tls_server_name: private.tls_server_name.clone(),
         }),
         _ => Err(PlanError(format!(
             "route {:?}: exactly one target kind must be set",

@@ -18,6 +18,7 @@ pub fn lambda(name: &str) -> Target {
             payload_format_version: None,
         }),
         http: None,
+        private: None,
     }
 }
 
@@ -25,6 +26,7 @@ pub fn http(url: &str) -> Target {
     Target {
         lambda: None,
         http: Some(HttpTarget { url: url.into() }),
+        private: None,
     }
 }
 
@@ -61,6 +63,7 @@ pub fn seed() -> AuthedApiSpec {
         throttling: None,
         access_log: None,
         domain: None,
+        vpc_link: None,
         disable_execute_api_endpoint: false,
         adopt: None,
         tags: BTreeMap::new(),

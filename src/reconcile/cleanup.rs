@@ -15,7 +15,7 @@ use kube::runtime::events::EventType;
 use super::domain::release_domain;
 use super::driver::{Driver, Mode};
 use super::events::{Action, Call, Reason};
-use super::kinds::{http_api, identity_pool, outputs, permissions, role};
+use super::kinds::{http_api, identity_pool, outputs, permissions, role, vpc_link};
 use super::sync::{registered_oidc, release_oidc};
 use super::{
     Context, Error, OBSERVE_ONLY, Placed, annotated, cached_tenants, guardrails, names_for,
@@ -41,6 +41,7 @@ pub(super) async fn cleanup(obj: &AuthedApi, ctx: &Context) -> Result<Requeue, E
 fn made_anything(status: &AuthedApiStatus) -> bool {
     status.account_id.is_some()
         || status.api_id.is_some()
+        || status.vpc_link_id.is_some()
         || status.identity_pool_id.is_some()
         || status.oidc_provider_arn.is_some()
         || !status.oidc_claims.is_empty()
@@ -201,6 +202,15 @@ pub(super) async fn delete_all(d: &mut Driver<'_>, issuer_allowed: bool) -> Resu
     }
     // The API goes with everything in it (integrations, authorizer, routes, stage).
     d.ensure(&http_api::HttpApiKind, &None).await?;
+    // Our VPC links, once no integration uses them (a referenced one is never ours).
+    d.ensure(
+        &vpc_link::VpcLinkKind,
+        &vpc_link::Wanted {
+            link: None,
+            prune: true,
+        },
+    )
+    .await?;
     // Every pair it recorded before registering, and the one status names. An object from
     // before those records may have registered the spec's pair before its status named
     // it: that one too, unless its issuer is not allowed (a sync never starts with such a

@@ -10,10 +10,11 @@ use super::adoption;
 use super::driver::{Driver, Mode};
 use super::kinds::{
     self, authorizer, http_api, identity_pool, integrations, oidc_provider, outputs, permissions,
-    pool_roles, role, routes, stage,
+    pool_roles, role, routes, stage, vpc_link,
 };
 use crate::api::{AccessRoleStatus, AuthedApiStatus, DomainStatus, OidcClaim, RouteStatus};
 use crate::aws::cognito::{IdentityPool, MappingRule, PoolRoles, RulesMapping};
+use crate::plan::{VpcLinkPlan, through_link};
 
 /// Every kind, in dependency order. In observe-only mode a missing parent (no API, no
 /// pool, no role yet) ends the walk: what lives inside it would be created with it.
@@ -72,6 +73,16 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         .await?;
     }
 
+    // The VPC link private targets go through, before the integrations that use it.
+    let mut wanted_link = vpc_link::Wanted {
+        link: plan.vpc_link.clone(),
+        prune: false,
+    };
+    let links = d.ensure(&vpc_link::VpcLinkKind, &wanted_link).await?;
+    let link_id = links
+        .in_use(plan.vpc_link.as_ref())
+        .map(|link| link.id.clone());
+
     let api = http_api::Wanted {
         cors: plan.cors.clone(),
         disable_execute_api_endpoint: plan.disable_execute_api_endpoint,
@@ -80,6 +91,10 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     let Some(api_id) = apis.first().map(|a| a.id.clone()) else {
         return Ok(());
     };
+    if plan.vpc_link.is_some() && link_id.is_none() {
+        return Ok(()); // observe-only: what goes through the link comes with it
+    }
+    let link_id = link_id.as_deref();
 
     // A new API has nothing inside it yet: its children are created without a look.
     let new_api = d.created(&http_api::INFO);
@@ -88,7 +103,11 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         new_api,
     };
     let mut wanted_integrations = integrations::Wanted {
-        targets: plan.integrations.clone(),
+        targets: plan
+            .integrations
+            .iter()
+            .map(|target| through_link(target, link_id))
+            .collect(),
         prune: false,
     };
     let found = d.ensure(&in_api, &wanted_integrations).await?;
@@ -108,7 +127,10 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
         .iter()
         .map(|r| routes::WantedRoute {
             key: r.key.clone(),
-            integration_id: by_target.get(&r.target).cloned().unwrap_or_default(),
+            integration_id: by_target
+                .get(&through_link(&r.target, link_id))
+                .cloned()
+                .unwrap_or_default(),
             auth: plan.route_auth(r, authorizer_id.as_deref()),
         })
         .collect();
@@ -140,6 +162,17 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     d.act(&in_api, &wanted_integrations, found).await?;
     wanted_jwt.prune = true;
     d.act(&jwt, &wanted_jwt, authorizers).await?;
+    // Now that no integration uses them: the links of ours not in use.
+    wanted_link.prune = true;
+    let links = d.act(&vpc_link::VpcLinkKind, &wanted_link, links).await?;
+    if acting {
+        d.status.vpc_link_id = match &plan.vpc_link {
+            Some(VpcLinkPlan::Owned { .. }) => links
+                .in_use(plan.vpc_link.as_ref())
+                .map(|link| link.id.clone()),
+            _ => None,
+        };
+    }
     d.ensure(
         &stage::DefaultStage {
             api_id: &api_id,

@@ -27,6 +27,8 @@
 //! - [`api_server_restart`]: the operator survives a restarted API server
 //! - [`pause`]: a paused object gets no AWS call until the annotation goes
 //! - [`observe_only`]: observe-only lists the diff and writes nothing
+//! - [`vpc_links`]: a VPC link of ours carries private routes, is put back when changed
+//!   behind our back and goes with the object; someone else's is used, never touched
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -52,3 +54,4 @@ mod spec_edits;
 mod stages;
 mod steady_state;
 mod throttling;
+mod vpc_links;

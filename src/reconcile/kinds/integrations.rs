@@ -2,7 +2,9 @@
 //! ours every integration is ours, so they are kept as a set: the missing are created
 //! (before the routes that need them), the unused deleted (after the routes moved away,
 //! hence the `prune` pass). A crash after a create leaves an integration that the next
-//! observe finds by its target and uses: no marker needed.
+//! observe finds by its target and uses: no marker needed. An integration changed behind
+//! our back (a private one's VPC link, URI or TLS name, say) is another target: a new one
+//! is made, the routes move to it, and the changed one is pruned.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -156,6 +158,9 @@ pub fn describe(target: &IntegrationTarget) -> String {
     match target {
         IntegrationTarget::Lambda { function_arn, .. } => format!("Lambda {function_arn}"),
         IntegrationTarget::Http { url, method } => format!("{method} {url}"),
+        IntegrationTarget::Private {
+            uri, vpc_link_id, ..
+        } => format!("{uri} through VPC link {vpc_link_id}"),
     }
 }
 

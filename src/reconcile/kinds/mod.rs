@@ -19,6 +19,7 @@ pub mod role;
 pub mod role_policy;
 pub mod routes;
 pub mod stage;
+pub mod vpc_link;
 
 use super::driver::KindInfo;
 use super::events::Call;
@@ -27,6 +28,8 @@ use super::events::Call;
 /// the API's children going with it).
 pub const REGISTERED: &[&KindInfo] = &[
     &oidc_provider::INFO,
+    // Before the integrations through it; deleted after the API (AWS keeps a link in use).
+    &vpc_link::INFO,
     &http_api::INFO,
     &integrations::INFO,
     &authorizer::INFO,

@@ -70,7 +70,7 @@ fn every_registered_kind_names_its_creates_once() {
     }
     // Objects already stored name their pending creates so: the markers must not change.
     let markers: Vec<&str> = kinds::REGISTERED.iter().filter_map(|k| k.pending).collect();
-    assert_eq!(markers, ["HttpApi", "IdentityPool"]);
+    assert_eq!(markers, ["VpcLink", "HttpApi", "IdentityPool"]);
 }
 
 /// A delete that waits on a person is retried at least every 2 minutes (plus jitter),

@@ -335,3 +335,4 @@ mod pause_and_observe_only;
 mod reconcile_now;
 mod spec_changes;
 mod tags;
+mod vpc_links;

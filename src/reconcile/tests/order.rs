@@ -8,7 +8,10 @@ use super::*;
 async fn sync_follows_the_registered_order_and_cleanup_reverses_it() {
     let mut rig = Rig::new();
     issued(&rig);
-    let obj = on_domain("a", "uid-a", "v1");
+    let mut obj = on_domain("a", "uid-a", "v1");
+    let with_link = super::vpc_links::private(super::vpc_links::owned_link());
+    obj.spec.vpc_link = with_link.spec.vpc_link;
+    obj.spec.routes = with_link.spec.routes;
     known(&mut rig, obj.clone());
     let placed = prepare(&obj, &rig.ctx).await.expect("placed");
     let (aws, plan) = (&placed.aws, &placed.plan);
@@ -40,4 +43,5 @@ async fn sync_follows_the_registered_order_and_cleanup_reverses_it() {
         "{deleted:?}"
     );
     assert!(rig.aws.state().apis.is_empty());
+    assert!(rig.aws.state().vpc_links.is_empty());
 }

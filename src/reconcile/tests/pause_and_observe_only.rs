@@ -142,3 +142,23 @@ async fn deleting_an_observe_only_object_leaves_aws_alone() {
     assert_eq!(rig.aws.state().writes_total(), 0);
     assert_eq!(rig.aws.state().apis.len(), 1);
 }
+
+#[tokio::test]
+async fn observe_only_lists_the_vpc_link_before_the_api_and_writes_nothing() {
+    let rig = Rig::new();
+    let mut obj = super::vpc_links::private(super::vpc_links::owned_link());
+    annotate(&mut obj, OBSERVE_ONLY);
+    rig.reconcile(&mut obj).await.unwrap();
+    assert_eq!(rig.aws.state().writes_total(), 0);
+    let planned: Vec<String> = obj
+        .status
+        .unwrap()
+        .planned_changes
+        .iter()
+        .map(|c| c.split(':').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        planned,
+        ["CreateOpenIDConnectProvider", "CreateVpcLink", "CreateApi"]
+    );
+}
