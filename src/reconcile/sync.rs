@@ -8,8 +8,8 @@ use kube::ResourceExt;
 use super::Error;
 use super::driver::{Driver, Mode};
 use super::kinds::{
-    self, authorizer, http_api, identity_pool, integrations, oidc_provider, outputs, permissions,
-    pool_roles, role, routes, stage,
+    self, authorizer, http_api, identity_pool, integrations, lambda_authorizer, oidc_provider,
+    outputs, permissions, pool_roles, role, routes, stage,
 };
 use crate::api::{AccessRoleStatus, AuthedApiStatus, DomainStatus, OidcClaim, RouteStatus};
 use crate::aws::cognito::{IdentityPool, MappingRule, PoolRoles, RulesMapping};
@@ -99,13 +99,23 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     };
     let authorizers = d.ensure(&jwt, &wanted_jwt).await?;
     let authorizer_id = authorizer::chosen(plan.jwt.as_ref(), &authorizers).map(|a| a.id.clone());
+    let lambda = lambda_authorizer::LambdaAuthorizers {
+        api_id: &api_id,
+        new_api,
+    };
+    let mut wanted_lambda = lambda_authorizer::Wanted {
+        authorizers: plan.lambda_authorizers.clone(),
+        prune: false,
+    };
+    let lambda_authorizers = d.ensure(&lambda, &wanted_lambda).await?;
+    let lambda_ids = lambda_authorizer::ids(&plan.lambda_authorizers, &lambda_authorizers);
     let wanted_routes: Vec<routes::WantedRoute> = plan
         .routes
         .iter()
         .map(|r| routes::WantedRoute {
             key: r.key.clone(),
             integration_id: by_target.get(&r.target).cloned().unwrap_or_default(),
-            auth: plan.route_auth(r, authorizer_id.as_deref()),
+            auth: plan.route_auth(r, authorizer_id.as_deref(), &lambda_ids),
         })
         .collect();
     let in_routes = d
@@ -136,6 +146,8 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     d.act(&in_api, &wanted_integrations, found).await?;
     wanted_jwt.prune = true;
     d.act(&jwt, &wanted_jwt, authorizers).await?;
+    wanted_lambda.prune = true;
+    d.act(&lambda, &wanted_lambda, lambda_authorizers).await?;
     d.ensure(
         &stage::DefaultStage {
             api_id: &api_id,
@@ -147,8 +159,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     super::domain::sync_domain(d, &api_id).await?;
 
     let functions = permissions::Wanted {
-        functions: plan.lambda_functions.clone(),
-        source_arn: plan.permission_source_arn(&api_id),
+        functions: plan.invoke_permissions(&api_id),
     };
     d.ensure(
         &permissions::Permissions {
@@ -158,7 +169,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     )
     .await?;
     if acting {
-        d.status.lambda_permissions = plan.lambda_functions.iter().cloned().collect();
+        d.status.lambda_permissions = functions.functions.keys().cloned().collect();
     }
 
     let pool = identity_pool::Wanted {

@@ -1,8 +1,9 @@
 //! The API's JWT authorizer, when a route needs one: found by its planned name, its issuer
-//! and audience kept as planned. Other authorizers in the API (an old one, or every one
-//! when no route needs JWT any more) are deleted in the `prune` pass, after the routes.
+//! and audience kept as planned. Other JWT authorizers in the API (an old one, or every
+//! one when no route needs JWT any more) are deleted in the `prune` pass, after the
+//! routes. REQUEST authorizers are the Lambda authorizer kind's, never touched here.
 
-use crate::aws::apigateway::JwtAuthorizer;
+use crate::aws::apigateway::{Authorizer as AnyAuthorizer, JwtAuthorizer};
 use crate::plan::JwtPlan;
 use crate::reconcile::Error;
 use crate::reconcile::driver::{
@@ -61,7 +62,7 @@ impl Change for AuthorizerChange {
             AuthorizerChange::Update { id } => {
                 format!("Updated JWT authorizer {id}: issuer and audience as planned")
             }
-            AuthorizerChange::Delete { id } => format!("Deleted unused authorizer {id}"),
+            AuthorizerChange::Delete { id } => format!("Deleted unused JWT authorizer {id}"),
         }
     }
 }
@@ -112,7 +113,12 @@ impl Managed for Authorizer<'_> {
         if self.new_api {
             return Ok(Vec::new());
         }
-        Ok(d.aws.apigateway.list_authorizers(self.api_id).await?)
+        let all = d.aws.apigateway.list_authorizers(self.api_id).await?;
+        Ok(all
+            .iter()
+            .filter_map(AnyAuthorizer::as_jwt)
+            .cloned()
+            .collect())
     }
 
     fn diff(&self, wanted: &Wanted, observed: &Vec<JwtAuthorizer>) -> Vec<AuthorizerChange> {
@@ -223,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn pruning_deletes_every_other_authorizer_and_all_when_none_is_needed() {
+    fn pruning_deletes_every_other_jwt_authorizer_and_all_when_none_is_needed() {
         let observed = [
             existing("x", "authedapi-jwt", "https://i/", &["a"]),
             existing("y", "someone-else", "https://i/", &["a"]),

@@ -8,7 +8,7 @@ use super::*;
 async fn sync_follows_the_registered_order_and_cleanup_reverses_it() {
     let mut rig = Rig::new();
     issued(&rig);
-    let obj = on_domain("a", "uid-a", "v1");
+    let obj = with_lambda_authorizer(on_domain("a", "uid-a", "v1"));
     known(&mut rig, obj.clone());
     let placed = prepare(&obj, &rig.ctx).await.expect("placed");
     let (aws, plan) = (&placed.aws, &placed.plan);
