@@ -199,7 +199,7 @@ pub(super) async fn delete_all(d: &mut Driver<'_>, issuer_allowed: bool) -> Resu
     for name in &domains {
         release_domain(d, name, api_id.as_deref()).await?;
     }
-    // The API goes with everything in it (integrations, authorizers, routes, stage).
+    // The API goes with everything in it (integrations, authorizer, routes, stage).
     d.ensure(&http_api::HttpApiKind, &None).await?;
     // Every pair it recorded before registering, and the one status names. An object from
     // before those records may have registered the spec's pair before its status named
