@@ -217,3 +217,13 @@ async fn an_authorizer_function_the_namespace_may_not_use_is_refused_before_any_
     let s = rig.aws.state();
     assert_eq!((s.writes_total(), s.reads.len()), (0, 0));
 }
+
+#[tokio::test]
+async fn deleting_the_object_takes_the_authorizers_permission_too() {
+    let rig = Rig::new();
+    let mut obj = with_lambda_authorizer(seed());
+    rig.ready(&mut obj).await;
+    rig.delete(&obj).await.unwrap();
+    assert!(rig.aws.state().apis.is_empty());
+    assert!(statements(&rig, AUTH_FN).is_empty());
+}
