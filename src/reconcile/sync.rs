@@ -89,9 +89,10 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     };
     let found = d.ensure(&in_api, &wanted_integrations).await?;
     let by_target = integrations::by_target(&found);
+    let listed = authorizer::list(d, &api_id, new_api).await?;
     let jwt = authorizer::Authorizer {
         api_id: &api_id,
-        new_api,
+        listed: &listed,
     };
     let mut wanted_jwt = authorizer::Wanted {
         jwt: plan.jwt.clone(),
@@ -101,7 +102,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     let authorizer_id = authorizer::chosen(plan.jwt.as_ref(), &authorizers).map(|a| a.id.clone());
     let lambda = lambda_authorizer::LambdaAuthorizers {
         api_id: &api_id,
-        new_api,
+        listed: &listed,
     };
     let mut wanted_lambda = lambda_authorizer::Wanted {
         authorizers: plan.lambda_authorizers.clone(),

@@ -2,7 +2,10 @@
 //! makes the authorizer and the route that names it, and lets only the API's authorizers
 //! invoke the function; the rig's data plane then runs it before the route as API Gateway
 //! does (allowed with its context, refused 403, no identity source 401, answers cached for
-//! the TTL). A function the namespace's tenant does not allow is refused before AWS.
+//! the TTL). An authorizer changed behind the operator's back is put back in place. A
+//! function the namespace's tenant does not allow is refused before AWS.
+
+use std::time::{Duration, Instant};
 
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
@@ -126,6 +129,55 @@ async fn a_lambda_route_runs_its_authorizer_before_the_handler() {
         2,
         "no identity source: the function never ran"
     );
+}
+
+#[tokio::test]
+async fn an_authorizer_changed_in_aws_is_put_back_in_place_within_a_resync() {
+    let s = &Fixture::new("op-lambda-drift", &["--resync", "3s"]).await;
+    let (authorizer, echo) = functions(s).await;
+    let obj = s
+        .apply_ready(&with_authorizer(s, "drifty", &authorizer, &echo).await)
+        .await;
+    let id = api_id(&obj);
+    let gw = &s.aws.apigateway;
+    let request = async || {
+        let authorizers = gw.list_authorizers(&id).await.unwrap();
+        let [Authorizer::Request(found)] = authorizers.as_slice() else {
+            panic!("one REQUEST authorizer: {authorizers:?}");
+        };
+        found.clone()
+    };
+    let planned = request().await;
+
+    // Someone turns the cache off, reads the identity from elsewhere and runs another
+    // function.
+    let mut drifted = planned.config.clone();
+    drifted.result_ttl_seconds = 0;
+    drifted.identity_sources = vec!["$request.querystring.user".into()];
+    drifted.uri = drifted.uri.replace(&authorizer, &echo);
+    gw.update_request_authorizer(&id, &planned.id, &drifted)
+        .await
+        .unwrap();
+
+    // Put back: the operator says it updated the authorizer, and AWS has it as planned.
+    let updated = async || {
+        s.events().await.iter().any(|e| {
+            e.reason.as_deref() == Some("Updated")
+                && e.action.as_deref() == Some("UpdateAuthorizer lambda-users")
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = request().await;
+        if now == planned && updated().await {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not put back within 20s: {now:?}, planned {planned:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 #[tokio::test]

@@ -22,8 +22,22 @@ pub const INFO: KindInfo = KindInfo {
 /// The authorizers of the API `api_id`.
 pub struct Authorizer<'a> {
     pub api_id: &'a str,
-    /// The API was created by this reconcile: it has none yet, no need to ask.
-    pub new_api: bool,
+    /// Every authorizer of the API, as one GetAuthorizers (see [`list`]) read them for
+    /// both authorizer kinds.
+    pub listed: &'a [AnyAuthorizer],
+}
+
+/// The API's authorizers of both types, read once per reconcile for the JWT and the Lambda
+/// authorizer kinds (a drift check then costs one read for both); a new API has none.
+pub async fn list(
+    d: &Driver<'_>,
+    api_id: &str,
+    new_api: bool,
+) -> Result<Vec<AnyAuthorizer>, Error> {
+    if new_api {
+        return Ok(Vec::new());
+    }
+    Ok(d.aws.apigateway.list_authorizers(api_id).await?)
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -109,12 +123,9 @@ impl Managed for Authorizer<'_> {
         &INFO
     }
 
-    async fn observe(&self, d: &mut Driver<'_>, _: &Wanted) -> Result<Vec<JwtAuthorizer>, Error> {
-        if self.new_api {
-            return Ok(Vec::new());
-        }
-        let all = d.aws.apigateway.list_authorizers(self.api_id).await?;
-        Ok(all
+    async fn observe(&self, _: &mut Driver<'_>, _: &Wanted) -> Result<Vec<JwtAuthorizer>, Error> {
+        Ok(self
+            .listed
             .iter()
             .filter_map(AnyAuthorizer::as_jwt)
             .cloned()

@@ -25,8 +25,9 @@ pub const INFO: KindInfo = KindInfo {
 /// The REQUEST authorizers of the API `api_id`.
 pub struct LambdaAuthorizers<'a> {
     pub api_id: &'a str,
-    /// The API was created by this reconcile: it has none yet, no need to ask.
-    pub new_api: bool,
+    /// Every authorizer of the API, read once for both authorizer kinds
+    /// ([`super::authorizer::list`]).
+    pub listed: &'a [Authorizer],
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -143,14 +144,11 @@ impl Managed for LambdaAuthorizers<'_> {
 
     async fn observe(
         &self,
-        d: &mut Driver<'_>,
+        _: &mut Driver<'_>,
         _: &Wanted,
     ) -> Result<Vec<RequestAuthorizer>, Error> {
-        if self.new_api {
-            return Ok(Vec::new());
-        }
-        let all = d.aws.apigateway.list_authorizers(self.api_id).await?;
-        Ok(all
+        Ok(self
+            .listed
             .iter()
             .filter_map(Authorizer::as_request)
             .cloned()

@@ -227,3 +227,14 @@ async fn deleting_the_object_takes_the_authorizers_permission_too() {
     assert!(rig.aws.state().apis.is_empty());
     assert!(statements(&rig, AUTH_FN).is_empty());
 }
+
+#[tokio::test]
+async fn a_resync_reads_the_authorizers_once_for_both_kinds_and_writes_nothing() {
+    let rig = Rig::new();
+    let mut obj = with_lambda_authorizer(seed());
+    rig.ready(&mut obj).await;
+    rig.reconcile(&mut obj).await.unwrap();
+    let s = rig.aws.state();
+    assert_eq!(s.reads.get("GetAuthorizers"), Some(&1), "{:?}", s.reads);
+    assert_eq!(s.writes_total(), 0, "{:?}", s.writes);
+}
