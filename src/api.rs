@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 /// The most routes (and integrations) one API Gateway HTTP API may have.
 pub const MAX_ROUTES: usize = 300;
+/// A Lambda function's ARN, optionally with a version or alias qualifier.
+const FUNCTION_ARN_PATTERN: &str = r"^arn:aws(-cn|-us-gov)?:lambda:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:(\$LATEST|[A-Za-z0-9_-]{1,128}))?$";
+/// The most Lambda authorizers one object may declare (API Gateway allows 10 per API).
+pub const MAX_AUTHORIZERS: usize = 10;
 
 /// An HTTP API on AWS API Gateway whose private routes only users logged in with Auth0 (or
 /// any OpenID Connect issuer) can call: the issuer is federated through a Cognito identity
@@ -44,6 +48,16 @@ pub const MAX_ROUTES: usize = 300;
         "self.routes.all(r, !has(r.scopes) || (has(r.authorization) ? r.authorization : self.defaultAuthorization) == 'jwt')"
     )
     .message("scopes are allowed only on routes whose authorization is jwt")
+    .field_path(".routes"),
+    validation = Rule::new(
+        "self.routes.all(r, (has(r.authorization) ? r.authorization : self.defaultAuthorization) != 'lambda' || (has(r.authorizer) && has(self.authorizers) && self.authorizers.exists(a, a.name == r.authorizer)))"
+    )
+    .message("a route whose authorization is lambda must name one of spec.authorizers in its authorizer field")
+    .field_path(".routes"),
+    validation = Rule::new(
+        "self.routes.all(r, !has(r.authorizer) || (has(r.authorization) ? r.authorization : self.defaultAuthorization) == 'lambda')"
+    )
+    .message("authorizer is allowed only on routes whose authorization is lambda")
     .field_path(".routes"),
     validation = Rule::new(
         "!has(self.access) || self.access.rules.all(a, a.routes.all(k, self.routes.exists(r, r.route == k)))"
@@ -88,9 +102,22 @@ pub struct AuthedApiSpec {
 
     /// How routes without their own `authorization` are protected: `iam` (callers sign
     /// requests with temporary AWS credentials from the Cognito identity pool), `jwt`
-    /// (callers send their ID token as a bearer token) or `none` (public).
+    /// (callers send their ID token as a bearer token) or `none` (public). Not `lambda`:
+    /// a Lambda authorizer is named on each route that uses it.
     #[serde(default)]
+    #[x_kube(
+        validation = Rule::new("self != 'lambda'")
+            .message("defaultAuthorization may not be lambda: set authorization: lambda and an authorizer on each route that uses a Lambda authorizer")
+    )]
     pub default_authorization: Authorization,
+
+    /// Lambda REQUEST authorizers, at most 10, each name once: a route with
+    /// `authorization: lambda` names one in its `authorizer` field. The operator lets
+    /// this API's authorizers (and only them) invoke each function.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_AUTHORIZERS))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub authorizers: Vec<Authorizer>,
 
     /// The API's routes, at most 300, each route key at most once.
     #[schemars(length(min = 1, max = MAX_ROUTES))]
@@ -509,6 +536,8 @@ pub enum Authorization {
     None,
     /// JWT: the caller sends an ID token; API Gateway checks issuer and audience.
     Jwt,
+    /// CUSTOM: the route's Lambda REQUEST authorizer (route.authorizer) decides.
+    Lambda,
 }
 
 // What happens to the AWS resources when the object is deleted (plain comment: see above).
@@ -555,6 +584,12 @@ pub struct Route {
     /// How this route is protected; defaults to spec.defaultAuthorization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization: Option<Authorization>,
+
+    /// The Lambda authorizer (a name in spec.authorizers) deciding who may call this
+    /// route (lambda routes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub authorizer: Option<String>,
 
     /// OAuth scopes the caller's token must hold (jwt routes only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -651,10 +686,7 @@ pub struct LambdaTarget {
     /// optionally with a version or alias qualifier. The operator adds a permission to
     /// the function so that this API (and only it) may invoke it.
     #[schemars(
-        regex(
-            pattern = r"^arn:aws(-cn|-us-gov)?:lambda:[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:(\$LATEST|[A-Za-z0-9_-]{1,128}))?$"
-        ),
-        length(max = 256)
+regex(pattern = FUNCTION_ARN_PATTERN), length(max = 256)
     )]
     pub function_arn: String,
 
@@ -662,6 +694,89 @@ pub struct LambdaTarget {
     /// API format, for functions written for it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_format_version: Option<PayloadFormatVersion>,
+}
+
+/// A Lambda REQUEST authorizer routes may name.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Authorizer {
+    /// The name routes use in their `authorizer` field: lower-case letters, digits and
+    /// '-', at most 64.
+    #[schemars(
+        regex(pattern = r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$"),
+        length(min = 1, max = 64)
+    )]
+    pub name: String,
+
+    /// The Lambda function that decides, and how API Gateway calls it.
+    pub lambda: LambdaAuthorizer,
+}
+
+/// How API Gateway calls a Lambda REQUEST authorizer.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[x_kube(
+    validation = Rule::new("!self.simpleResponses || self.payloadFormatVersion == '2.0'")
+        .message("simpleResponses needs payloadFormatVersion 2.0 (API Gateway's rule): set simpleResponses: false for a 1.0 authorizer, which answers with an IAM policy"),
+    validation = Rule::new("self.resultTtlSeconds == 0 || size(self.identitySources) > 0")
+        .message("a cached authorizer (resultTtlSeconds > 0) needs identitySources: they are the cache key (API Gateway's rule)")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct LambdaAuthorizer {
+    /// The function's ARN, as for a Lambda target, e.g.
+    /// arn:aws:lambda:us-east-1:123456789012:function:authorizer. It must be a function
+    /// the namespace may use, like a target; the operator lets this API's authorizers
+    /// invoke it.
+    #[schemars(
+regex(pattern = FUNCTION_ARN_PATTERN), length(max = 256)
+    )]
+    pub function_arn: String,
+
+    /// Where the caller's identity is: `$request.header.NAME`, `$request.querystring.NAME`,
+    /// `$context.NAME` or `$stageVariables.NAME`, at most 10. A request missing one is
+    /// refused (401) without calling the function; their values are the cache key.
+    /// Default: the Authorization header. Empty only without caching (resultTtlSeconds 0).
+    #[serde(default = "default_identity_sources")]
+    #[schemars(
+        length(max = 10),
+        inner(
+            regex(
+                pattern = r"^\$(request\.(header|querystring)|context|stageVariables)\.[A-Za-z0-9._-]+$"
+            ),
+            length(max = 256)
+        )
+    )]
+    pub identity_sources: Vec<String>,
+
+    /// How long API Gateway caches the function's answer per identity, 0 (no cache) to
+    /// 3600 seconds; default 300.
+    #[serde(default = "default_result_ttl")]
+    #[schemars(range(min = 0, max = 3600))]
+    pub result_ttl_seconds: i32,
+
+    /// The function answers {isAuthorized, context} (true, the default; payload 2.0
+    /// only) rather than an IAM policy.
+    #[serde(default = "default_true")]
+    pub simple_responses: bool,
+
+    /// The event format the function gets: "2.0" (default) or "1.0".
+    #[serde(default = "default_authorizer_payload")]
+    pub payload_format_version: PayloadFormatVersion,
+}
+
+fn default_identity_sources() -> Vec<String> {
+    vec!["$request.header.Authorization".to_owned()]
+}
+
+fn default_result_ttl() -> i32 {
+    300
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_authorizer_payload() -> PayloadFormatVersion {
+    PayloadFormatVersion::V2
 }
 
 // The Lambda proxy event format (plain comment: see Authorization).
@@ -861,5 +976,22 @@ impl AuthedApiSpec {
     /// The authorization a route ends up with.
     pub fn authorization_of(&self, route: &Route) -> Authorization {
         route.authorization.unwrap_or(self.default_authorization)
+    }
+
+    /// Every Lambda function the spec names, targets and authorizers alike (each subject
+    /// to the same tenant rules), sorted, each once.
+    pub fn lambda_functions(&self) -> Vec<&str> {
+        let targets = self
+            .routes
+            .iter()
+            .filter_map(|r| r.target.lambda.as_ref().map(|l| l.function_arn.as_str()));
+        let authorizers = self
+            .authorizers
+            .iter()
+            .map(|a| a.lambda.function_arn.as_str());
+        let mut functions: Vec<&str> = targets.chain(authorizers).collect();
+        functions.sort();
+        functions.dedup();
+        functions
     }
 }

@@ -449,7 +449,9 @@ pub async fn run(args: CallArgs) -> Result<i32, CallError> {
     let region = status.region.clone().unwrap_or_else(|| "us-east-1".into());
     let issuer = issuer_of(&obj.spec).map_err(|e| CallError::Spec(e.0))?;
 
-    let id_token = if authorization == Authorization::None && !args.print_credentials {
+    // A Lambda authorizer reads what the caller sends (-H): no login for it either.
+    let needs_token = matches!(authorization, Authorization::Iam | Authorization::Jwt);
+    let id_token = if !needs_token && !args.print_credentials {
         None
     } else {
         Some(match (&args.id_token, &args.code) {
@@ -546,7 +548,7 @@ pub async fn run(args: CallArgs) -> Result<i32, CallError> {
                 .headers_mut()
                 .insert(http::header::AUTHORIZATION, value);
         }
-        Authorization::None => {}
+        Authorization::None | Authorization::Lambda => {}
     }
 
     let response = https::send(request).await?;
@@ -566,6 +568,7 @@ mod tests {
         Route {
             route: key.into(),
             authorization: None,
+            authorizer: None,
             scopes: None,
             throttling: None,
             target: Target {

@@ -285,7 +285,10 @@ pub fn operator_policy(p: &PolicyParams) -> Value {
             // ...and only such APIs (their routes, integrations, authorizers, stages) are
             // changed. API Gateway's tags resource (/tags/ARN) has no resource-tag key, so
             // no statement lets the operator tag or untag an existing API: tags are set at
-            // creation only.
+            // creation only. Lambda authorizers too: which function one runs cannot be
+            // pinned here (the reference documents no AuthorizerUri key for HTTP API
+            // authorizers); API Gateway runs only functions that let it, and the operator
+            // adds that permission only on allowed functions (the Lambda statements).
             {
                 "Sid": "ChangeThisClustersHttpApis",
                 "Effect": "Allow",

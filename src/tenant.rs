@@ -43,8 +43,9 @@ pub struct AuthedApiTenantSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<LabelSelector>,
 
-    /// Lambda functions routes may target: ARN patterns where `*` matches any characters
-    /// (e.g. `arn:aws:lambda:us-east-1:123456789012:function:team-a-*`). Empty: none.
+    /// Lambda functions routes may target and authorizers may run: ARN patterns where `*`
+    /// matches any characters (e.g.
+    /// `arn:aws:lambda:us-east-1:123456789012:function:team-a-*`). Empty: none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]
     pub allowed_functions: Vec<String>,
@@ -281,14 +282,8 @@ pub fn violations(spec: &AuthedApiSpec, guardrails: &Guardrails) -> Vec<String> 
         }
         Err(e) => found.push(e.0),
     }
-    let mut functions: Vec<&str> = spec
-        .routes
-        .iter()
-        .filter_map(|r| r.target.lambda.as_ref().map(|l| l.function_arn.as_str()))
-        .collect();
-    functions.sort();
-    functions.dedup();
-    for function in functions {
+    // Targets and authorizers alike: API Gateway invokes both.
+    for function in spec.lambda_functions() {
         if !guardrails
             .allowed_functions
             .iter()
@@ -369,20 +364,49 @@ routes:
         assert!(found[0].contains("team-a-private") && found[0].contains("allowed: none"));
     }
 
-    #[test]
-    fn a_tenant_allows_its_functions_only() {
-        let tenants = [tenant(
+    /// Team A's tenant: namespace a, its functions team-a-*.
+    fn team_a() -> [AuthedApiTenant; 1] {
+        [tenant(
             "team-a",
             spec_with(
                 &["a"],
                 &["arn:aws:lambda:us-east-1:123456789012:function:team-a-*"],
             ),
-        )];
+        )]
+    }
+
+    #[test]
+    fn a_tenant_allows_its_functions_only() {
+        let tenants = team_a();
         let g = guardrails_for("a", &BTreeMap::new(), &tenants, &defaults()).unwrap();
         assert_eq!(g.source, "AuthedApiTenant team-a");
         assert!(violations(&seed(), &g).is_empty());
         let other = guardrails_for("b", &BTreeMap::new(), &tenants, &defaults()).unwrap();
         assert!(!violations(&seed(), &other).is_empty());
+    }
+
+    #[test]
+    fn an_authorizer_function_is_held_to_the_same_rules_as_a_target() {
+        let g = guardrails_for("a", &BTreeMap::new(), &team_a(), &defaults()).unwrap();
+        let mut spec = seed();
+        spec.authorizers = serde_yaml::from_str(
+            r#"
+- name: users
+  lambda: {functionArn: "arn:aws:lambda:us-east-1:123456789012:function:team-b-auth"}
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            violations(&spec, &g),
+            vec![
+                "the Lambda function arn:aws:lambda:us-east-1:123456789012:function:team-b-auth \
+                 is not allowed by AuthedApiTenant team-a (allowed: \
+                 arn:aws:lambda:us-east-1:123456789012:function:team-a-*)"
+            ]
+        );
+        spec.authorizers[0].lambda.function_arn =
+            "arn:aws:lambda:us-east-1:123456789012:function:team-a-auth".into();
+        assert!(violations(&spec, &g).is_empty());
     }
 
     #[test]

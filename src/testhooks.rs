@@ -3,11 +3,13 @@
 //! set; the test suite sets them on operator processes it starts.
 //!
 //! - `AUTHEDAPI_TEST_CRASH_AFTER=CreateApi`: exit right after a successful call of that AWS
-//!   operation, before the operator sees the result.
+//!   operation, before the operator sees the result; `CreateAuthorizer#2`: after the
+//!   second (an operation two kinds make, the second kind's create).
 //! - `AUTHEDAPI_TEST_CRASH_BEFORE_STATUS_WRITE=N`: exit instead of making the N-th status
 //!   write of the process (1 = the first).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -26,6 +28,10 @@ pub const CRASH_EXIT_CODE: i32 = 86;
 #[derive(Clone, Debug)]
 pub struct CrashAfter {
     operation: String,
+    /// Crash after this many successful calls of the operation (1: the first).
+    occurrence: usize,
+    /// Successful calls so far, shared by every client the hook is installed on.
+    succeeded: Arc<AtomicUsize>,
 }
 
 impl CrashAfter {
@@ -35,7 +41,17 @@ impl CrashAfter {
         std::env::var(Self::ENV)
             .ok()
             .filter(|op| !op.is_empty())
-            .map(|operation| Self { operation })
+            .map(|point| {
+                let (operation, occurrence) = match point.split_once('#') {
+                    Some((operation, n)) => (operation.to_owned(), n.parse().unwrap_or(1)),
+                    None => (point, 1),
+                };
+                Self {
+                    operation,
+                    occurrence,
+                    succeeded: Arc::default(),
+                }
+            })
     }
 }
 
@@ -54,12 +70,12 @@ impl Intercept for CrashAfter {
         let matches = cfg
             .load::<Metadata>()
             .is_some_and(|m| m.name() == self.operation);
-        if succeeded && matches {
-            eprintln!(
-                "{}={}: exiting after the call, as asked",
-                Self::ENV,
-                self.operation
-            );
+        if succeeded
+            && matches
+            && self.succeeded.fetch_add(1, Ordering::SeqCst) + 1 == self.occurrence
+        {
+            let point = std::env::var(Self::ENV).unwrap_or_default();
+            eprintln!("{}={point}: exiting after the call, as asked", Self::ENV);
             std::process::exit(CRASH_EXIT_CODE);
         }
         Ok(())

@@ -5,7 +5,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use authedapi::aws::apigateway::{DEFAULT_STAGE, IntegrationTarget, RouteAuth};
+use authedapi::aws::apigateway::{
+    Authorizer, DEFAULT_STAGE, IntegrationTarget, LambdaAuthorizerConfig, RouteAuth,
+};
 use authedapi::aws::cognito::{Cognito, IdentityPool, PoolRoles};
 use authedapi::aws::{AwsClients, ErrorKind};
 use authedapi_rig::shared;
@@ -81,8 +83,57 @@ async fn http_api_integrations_authorizer_routes_and_stage() {
         .unwrap();
     let authorizers = gw.list_authorizers(&api.id).await.unwrap();
     assert_eq!(authorizers.len(), 1);
-    assert_eq!(authorizers[0].issuer, issuer);
-    assert_eq!(authorizers[0].audience, audience);
+    let jwt = authorizers[0].as_jwt().expect("a JWT authorizer");
+    assert_eq!(jwt.issuer, issuer);
+    assert_eq!(jwt.audience, audience);
+
+    // A Lambda REQUEST authorizer, read back with its settings beside the JWT one, and
+    // updated in place.
+    let function = "arn:aws:lambda:us-east-1:123456789012:function:auth";
+    let mut config = LambdaAuthorizerConfig {
+        uri: format!(
+            "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function}/invocations"
+        ),
+        identity_sources: vec!["$request.header.Authorization".into()],
+        result_ttl_seconds: 300,
+        simple_responses: true,
+        payload_format_version: "2.0".into(),
+    };
+    let lambda_authorizer_id = gw
+        .create_request_authorizer(&api.id, "lambda-users", &config)
+        .await
+        .unwrap();
+    let request = |authorizers: &[Authorizer]| {
+        authorizers
+            .iter()
+            .find_map(|a| {
+                a.as_request()
+                    .filter(|r| r.id == lambda_authorizer_id)
+                    .cloned()
+            })
+            .expect("the REQUEST authorizer")
+    };
+    let authorizers = gw.list_authorizers(&api.id).await.unwrap();
+    assert_eq!(authorizers.len(), 2);
+    let read = request(&authorizers);
+    assert_eq!(
+        (read.name.as_str(), &read.config),
+        ("lambda-users", &config)
+    );
+    config.identity_sources = vec![
+        "$request.header.Authorization".into(),
+        "$request.querystring.team".into(),
+    ];
+    config.result_ttl_seconds = 0;
+    config.simple_responses = false;
+    config.payload_format_version = "1.0".into();
+    gw.update_request_authorizer(&api.id, &lambda_authorizer_id, &config)
+        .await
+        .unwrap();
+    assert_eq!(
+        request(&gw.list_authorizers(&api.id).await.unwrap()).config,
+        config
+    );
 
     // Routes: AWS_IAM, NONE and JWT with scopes.
     let jwt = RouteAuth::Jwt {
@@ -94,6 +145,12 @@ async fn http_api_integrations_authorizer_routes_and_stage() {
         .await
         .unwrap();
     gw.create_route(&api.id, "GET /public", &http_id, &RouteAuth::None)
+        .await
+        .unwrap();
+    let custom = RouteAuth::Custom {
+        authorizer_id: lambda_authorizer_id.clone(),
+    };
+    gw.create_route(&api.id, "GET /hello", &lambda_id, &custom)
         .await
         .unwrap();
     gw.create_route(&api.id, "GET /reports", &lambda_id, &jwt)
@@ -113,6 +170,7 @@ async fn http_api_integrations_authorizer_routes_and_stage() {
     assert_eq!(auth_of("GET /private"), Some(RouteAuth::Iam));
     assert_eq!(auth_of("GET /public"), Some(RouteAuth::None));
     assert_eq!(auth_of("GET /reports"), Some(jwt));
+    assert_eq!(auth_of("GET /hello"), Some(custom));
     assert!(routes.iter().all(|r| r.integration_id.is_some()));
 
     // Flipping a route from AWS_IAM to NONE takes, because the type is sent explicitly.
@@ -143,6 +201,9 @@ async fn http_api_integrations_authorizer_routes_and_stage() {
         gw.delete_route(&api.id, &route.id).await.unwrap();
     }
     gw.delete_authorizer(&api.id, &authorizer_id).await.unwrap();
+    gw.delete_authorizer(&api.id, &lambda_authorizer_id)
+        .await
+        .unwrap();
     gw.delete_integration(&api.id, &lambda_id).await.unwrap();
     gw.delete_integration(&api.id, &http_id).await.unwrap();
     assert!(gw.list_routes(&api.id).await.unwrap().is_empty());

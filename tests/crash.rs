@@ -31,17 +31,20 @@ struct Counts {
     providers: usize,
     client_ids: usize,
     permissions: usize,
+    /// Our statements on the Lambda authorizer's function.
+    authorizer_permissions: usize,
     domains: usize,
     api_mappings: usize,
     vpc_links: usize,
 }
 
-/// What the seed plus one JWT route and one private route becomes: exactly one of each.
+/// What the seed plus one JWT route, one Lambda-authorized route and one private route
+/// becomes: exactly one of each.
 const EXPECTED: Counts = Counts {
     apis: 1,
     integrations: 4,
-    routes: 4,
-    authorizers: 1,
+    routes: 5,
+    authorizers: 2,
     stages: 1,
     pools: 1,
     roles: 1,
@@ -49,6 +52,7 @@ const EXPECTED: Counts = Counts {
     providers: 1,
     client_ids: 1,
     permissions: 2,
+    authorizer_permissions: 1,
     domains: 1,
     api_mappings: 1,
     vpc_links: 1,
@@ -56,6 +60,8 @@ const EXPECTED: Counts = Counts {
 
 /// The crash scenario's custom domain.
 const DOMAIN: &str = "crash.example.com";
+/// The function of the crash scenario's Lambda authorizer.
+const AUTHORIZER_FUNCTION: &str = "crash-authorizer";
 
 async fn count(account: &Account, config: &aws_types::SdkConfig) -> Counts {
     let aws = AwsClients::new(config, &[]);
@@ -116,6 +122,12 @@ async fn count(account: &Account, config: &aws_types::SdkConfig) -> Counts {
         .iter()
         .map(|(_, p)| p.len())
         .sum();
+    let authorizer_permissions = aws
+        .lambda
+        .permissions(&authorizer_arn(account))
+        .await
+        .unwrap()
+        .map_or(0, |statements| statements.len());
     let (domains, api_mappings) = match aws.domains.get_domain_name(DOMAIN).await.unwrap() {
         Some(_) => (
             1,
@@ -138,13 +150,31 @@ async fn count(account: &Account, config: &aws_types::SdkConfig) -> Counts {
         providers: providers.open_id_connect_provider_list().len(),
         client_ids,
         permissions,
+        authorizer_permissions,
     }
 }
 
-/// The crash scenario's object: the seed plus one JWT route and one private route
-/// through a VPC link of its own, on a custom domain.
+fn authorizer_arn(account: &Account) -> String {
+    format!(
+        "arn:aws:lambda:us-east-1:{}:function:{AUTHORIZER_FUNCTION}",
+        account.id
+    )
+}
+
+/// The crash scenario's object: the seed plus one JWT route, one route behind a Lambda
+/// authorizer and one private route through a VPC link of its own, on a custom domain.
 async fn crash_object(account: &Account, config: &aws_types::SdkConfig) -> serde_json::Value {
     let mut object = seed_in(account, config, "crash").await;
+    common::ensure_function(config, AUTHORIZER_FUNCTION).await;
+    object["spec"]["authorizers"] =
+        json!([{"name": "users", "lambda": {"functionArn": authorizer_arn(account)}}]);
+    object["spec"]["routes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({
+            "route": "GET /team", "authorization": "lambda", "authorizer": "users",
+            "target": {"http": {"url": "https://example.com/reports"}}
+        }));
     let certificate = account.certificate(DOMAIN, "ISSUED").await.unwrap();
     object["spec"]["domain"] =
         json!({"name": DOMAIN, "certificateArn": certificate, "basePath": "dev"});
@@ -213,9 +243,7 @@ async fn run_all(scenarios: Vec<(&'static str, (&'static str, String))>) {
 /// crash-tested by being registered.
 #[tokio::test]
 async fn a_crash_right_after_any_aws_create_leaves_exactly_one_of_each() {
-    let creates: Vec<String> = authedapi::reconcile::kinds::creates()
-        .map(|call| call.to_string())
-        .collect();
+    let creates = authedapi::reconcile::kinds::crash_points();
     assert!(creates.len() >= 14, "{creates:?}");
     run_all(
         creates

@@ -282,6 +282,128 @@ rejects!(
     "spec.routes",
     "scopes are allowed only on routes whose authorization is jwt"
 );
+
+/// A Lambda authorizer `name` on the example's function, with `lambda` settings over the
+/// defaults.
+fn authorizer(name: &str, lambda: Value) -> Value {
+    let mut settings =
+        json!({"functionArn": "arn:aws:lambda:us-east-1:123456789012:function:auth"});
+    settings
+        .as_object_mut()
+        .unwrap()
+        .extend(lambda.as_object().unwrap().clone());
+    json!({"name": name, "lambda": settings})
+}
+
+/// The example's GET /private as a lambda route of authorizer `users`.
+fn lambda_route(o: &mut Value, authorizer_name: &str) {
+    o["spec"]["routes"][0]["authorization"] = json!("lambda");
+    o["spec"]["routes"][0]["authorizer"] = json!(authorizer_name);
+}
+
+#[tokio::test]
+async fn a_lambda_route_and_its_authorizer_are_accepted_with_defaults() {
+    let api = setup("crd-lambda").await;
+    let object = variant("lambda-authorizer", |o| {
+        o["spec"]["authorizers"] = json!([authorizer("users", json!({}))]);
+        lambda_route(o, "users");
+    });
+    let created = apply(&api, &object).await.expect("accepted");
+    let lambda = &created.spec.authorizers[0].lambda;
+    assert_eq!(lambda.identity_sources, ["$request.header.Authorization"]);
+    assert_eq!(lambda.result_ttl_seconds, 300);
+    assert!(lambda.simple_responses);
+    assert_eq!(lambda.payload_format_version.as_str(), "2.0");
+    assert_eq!(created.spec.routes[0].authorizer.as_deref(), Some("users"));
+}
+
+rejects!(
+    a_lambda_route_without_an_authorizer,
+    |o| o["spec"]["routes"][0]["authorization"] = json!("lambda"),
+    "spec.routes",
+    "a route whose authorization is lambda must name one of spec.authorizers"
+);
+rejects!(
+    a_lambda_route_naming_an_unknown_authorizer,
+    |o| {
+        o["spec"]["authorizers"] = json!([authorizer("users", json!({}))]);
+        lambda_route(o, "admins");
+    },
+    "spec.routes",
+    "a route whose authorization is lambda must name one of spec.authorizers"
+);
+rejects!(
+    an_authorizer_on_a_route_that_is_not_lambda,
+    |o| {
+        o["spec"]["authorizers"] = json!([authorizer("users", json!({}))]);
+        o["spec"]["routes"][0]["authorizer"] = json!("users");
+    },
+    "spec.routes",
+    "authorizer is allowed only on routes whose authorization is lambda"
+);
+rejects!(
+    lambda_as_the_default_authorization,
+    |o| {
+        o["spec"]["authorizers"] = json!([authorizer("users", json!({}))]);
+        o["spec"]["defaultAuthorization"] = json!("lambda");
+    },
+    "spec.defaultAuthorization",
+    "defaultAuthorization may not be lambda: set authorization: lambda and an authorizer on each route"
+);
+rejects!(
+    simple_responses_with_payload_1_0,
+    |o| o["spec"]["authorizers"] =
+        json!([authorizer("users", json!({"payloadFormatVersion": "1.0"}))]),
+    "spec.authorizers[0].lambda",
+    "simpleResponses needs payloadFormatVersion 2.0"
+);
+rejects!(
+    a_cached_authorizer_without_identity_sources,
+    |o| o["spec"]["authorizers"] = json!([authorizer("users", json!({"identitySources": []}))]),
+    "spec.authorizers[0].lambda",
+    "a cached authorizer (resultTtlSeconds > 0) needs identitySources"
+);
+rejects!(
+    an_identity_source_that_is_no_request_or_context_value,
+    |o| o["spec"]["authorizers"] = json!([authorizer(
+        "users",
+        json!({"identitySources": ["Authorization"]})
+    )]),
+    "spec.authorizers[0].lambda.identitySources[0]"
+);
+rejects!(
+    a_result_ttl_over_an_hour,
+    |o| o["spec"]["authorizers"] = json!([authorizer("users", json!({"resultTtlSeconds": 3601}))]),
+    "spec.authorizers[0].lambda.resultTtlSeconds"
+);
+rejects!(
+    a_malformed_authorizer_function_arn,
+    |o| o["spec"]["authorizers"] = json!([authorizer(
+        "users",
+        json!({"functionArn": "arn:aws:lambda:us-east-1:1:function:x"})
+    )]),
+    "spec.authorizers[0].lambda.functionArn"
+);
+rejects!(
+    two_authorizers_of_one_name,
+    |o| o["spec"]["authorizers"] = json!([
+        authorizer("users", json!({})),
+        authorizer("users", json!({"resultTtlSeconds": 0}))
+    ]),
+    "spec.authorizers",
+    "users"
+);
+rejects!(
+    more_than_10_authorizers,
+    |o| o["spec"]["authorizers"] = Value::Array(
+        (0..11)
+            .map(|n| authorizer(&format!("a{n}"), json!({})))
+            .collect()
+    ),
+    "spec.authorizers",
+    "10"
+);
+
 const CERTIFICATE: &str =
     "arn:aws:acm:us-east-1:123456789012:certificate/0f4c1ab2-9c1e-4f3e-8d4b-1a2b3c4d5e6f";
 

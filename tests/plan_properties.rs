@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 
 use authedapi::api::{
-    Auth0, AuthedApiSpec, Authorization, DeletionPolicy, HttpTarget, Route, Target,
+    Auth0, AuthedApiSpec, Authorization, Authorizer, DeletionPolicy, HttpTarget, LambdaAuthorizer,
+    PayloadFormatVersion, Route, Target,
 };
 use authedapi::plan::{Identity, plan};
 use proptest::prelude::*;
@@ -34,6 +35,7 @@ fn authorization() -> impl Strategy<Value = Option<Authorization>> {
         Just(Some(Authorization::Iam)),
         Just(Some(Authorization::None)),
         Just(Some(Authorization::Jwt)),
+        Just(Some(Authorization::Lambda)),
     ]
 }
 
@@ -91,11 +93,23 @@ fn spec() -> impl Strategy<Value = AuthedApiSpec> {
             }),
             oidc: None,
             default_authorization,
+            authorizers: vec![Authorizer {
+                name: "users".into(),
+                lambda: LambdaAuthorizer {
+                    function_arn: "arn:aws:lambda:us-east-1:123456789012:function:auth".into(),
+                    identity_sources: vec!["$request.header.Authorization".into()],
+                    result_ttl_seconds: 300,
+                    simple_responses: true,
+                    payload_format_version: PayloadFormatVersion::V2,
+                },
+            }],
             routes: routes
                 .into_iter()
                 .map(|(route, authorization)| Route {
                     route,
                     authorization,
+                    authorizer: (authorization == Some(Authorization::Lambda))
+                        .then(|| "users".to_owned()),
                     scopes: None,
                     throttling: None,
                     target: Target {

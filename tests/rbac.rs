@@ -508,6 +508,24 @@ async fn a_namespace_user_cannot_name_functions_or_issuers_their_tenant_does_not
     .await;
     assert!(refused.contains("does not allow"), "{refused}");
     assert!(refused.contains(&format!("{}-team", ns.name)), "{refused}");
+    // An authorizer's function is held to the same rule.
+    let mut guard = allowed.clone();
+    guard["metadata"]["name"] = "guard".into();
+    guard["spec"]["authorizers"] = serde_json::json!([{"name": "users", "lambda": {
+        "functionArn": format!("arn:aws:lambda:us-east-1:{}:function:payroll", account.id)}}]);
+    let refused = api
+        .patch(
+            "guard",
+            &PatchParams::apply("user").force(),
+            &Patch::Apply(guard),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("a Lambda authorizer runs a function that AuthedApiTenant"),
+        "{refused}"
+    );
     let mut ci = allowed.clone();
     ci["metadata"]["name"] = "ci".into();
     ci["spec"]["auth0"]["domain"] = "token.actions.githubusercontent.com".into();

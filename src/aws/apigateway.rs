@@ -1,4 +1,4 @@
-//! API Gateway v2 (HTTP APIs): the API, its integrations, routes, JWT authorizer and the
+//! API Gateway v2 (HTTP APIs): the API, its integrations, routes, authorizers and the
 //! `$default` stage. Every call goes through here; results come back as plain types.
 
 use std::collections::BTreeMap;
@@ -171,6 +171,10 @@ pub enum RouteAuth {
         authorizer_id: String,
         scopes: Vec<String>,
     },
+    /// CUSTOM: a Lambda REQUEST authorizer.
+    Custom {
+        authorizer_id: String,
+    },
 }
 
 /// A route as AWS reports it (or as we want it).
@@ -192,6 +196,56 @@ pub struct JwtAuthorizer {
     pub audience: Vec<String>,
 }
 
+/// How API Gateway calls a Lambda REQUEST authorizer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LambdaAuthorizerConfig {
+    /// arn:PARTITION:apigateway:REGION:lambda:path/2015-03-31/functions/FUNCTION/invocations
+    pub uri: String,
+    /// In order: their values are the cache key.
+    pub identity_sources: Vec<String>,
+    pub result_ttl_seconds: i32,
+    pub simple_responses: bool,
+    pub payload_format_version: String,
+}
+
+/// A Lambda REQUEST authorizer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestAuthorizer {
+    pub id: String,
+    pub name: String,
+    pub config: LambdaAuthorizerConfig,
+}
+
+/// An authorizer of an API, of either type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Authorizer {
+    Jwt(JwtAuthorizer),
+    Request(RequestAuthorizer),
+}
+
+impl Authorizer {
+    pub fn id(&self) -> &str {
+        match self {
+            Authorizer::Jwt(a) => &a.id,
+            Authorizer::Request(a) => &a.id,
+        }
+    }
+
+    pub fn as_jwt(&self) -> Option<&JwtAuthorizer> {
+        match self {
+            Authorizer::Jwt(a) => Some(a),
+            Authorizer::Request(_) => None,
+        }
+    }
+
+    pub fn as_request(&self) -> Option<&RequestAuthorizer> {
+        match self {
+            Authorizer::Request(a) => Some(a),
+            Authorizer::Jwt(_) => None,
+        }
+    }
+}
+
 /// A stage.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stage {
@@ -205,6 +259,50 @@ pub struct Stage {
 #[derive(Clone)]
 pub struct ApiGateway {
     pub(super) client: Client,
+}
+
+/// A REQUEST authorizer's settings on a CreateAuthorizer or UpdateAuthorizer call (two
+/// builder types of one shape): everything is sent, so an update leaves nothing as it was.
+macro_rules! request_settings {
+    ($call:expr, $config:expr) => {
+        $call
+            .authorizer_type(AuthorizerType::Request)
+            .authorizer_uri(&$config.uri)
+            .set_identity_source(Some($config.identity_sources.clone()))
+            .authorizer_result_ttl_in_seconds($config.result_ttl_seconds)
+            .enable_simple_responses($config.simple_responses)
+            .authorizer_payload_format_version(&$config.payload_format_version)
+    };
+}
+
+/// An authorizer as GetAuthorizers reports it: REQUEST with its Lambda settings, any
+/// other type as JWT.
+fn authorizer_of(a: &aws_sdk_apigatewayv2::types::Authorizer) -> Authorizer {
+    let id = a.authorizer_id().unwrap_or_default().to_owned();
+    let name = a.name().unwrap_or_default().to_owned();
+    if a.authorizer_type() == Some(&AuthorizerType::Request) {
+        return Authorizer::Request(RequestAuthorizer {
+            id,
+            name,
+            config: LambdaAuthorizerConfig {
+                uri: a.authorizer_uri().unwrap_or_default().to_owned(),
+                identity_sources: a.identity_source().to_vec(),
+                result_ttl_seconds: a.authorizer_result_ttl_in_seconds().unwrap_or(0),
+                simple_responses: a.enable_simple_responses().unwrap_or(false),
+                payload_format_version: a
+                    .authorizer_payload_format_version()
+                    .unwrap_or_default()
+                    .to_owned(),
+            },
+        });
+    }
+    let jwt = a.jwt_configuration();
+    Authorizer::Jwt(JwtAuthorizer {
+        id,
+        name,
+        issuer: jwt.and_then(|j| j.issuer()).unwrap_or_default().to_owned(),
+        audience: jwt.map(|j| j.audience().to_vec()).unwrap_or_default(),
+    })
 }
 
 fn route_target(integration_id: &str) -> String {
@@ -260,7 +358,8 @@ pub trait ApiGatewayApi: Send + Sync {
 
     async fn delete_route(&self, api_id: &str, route_id: &str) -> AwsResult<()>;
 
-    async fn list_authorizers(&self, api_id: &str) -> AwsResult<Vec<JwtAuthorizer>>;
+    /// Every authorizer of the API, JWT and REQUEST.
+    async fn list_authorizers(&self, api_id: &str) -> AwsResult<Vec<Authorizer>>;
 
     async fn create_jwt_authorizer(
         &self,
@@ -276,6 +375,21 @@ pub trait ApiGatewayApi: Send + Sync {
         id: &str,
         issuer: &str,
         audience: &[String],
+    ) -> AwsResult<()>;
+
+    async fn create_request_authorizer(
+        &self,
+        api_id: &str,
+        name: &str,
+        config: &LambdaAuthorizerConfig,
+    ) -> AwsResult<String>;
+
+    /// Set a REQUEST authorizer's function, identity sources, cache and response format.
+    async fn update_request_authorizer(
+        &self,
+        api_id: &str,
+        id: &str,
+        config: &LambdaAuthorizerConfig,
     ) -> AwsResult<()>;
 
     async fn delete_authorizer(&self, api_id: &str, id: &str) -> AwsResult<()>;
@@ -559,6 +673,9 @@ impl ApiGatewayApi for ApiGateway {
                             authorizer_id: r.authorizer_id().unwrap_or_default().to_owned(),
                             scopes: r.authorization_scopes().to_vec(),
                         },
+                        Some(AuthorizationType::Custom) => RouteAuth::Custom {
+                            authorizer_id: r.authorizer_id().unwrap_or_default().to_owned(),
+                        },
                         _ => RouteAuth::None,
                     },
                 })
@@ -591,6 +708,9 @@ impl ApiGatewayApi for ApiGateway {
                 .authorization_type(AuthorizationType::Jwt)
                 .authorizer_id(authorizer_id)
                 .set_authorization_scopes((!scopes.is_empty()).then(|| scopes.clone())),
+            RouteAuth::Custom { authorizer_id } => call
+                .authorization_type(AuthorizationType::Custom)
+                .authorizer_id(authorizer_id),
         };
         let out = call.send().await.map_err(sdk_err(SERVICE, "CreateRoute"))?;
         Ok(out.route_id().unwrap_or_default().to_owned())
@@ -625,6 +745,10 @@ impl ApiGatewayApi for ApiGateway {
                 .authorization_type(AuthorizationType::Jwt)
                 .authorizer_id(authorizer_id)
                 .set_authorization_scopes(Some(scopes.clone())),
+            RouteAuth::Custom { authorizer_id } => call
+                .authorization_type(AuthorizationType::Custom)
+                .authorizer_id(authorizer_id)
+                .set_authorization_scopes(Some(Vec::new())),
         };
         call.send()
             .await
@@ -643,9 +767,9 @@ impl ApiGatewayApi for ApiGateway {
             .map_err(sdk_err(SERVICE, "DeleteRoute"))
     }
 
-    // --- JWT authorizers -------------------------------------------------------------------
+    // --- authorizers ------------------------------------------------------------------------
 
-    async fn list_authorizers(&self, api_id: &str) -> AwsResult<Vec<JwtAuthorizer>> {
+    async fn list_authorizers(&self, api_id: &str) -> AwsResult<Vec<Authorizer>> {
         super::all_pages(|token| async move {
             let out = self
                 .client
@@ -656,23 +780,7 @@ impl ApiGatewayApi for ApiGateway {
                 .send()
                 .await
                 .map_err(sdk_err(SERVICE, "GetAuthorizers"))?;
-            let items = out
-                .items()
-                .iter()
-                .map(|a| JwtAuthorizer {
-                    id: a.authorizer_id().unwrap_or_default().to_owned(),
-                    name: a.name().unwrap_or_default().to_owned(),
-                    issuer: a
-                        .jwt_configuration()
-                        .and_then(|j| j.issuer())
-                        .unwrap_or_default()
-                        .to_owned(),
-                    audience: a
-                        .jwt_configuration()
-                        .map(|j| j.audience().to_vec())
-                        .unwrap_or_default(),
-                })
-                .collect();
+            let items = out.items().iter().map(authorizer_of).collect();
             Ok((items, out.next_token().map(str::to_owned)))
         })
         .await
@@ -723,6 +831,38 @@ impl ApiGatewayApi for ApiGateway {
                     .set_audience(Some(audience.to_vec()))
                     .build(),
             )
+            .send()
+            .await
+            .map(drop)
+            .map_err(sdk_err(SERVICE, "UpdateAuthorizer"))
+    }
+
+    async fn create_request_authorizer(
+        &self,
+        api_id: &str,
+        name: &str,
+        config: &LambdaAuthorizerConfig,
+    ) -> AwsResult<String> {
+        let call = self.client.create_authorizer().api_id(api_id).name(name);
+        let out = request_settings!(call, config)
+            .send()
+            .await
+            .map_err(sdk_err(SERVICE, "CreateAuthorizer"))?;
+        Ok(out.authorizer_id().unwrap_or_default().to_owned())
+    }
+
+    async fn update_request_authorizer(
+        &self,
+        api_id: &str,
+        id: &str,
+        config: &LambdaAuthorizerConfig,
+    ) -> AwsResult<()> {
+        let call = self
+            .client
+            .update_authorizer()
+            .api_id(api_id)
+            .authorizer_id(id);
+        request_settings!(call, config)
             .send()
             .await
             .map(drop)

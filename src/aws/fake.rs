@@ -13,8 +13,8 @@ use std::time::SystemTime;
 use serde_json::Value;
 
 use super::apigateway::{
-    ApiGatewayApi, CorsConfig, HttpApi, Integration, IntegrationTarget, JwtAuthorizer, Route,
-    RouteAuth, Stage, StageSettings,
+    ApiGatewayApi, Authorizer, CorsConfig, HttpApi, Integration, IntegrationTarget, JwtAuthorizer,
+    LambdaAuthorizerConfig, RequestAuthorizer, Route, RouteAuth, Stage, StageSettings,
 };
 use super::cognito::{CognitoApi, IdentityPool, PoolRoles};
 use super::domains::{ApiMapping, DomainName, DomainsApi};
@@ -28,7 +28,7 @@ use super::vpc_links::{VpcLink, VpcLinksApi};
 pub struct FakeApi {
     pub api: HttpApi,
     pub integrations: Vec<Integration>,
-    pub authorizers: Vec<JwtAuthorizer>,
+    pub authorizers: Vec<Authorizer>,
     pub routes: Vec<Route>,
     pub stage: Option<Stage>,
 }
@@ -347,7 +347,7 @@ impl ApiGatewayApi for FakeAws {
         Ok(())
     }
 
-    async fn list_authorizers(&self, api_id: &str) -> AwsResult<Vec<JwtAuthorizer>> {
+    async fn list_authorizers(&self, api_id: &str) -> AwsResult<Vec<Authorizer>> {
         Ok(self
             .read("GetAuthorizers")?
             .api(api_id)?
@@ -364,12 +364,14 @@ impl ApiGatewayApi for FakeAws {
     ) -> AwsResult<String> {
         let mut s = self.write("CreateAuthorizer")?;
         let id = s.id("au");
-        s.api(api_id)?.authorizers.push(JwtAuthorizer {
-            id: id.clone(),
-            name: name.to_owned(),
-            issuer: issuer.to_owned(),
-            audience: audience.to_vec(),
-        });
+        s.api(api_id)?
+            .authorizers
+            .push(Authorizer::Jwt(JwtAuthorizer {
+                id: id.clone(),
+                name: name.to_owned(),
+                issuer: issuer.to_owned(),
+                audience: audience.to_vec(),
+            }));
         Ok(id)
     }
 
@@ -381,16 +383,52 @@ impl ApiGatewayApi for FakeAws {
         audience: &[String],
     ) -> AwsResult<()> {
         let mut s = self.write("UpdateAuthorizer")?;
-        if let Some(a) = s.api(api_id)?.authorizers.iter_mut().find(|a| a.id == id) {
+        if let Some(Authorizer::Jwt(a)) =
+            s.api(api_id)?.authorizers.iter_mut().find(|a| a.id() == id)
+        {
             a.issuer = issuer.to_owned();
             a.audience = audience.to_vec();
         }
         Ok(())
     }
 
+    async fn create_request_authorizer(
+        &self,
+        api_id: &str,
+        name: &str,
+        config: &LambdaAuthorizerConfig,
+    ) -> AwsResult<String> {
+        let mut s = self.write("CreateAuthorizer")?;
+        let id = s.id("au");
+        s.api(api_id)?
+            .authorizers
+            .push(Authorizer::Request(RequestAuthorizer {
+                id: id.clone(),
+                name: name.to_owned(),
+                config: config.clone(),
+            }));
+        Ok(id)
+    }
+
+    async fn update_request_authorizer(
+        &self,
+        api_id: &str,
+        id: &str,
+        config: &LambdaAuthorizerConfig,
+    ) -> AwsResult<()> {
+        let mut s = self.write("UpdateAuthorizer")?;
+        match s.api(api_id)?.authorizers.iter_mut().find(|a| a.id() == id) {
+            Some(Authorizer::Request(a)) => {
+                a.config = config.clone();
+                Ok(())
+            }
+            _ => Err(not_found("apigateway", "UpdateAuthorizer", id.to_owned())),
+        }
+    }
+
     async fn delete_authorizer(&self, api_id: &str, id: &str) -> AwsResult<()> {
         let mut s = self.write("DeleteAuthorizer")?;
-        s.api(api_id)?.authorizers.retain(|a| a.id != id);
+        s.api(api_id)?.authorizers.retain(|a| a.id() != id);
         Ok(())
     }
 

@@ -5,10 +5,12 @@
 //! tested alone. Values AWS assigns (API id, pool id) are parameters of the methods that
 //! need them.
 //!
-//! One job per file: [`names`], [`tags`], [`issuers`], [`domain`], [`routes`], [`access`]
-//! and [`policy_documents`]; this module puts them together into a [`Plan`].
+//! One job per file: [`names`], [`tags`], [`issuers`], [`authorizers`], [`domain`],
+//! [`routes`], [`access`] and [`policy_documents`]; this module puts them together into a
+//! [`Plan`].
 
 mod access;
+mod authorizers;
 mod domain;
 mod issuers;
 mod names;
@@ -30,6 +32,7 @@ use names::ObjectNames;
 use routes::RouteTable;
 
 pub use access::{AccessPlan, AccessRulePlan};
+pub use authorizers::{LAMBDA_AUTHORIZER_PREFIX, LambdaAuthorizerPlan};
 pub use domain::DomainPlan;
 pub use issuers::{
     Issuer, JWT_AUTHORIZER_NAME, JwtPlan, OidcPlan, TAG_ADDED_PREFIX, TAG_CLAIM_PREFIX, added_key,
@@ -85,12 +88,14 @@ pub struct Plan {
     pub integrations: BTreeSet<IntegrationTarget>,
     pub routes: Vec<PlannedRoute>,
     pub jwt: Option<JwtPlan>,
+    /// The Lambda REQUEST authorizers of spec.authorizers.
+    pub lambda_authorizers: Vec<LambdaAuthorizerPlan>,
     pub oidc: OidcPlan,
     /// The custom domain, when the spec has one.
     pub domain: Option<DomainPlan>,
     /// The VPC link private targets go through, when the spec has one.
     pub vpc_link: Option<VpcLinkPlan>,
-    /// Functions the API must be allowed to invoke.
+    /// Functions routes target (authorizers' functions are in `lambda_authorizers`).
     pub lambda_functions: BTreeSet<String>,
     /// Statement id of our permission on each of those functions.
     pub permission_sid: String,
@@ -129,6 +134,7 @@ pub fn plan_tagged(
         lambda_functions,
     } = routes::route_table(spec, &partition)?;
 
+    let lambda_authorizers = authorizers::lambda_authorizers(spec, &partition, who.region)?;
     let issuer = issuer_of(spec)?;
     let jwt = routes
         .iter()
@@ -178,6 +184,7 @@ pub fn plan_tagged(
         integrations,
         routes,
         jwt,
+        lambda_authorizers,
         oidc,
         domain,
         vpc_link,

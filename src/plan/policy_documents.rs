@@ -1,5 +1,7 @@
 //! The IAM documents of a plan: the execute-api ARNs, the invoke policies of the roles,
-//! the roles' trust policy, the Lambda permission's source ARN.
+//! the roles' trust policy, the Lambda permissions' source ARNs.
+
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
@@ -75,11 +77,54 @@ impl Plan {
             self.partition, self.region, self.account
         )
     }
+
+    /// What the SourceArn of a function only authorizers use allows: this API's
+    /// authorizers, no route.
+    pub fn authorizers_source_arn(&self, api_id: &str) -> String {
+        format!(
+            "arn:{}:execute-api:{}:{}:{api_id}/authorizers/*",
+            self.partition, self.region, self.account
+        )
+    }
+
+    /// Each function API Gateway invokes, with the narrowest SourceArn that lets it: any
+    /// route of the API for a route's target, the API's authorizers for a function only
+    /// authorizers use.
+    pub fn invoke_permissions(&self, api_id: &str) -> BTreeMap<String, String> {
+        let mut permissions: BTreeMap<String, String> = self
+            .lambda_authorizers
+            .iter()
+            .map(|a| (a.function_arn.clone(), self.authorizers_source_arn(api_id)))
+            .collect();
+        permissions.extend(
+            self.lambda_functions
+                .iter()
+                .map(|f| (f.clone(), self.permission_source_arn(api_id))),
+        );
+        permissions
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::plan::test_support::*;
+
+    #[test]
+    fn a_target_may_be_invoked_by_any_route_an_authorizer_only_function_by_authorizers() {
+        let mut spec = seed();
+        spec.authorizers = vec![authorizer("users", "auth"), authorizer("both", "private")];
+        let p = plan(&spec, &who("default", "x", "us-east-1")).unwrap();
+        let arn = |f: &str| format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{f}");
+        let api = format!("arn:aws:execute-api:us-east-1:{ACCOUNT}:api");
+        assert_eq!(
+            p.invoke_permissions("api"),
+            BTreeMap::from([
+                (arn("auth"), format!("{api}/authorizers/*")),
+                (arn("private"), format!("{api}/*")),
+                (arn("public"), format!("{api}/*")),
+            ])
+        );
+    }
 
     #[test]
     fn trust_policy_allows_only_authenticated_identities_of_the_pool() {

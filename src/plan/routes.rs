@@ -1,7 +1,7 @@
 //! The route table: each route key checked (what the CRD pattern cannot say), its
 //! integration target, and how API Gateway authorizes it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Plan, PlanError};
 use crate::api::{AuthedApiSpec, Authorization, Route};
@@ -17,6 +17,8 @@ pub struct PlannedRoute {
     pub target: IntegrationTarget,
     pub authorization: Authorization,
     pub scopes: Vec<String>,
+    /// The Lambda authorizer (its spec.authorizers name) of a lambda route.
+    pub authorizer: Option<String>,
 }
 
 /// What the CRD pattern cannot say about a route key: parameter syntax, and a greedy
@@ -47,6 +49,7 @@ pub(super) fn route_table(spec: &AuthedApiSpec, partition: &str) -> Result<Route
             target,
             authorization: spec.authorization_of(route),
             scopes: route.scopes.clone().unwrap_or_default(),
+            authorizer: route.authorizer.clone(),
         });
     }
     Ok(table)
@@ -129,14 +132,28 @@ fn integration_target(route: &Route, partition: &str) -> Result<IntegrationTarge
 }
 
 impl Plan {
-    /// How API Gateway should authorize `route`, given the JWT authorizer's id.
-    pub fn route_auth(&self, route: &PlannedRoute, authorizer_id: Option<&str>) -> RouteAuth {
+    /// How API Gateway should authorize `route`, given the authorizers' ids: the JWT
+    /// authorizer's, and each Lambda authorizer's by its spec.authorizers name.
+    pub fn route_auth(
+        &self,
+        route: &PlannedRoute,
+        jwt_id: Option<&str>,
+        lambda_ids: &BTreeMap<String, String>,
+    ) -> RouteAuth {
         match route.authorization {
             Authorization::None => RouteAuth::None,
             Authorization::Iam => RouteAuth::Iam,
             Authorization::Jwt => RouteAuth::Jwt {
-                authorizer_id: authorizer_id.unwrap_or_default().to_owned(),
+                authorizer_id: jwt_id.unwrap_or_default().to_owned(),
                 scopes: route.scopes.clone(),
+            },
+            Authorization::Lambda => RouteAuth::Custom {
+                authorizer_id: route
+                    .authorizer
+                    .as_ref()
+                    .and_then(|name| lambda_ids.get(name))
+                    .cloned()
+                    .unwrap_or_default(),
             },
         }
     }
@@ -188,14 +205,35 @@ mod tests {
         spec.routes[0].authorization = Some(Authorization::Jwt);
         spec.routes[0].scopes = Some(vec!["read".into()]);
         let p = plan(&spec, &who("default", "x", "us-east-1")).unwrap();
+        let lambda_ids = BTreeMap::from([("users".to_owned(), "lambda-id".to_owned())]);
         assert_eq!(
-            p.route_auth(&p.routes[0], Some("authz")),
+            p.route_auth(&p.routes[0], Some("authz"), &lambda_ids),
             RouteAuth::Jwt {
                 authorizer_id: "authz".into(),
                 scopes: vec!["read".into()]
             }
         );
-        assert_eq!(p.route_auth(&p.routes[1], Some("authz")), RouteAuth::None);
+        assert_eq!(
+            p.route_auth(&p.routes[1], Some("authz"), &lambda_ids),
+            RouteAuth::None
+        );
+
+        spec.routes[0].authorization = Some(Authorization::Iam);
+        spec.routes[0].scopes = None;
+        spec.routes[1].authorization = Some(Authorization::Lambda);
+        spec.routes[1].authorizer = Some("users".into());
+        spec.authorizers = vec![authorizer("users", "auth")];
+        let p = plan(&spec, &who("default", "x", "us-east-1")).unwrap();
+        assert_eq!(
+            p.route_auth(&p.routes[0], None, &lambda_ids),
+            RouteAuth::Iam
+        );
+        assert_eq!(
+            p.route_auth(&p.routes[1], None, &lambda_ids),
+            RouteAuth::Custom {
+                authorizer_id: "lambda-id".into()
+            }
+        );
     }
 
     #[test]

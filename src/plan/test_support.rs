@@ -6,7 +6,8 @@ pub use serde_json::json;
 
 pub use super::*;
 pub use crate::api::{
-    Auth0, AuthedApiSpec, Authorization, DeletionPolicy, HttpTarget, LambdaTarget, Route, Target,
+    Auth0, AuthedApiSpec, Authorization, Authorizer, DeletionPolicy, HttpTarget, LambdaAuthorizer,
+    LambdaTarget, PayloadFormatVersion, Route, Target,
 };
 
 pub const ACCOUNT: &str = "123456789012";
@@ -34,9 +35,24 @@ pub fn route(key: &str, authorization: Option<Authorization>, target: Target) ->
     Route {
         route: key.into(),
         authorization,
+        authorizer: None,
         scopes: None,
         throttling: None,
         target,
+    }
+}
+
+/// A Lambda authorizer `name` running `function`, with the API's defaults.
+pub fn authorizer(name: &str, function: &str) -> Authorizer {
+    Authorizer {
+        name: name.into(),
+        lambda: LambdaAuthorizer {
+            function_arn: format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function}"),
+            identity_sources: vec!["$request.header.Authorization".into()],
+            result_ttl_seconds: 300,
+            simple_responses: true,
+            payload_format_version: PayloadFormatVersion::V2,
+        },
     }
 }
 
@@ -52,6 +68,7 @@ pub fn seed() -> AuthedApiSpec {
         }),
         oidc: None,
         default_authorization: Authorization::Iam,
+        authorizers: Vec::new(),
         routes: vec![
             route("GET /private", None, lambda("private")),
             route("GET /public", Some(Authorization::None), lambda("public")),

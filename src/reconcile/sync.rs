@@ -9,8 +9,8 @@ use super::Error;
 use super::adoption;
 use super::driver::{Driver, Mode};
 use super::kinds::{
-    self, authorizer, http_api, identity_pool, integrations, oidc_provider, outputs, permissions,
-    pool_roles, role, routes, stage, vpc_link,
+    self, authorizer, http_api, identity_pool, integrations, lambda_authorizer, oidc_provider,
+    outputs, permissions, pool_roles, role, routes, stage, vpc_link,
 };
 use crate::api::{AccessRoleStatus, AuthedApiStatus, DomainStatus, OidcClaim, RouteStatus};
 use crate::aws::cognito::{IdentityPool, MappingRule, PoolRoles, RulesMapping};
@@ -112,9 +112,10 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     };
     let found = d.ensure(&in_api, &wanted_integrations).await?;
     let by_target = integrations::by_target(&found);
+    let listed = authorizer::list(d, &api_id, new_api).await?;
     let jwt = authorizer::Authorizer {
         api_id: &api_id,
-        new_api,
+        listed: &listed,
     };
     let mut wanted_jwt = authorizer::Wanted {
         jwt: plan.jwt.clone(),
@@ -122,6 +123,16 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     };
     let authorizers = d.ensure(&jwt, &wanted_jwt).await?;
     let authorizer_id = authorizer::chosen(plan.jwt.as_ref(), &authorizers).map(|a| a.id.clone());
+    let lambda = lambda_authorizer::LambdaAuthorizers {
+        api_id: &api_id,
+        listed: &listed,
+    };
+    let mut wanted_lambda = lambda_authorizer::Wanted {
+        authorizers: plan.lambda_authorizers.clone(),
+        prune: false,
+    };
+    let lambda_authorizers = d.ensure(&lambda, &wanted_lambda).await?;
+    let lambda_ids = lambda_authorizer::ids(&plan.lambda_authorizers, &lambda_authorizers);
     let wanted_routes: Vec<routes::WantedRoute> = plan
         .routes
         .iter()
@@ -131,7 +142,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
                 .get(&through_link(&r.target, link_id))
                 .cloned()
                 .unwrap_or_default(),
-            auth: plan.route_auth(r, authorizer_id.as_deref()),
+            auth: plan.route_auth(r, authorizer_id.as_deref(), &lambda_ids),
         })
         .collect();
     let in_routes = d
@@ -162,6 +173,8 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     d.act(&in_api, &wanted_integrations, found).await?;
     wanted_jwt.prune = true;
     d.act(&jwt, &wanted_jwt, authorizers).await?;
+    wanted_lambda.prune = true;
+    d.act(&lambda, &wanted_lambda, lambda_authorizers).await?;
     // Now that no integration uses them: the links of ours not in use.
     wanted_link.prune = true;
     let links = d.act(&vpc_link::VpcLinkKind, &wanted_link, links).await?;
@@ -184,8 +197,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     super::domain::sync_domain(d, &api_id).await?;
 
     let functions = permissions::Wanted {
-        functions: plan.lambda_functions.clone(),
-        source_arn: plan.permission_source_arn(&api_id),
+        functions: plan.invoke_permissions(&api_id),
     };
     d.ensure(
         &permissions::Permissions {
@@ -195,7 +207,7 @@ pub async fn sync(d: &mut Driver<'_>) -> Result<(), Error> {
     )
     .await?;
     if acting {
-        d.status.lambda_permissions = plan.lambda_functions.iter().cloned().collect();
+        d.status.lambda_permissions = functions.functions.keys().cloned().collect();
     }
 
     let pool = identity_pool::Wanted {

@@ -24,17 +24,15 @@ async fn a_jwt_route_gets_a_jwt_authorizer() {
     let id = api_id(&obj);
     let authorizers = s.aws.apigateway.list_authorizers(&id).await.unwrap();
     assert_eq!(authorizers.len(), 1);
-    assert_eq!(authorizers[0].issuer, "https://myorg.us.auth0.com/");
-    assert_eq!(
-        authorizers[0].audience,
-        vec!["UsGRQJJz5sDfPQDs6bhQ9Oc3hNISuVif"]
-    );
+    let jwt = authorizers[0].as_jwt().expect("a JWT authorizer");
+    assert_eq!(jwt.issuer, "https://myorg.us.auth0.com/");
+    assert_eq!(jwt.audience, vec!["UsGRQJJz5sDfPQDs6bhQ9Oc3hNISuVif"]);
     let routes = s.aws.apigateway.list_routes(&id).await.unwrap();
     let reports = routes.iter().find(|r| r.key == "GET /reports").unwrap();
     assert_eq!(
         reports.auth,
         RouteAuth::Jwt {
-            authorizer_id: authorizers[0].id.clone(),
+            authorizer_id: jwt.id.clone(),
             scopes: vec!["read:reports".into()]
         }
     );

@@ -6,6 +6,8 @@
 //! - [`seed`]: the seed example becomes Ready with exactly the seed's AWS resources
 //! - [`spec_edits`]: spec edits converge in place; `kubectl wait` sees each generation
 //! - [`jwt`]: JWT routes get a JWT authorizer, which goes with the last JWT route
+//! - [`lambda_authorizers`]: Lambda REQUEST authorizers run before their routes (allowed
+//!   with context, 403, 401, cached); a function the tenant does not allow is refused
 //! - [`stages`]: the dev and prod objects of one API share only the OIDC provider
 //! - [`oidc_sharing`]: one OIDC provider per domain, shared, released, and never deleted
 //!   when someone else made it
@@ -41,6 +43,7 @@ mod domains;
 mod drift;
 mod isolation;
 mod jwt;
+mod lambda_authorizers;
 mod leader_election;
 mod observe_only;
 mod oidc_sharing;

@@ -1,8 +1,9 @@
 //! The API's JWT authorizer, when a route needs one: found by its planned name, its issuer
-//! and audience kept as planned. Other authorizers in the API (an old one, or every one
-//! when no route needs JWT any more) are deleted in the `prune` pass, after the routes.
+//! and audience kept as planned. Other JWT authorizers in the API (an old one, or every
+//! one when no route needs JWT any more) are deleted in the `prune` pass, after the
+//! routes. REQUEST authorizers are the Lambda authorizer kind's, never touched here.
 
-use crate::aws::apigateway::JwtAuthorizer;
+use crate::aws::apigateway::{Authorizer as AnyAuthorizer, JwtAuthorizer};
 use crate::plan::JwtPlan;
 use crate::reconcile::Error;
 use crate::reconcile::driver::{
@@ -21,8 +22,22 @@ pub const INFO: KindInfo = KindInfo {
 /// The authorizers of the API `api_id`.
 pub struct Authorizer<'a> {
     pub api_id: &'a str,
-    /// The API was created by this reconcile: it has none yet, no need to ask.
-    pub new_api: bool,
+    /// Every authorizer of the API, as one GetAuthorizers (see [`list`]) read them for
+    /// both authorizer kinds.
+    pub listed: &'a [AnyAuthorizer],
+}
+
+/// The API's authorizers of both types, read once per reconcile for the JWT and the Lambda
+/// authorizer kinds (a drift check then costs one read for both); a new API has none.
+pub async fn list(
+    d: &Driver<'_>,
+    api_id: &str,
+    new_api: bool,
+) -> Result<Vec<AnyAuthorizer>, Error> {
+    if new_api {
+        return Ok(Vec::new());
+    }
+    Ok(d.aws.apigateway.list_authorizers(api_id).await?)
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -61,7 +76,7 @@ impl Change for AuthorizerChange {
             AuthorizerChange::Update { id } => {
                 format!("Updated JWT authorizer {id}: issuer and audience as planned")
             }
-            AuthorizerChange::Delete { id } => format!("Deleted unused authorizer {id}"),
+            AuthorizerChange::Delete { id } => format!("Deleted unused JWT authorizer {id}"),
         }
     }
 }
@@ -108,11 +123,13 @@ impl Managed for Authorizer<'_> {
         &INFO
     }
 
-    async fn observe(&self, d: &mut Driver<'_>, _: &Wanted) -> Result<Vec<JwtAuthorizer>, Error> {
-        if self.new_api {
-            return Ok(Vec::new());
-        }
-        Ok(d.aws.apigateway.list_authorizers(self.api_id).await?)
+    async fn observe(&self, _: &mut Driver<'_>, _: &Wanted) -> Result<Vec<JwtAuthorizer>, Error> {
+        Ok(self
+            .listed
+            .iter()
+            .filter_map(AnyAuthorizer::as_jwt)
+            .cloned()
+            .collect())
     }
 
     fn diff(&self, wanted: &Wanted, observed: &Vec<JwtAuthorizer>) -> Vec<AuthorizerChange> {
@@ -223,7 +240,7 @@ mod tests {
     }
 
     #[test]
-    fn pruning_deletes_every_other_authorizer_and_all_when_none_is_needed() {
+    fn pruning_deletes_every_other_jwt_authorizer_and_all_when_none_is_needed() {
         let observed = [
             existing("x", "authedapi-jwt", "https://i/", &["a"]),
             existing("y", "someone-else", "https://i/", &["a"]),

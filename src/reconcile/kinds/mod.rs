@@ -11,6 +11,7 @@ pub mod domain_name;
 pub mod http_api;
 pub mod identity_pool;
 pub mod integrations;
+pub mod lambda_authorizer;
 pub mod oidc_provider;
 pub mod outputs;
 pub mod permissions;
@@ -33,6 +34,7 @@ pub const REGISTERED: &[&KindInfo] = &[
     &http_api::INFO,
     &integrations::INFO,
     &authorizer::INFO,
+    &lambda_authorizer::INFO,
     &routes::INFO,
     &stage::INFO,
     &domain_name::INFO,
@@ -68,6 +70,26 @@ pub fn creates() -> impl Iterator<Item = Call> {
         .flat_map(|kind| kind.creates.iter().copied())
 }
 
+/// Where the crash tests crash: after each create of every kind, in the order a first
+/// reconcile makes them. A call a kind shares with an earlier one (CreateAuthorizer, of
+/// the JWT and the Lambda authorizers) is named by its occurrence, "CreateAuthorizer#2",
+/// as `AUTHEDAPI_TEST_CRASH_AFTER` takes it.
+pub fn crash_points() -> Vec<String> {
+    let mut points: Vec<String> = Vec::new();
+    for call in creates() {
+        let name = call.to_string();
+        let before = points
+            .iter()
+            .filter(|p| p.split('#').next() == Some(name.as_str()))
+            .count();
+        points.push(match before {
+            0 => name,
+            n => format!("{name}#{}", n + 1),
+        });
+    }
+    points
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +102,20 @@ mod tests {
         assert!(!follows(&["HTTP API", "OIDC provider"], registered.clone()));
         assert!(!follows(&["no such kind"], registered.clone()));
         assert!(follows(&["HTTP API", "OIDC provider"], registered.rev()));
+    }
+
+    #[test]
+    fn a_create_two_kinds_make_is_crashed_at_each_occurrence() {
+        let points = crash_points();
+        assert_eq!(points.len(), creates().count());
+        assert!(
+            points.contains(&"CreateAuthorizer".to_owned()),
+            "{points:?}"
+        );
+        assert!(
+            points.contains(&"CreateAuthorizer#2".to_owned()),
+            "{points:?}"
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Lambda permissions: each function a route targets lets this API (and only it) invoke
-//! it, through one statement whose id is ours. The functions are the user's; no other
+//! Lambda permissions: each function a route targets or an authorizer runs lets this API
+//! (and only it) invoke it, through one statement whose id is ours, with the narrowest
+//! source the plan gives it (any route for a target, the API's authorizers for a function
+//! only authorizers use). The functions are the user's; no other
 //! statement on them is touched. The functions holding our statement are recorded in
 //! status *before* a statement is added, so a crash never leaves one we would not find.
 
@@ -21,23 +23,22 @@ pub const INFO: KindInfo = KindInfo {
     tags: TagUpkeep::None,
 };
 
-/// Our statement (id `sid`) on the functions the routes target.
+/// Our statement (id `sid`) on the functions the routes target and the authorizers run.
 pub struct Permissions<'a> {
     pub sid: &'a str,
 }
 
-/// The functions that should let `source_arn` invoke them (none: every statement goes).
+/// The functions that should let API Gateway invoke them, each with the source ARN that
+/// may (none: every statement goes).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Wanted {
-    pub functions: BTreeSet<String>,
-    pub source_arn: String,
+    pub functions: BTreeMap<String, String>,
 }
 
 impl Wanted {
     pub fn none() -> Self {
         Self {
-            functions: BTreeSet::new(),
-            source_arn: String::new(),
+            functions: BTreeMap::new(),
         }
     }
 }
@@ -85,11 +86,11 @@ impl Change for PermissionChange {
 
 pub fn diff(wanted: &Wanted, observed: &Observed) -> Vec<PermissionChange> {
     let mut changes = Vec::new();
-    for function in &wanted.functions {
+    for (function, source_arn) in &wanted.functions {
         match observed.get(function).and_then(Option::as_ref) {
             None => changes.push(PermissionChange::Add(function.clone())),
             Some(s)
-                if s.source_arn.as_deref() == Some(wanted.source_arn.as_str())
+                if s.source_arn.as_deref() == Some(source_arn.as_str())
                     && s.principal.as_deref() == Some(APIGATEWAY_PRINCIPAL) => {}
             Some(_) => changes.push(PermissionChange::Replace(function.clone())),
         }
@@ -97,7 +98,7 @@ pub fn diff(wanted: &Wanted, observed: &Observed) -> Vec<PermissionChange> {
     changes.extend(
         observed
             .iter()
-            .filter(|(f, ours)| ours.is_some() && !wanted.functions.contains(*f))
+            .filter(|(f, ours)| ours.is_some() && !wanted.functions.contains_key(*f))
             .map(|(f, _)| PermissionChange::Remove(f.clone())),
     );
     changes
@@ -114,29 +115,24 @@ impl Managed for Permissions<'_> {
     }
 
     /// Every function we may hold a statement on: the planned, the recorded and the
-    /// spec's targets (a crash may have come between the record and the add).
+    /// spec's targets and authorizers (a crash may have come between the record and the
+    /// add).
     async fn observe(&self, d: &mut Driver<'_>, wanted: &Wanted) -> Result<Observed, Error> {
-        let mut candidates: BTreeSet<String> = wanted.functions.clone();
+        let mut candidates: BTreeSet<String> = wanted.functions.keys().cloned().collect();
         candidates.extend(d.status.lambda_permissions.iter().cloned());
-        candidates.extend(
-            d.obj
-                .spec
-                .routes
-                .iter()
-                .filter_map(|r| r.target.lambda.as_ref().map(|l| l.function_arn.clone())),
-        );
+        candidates.extend(d.obj.spec.lambda_functions().into_iter().map(str::to_owned));
         let mut observed = Observed::new();
         for function in candidates {
             let statements = match d.aws.lambda.permissions(&function).await? {
                 Some(statements) => statements,
-                None if wanted.functions.contains(&function) => {
+                None if wanted.functions.contains_key(&function) => {
                     return Err(AwsError {
                         kind: ErrorKind::NotFound,
                         service: "lambda",
                         operation: "GetPolicy",
                         code: "ResourceNotFoundException".into(),
                         message: format!(
-                            "function {function} does not exist: create it, or change the route's target"
+                            "function {function} does not exist: create it, or change the route's target or authorizer"
                         ),
                     }
                     .into());
@@ -164,27 +160,28 @@ impl Managed for Permissions<'_> {
         let lambda = &d.aws.lambda;
         match change {
             PermissionChange::Add(function) | PermissionChange::Replace(function) => {
-                let functions = &wanted.functions;
+                let functions: BTreeSet<String> = wanted.functions.keys().cloned().collect();
                 d.record(|status| {
                     let recorded: BTreeSet<String> =
                         status.lambda_permissions.iter().cloned().collect();
                     if !functions.is_subset(&recorded) {
-                        status.lambda_permissions = recorded.union(functions).cloned().collect();
+                        status.lambda_permissions = recorded.union(&functions).cloned().collect();
                     }
                 })
                 .await?;
+                let source_arn = &wanted.functions[function];
                 if matches!(change, PermissionChange::Replace(_)) {
                     gone_is_done(lambda.remove_permission(function, self.sid).await)?;
                 }
                 lambda
-                    .add_permission(function, self.sid, &wanted.source_arn)
+                    .add_permission(function, self.sid, source_arn)
                     .await?;
                 observed.insert(
                     function.clone(),
                     Some(Permission {
                         sid: self.sid.to_owned(),
                         principal: Some(APIGATEWAY_PRINCIPAL.into()),
-                        source_arn: Some(wanted.source_arn.clone()),
+                        source_arn: Some(source_arn.clone()),
                     }),
                 );
             }
@@ -213,8 +210,10 @@ mod tests {
 
     fn wanted(functions: &[&str]) -> Wanted {
         Wanted {
-            functions: functions.iter().map(|f| f.to_string()).collect(),
-            source_arn: SOURCE.into(),
+            functions: functions
+                .iter()
+                .map(|f| (f.to_string(), SOURCE.to_string()))
+                .collect(),
         }
     }
 
@@ -250,6 +249,22 @@ mod tests {
             diff(&wanted(&["f"]), &observed(&[("f", other_principal)])),
             vec![PermissionChange::Replace("f".into())]
         );
+    }
+
+    #[test]
+    fn each_function_gets_its_own_source() {
+        let authorizers_only = "arn:aws:execute-api:us-east-1:1:api/authorizers/*";
+        let mut planned = wanted(&["f"]);
+        planned
+            .functions
+            .insert("auth".into(), authorizers_only.into());
+        let seen = observed(&[("f", ours(SOURCE)), ("auth", ours(SOURCE))]);
+        assert_eq!(
+            diff(&planned, &seen),
+            vec![PermissionChange::Replace("auth".into())]
+        );
+        let seen = observed(&[("f", ours(SOURCE)), ("auth", ours(authorizers_only))]);
+        assert!(diff(&planned, &seen).is_empty());
     }
 
     #[test]

@@ -177,6 +177,7 @@ fn auth_name(auth: &RouteAuth) -> &'static str {
         RouteAuth::None => "NONE",
         RouteAuth::Iam => "AWS_IAM",
         RouteAuth::Jwt { .. } => "JWT",
+        RouteAuth::Custom { .. } => "CUSTOM",
     }
 }
 
@@ -230,6 +231,13 @@ mod tests {
             wanted("GET /a", "i2", RouteAuth::Iam),
             wanted("GET /a", "i1", RouteAuth::None),
             wanted("GET /a", "i1", jwt(&[])),
+            wanted(
+                "GET /a",
+                "i1",
+                RouteAuth::Custom {
+                    authorizer_id: "lambda".into(),
+                },
+            ),
         ] {
             assert_eq!(
                 diff(std::slice::from_ref(&changed), &base),
@@ -243,6 +251,15 @@ mod tests {
         assert_eq!(
             diff(&[wanted("GET /a", "i1", jwt(&["write"]))], &scoped).len(),
             1
+        );
+        let custom = |id: &str| RouteAuth::Custom {
+            authorizer_id: id.into(),
+        };
+        let lambda = [existing("r", "GET /a", "i1", custom("old"))];
+        assert_eq!(
+            diff(&[wanted("GET /a", "i1", custom("new"))], &lambda).len(),
+            1,
+            "another Lambda authorizer"
         );
     }
 

@@ -25,7 +25,9 @@ async fn the_seed_is_created_once_of_each_and_ends_ready() {
     );
     assert_eq!(s.providers.len(), 1);
     assert!(
-        s.functions.values().all(|p| p.len() == 1),
+        [PRIVATE_FN, PUBLIC_FN]
+            .iter()
+            .all(|f| s.functions[*f].len() == 1),
         "{:?}",
         s.functions
     );

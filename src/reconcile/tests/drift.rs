@@ -83,7 +83,11 @@ async fn an_integration_no_route_uses_is_deleted() {
 async fn an_authorizer_with_another_issuer_is_updated() {
     drift_is_corrected(
         |s, api| {
-            s.api(api).unwrap().authorizers[0].issuer = "https://evil.example/".into();
+            if let crate::aws::apigateway::Authorizer::Jwt(jwt) =
+                &mut s.api(api).unwrap().authorizers[0]
+            {
+                jwt.issuer = "https://evil.example/".into();
+            }
         },
         &["UpdateAuthorizer"],
     )

@@ -48,11 +48,12 @@ async fn an_okta_issuer_is_federated_by_host_and_path_everywhere() {
         "the role mapping is keyed by the provider's name"
     );
     let api = s.apis.values().next().unwrap();
+    let jwt = api.authorizers[0].as_jwt().unwrap();
     assert_eq!(
-        api.authorizers[0].issuer, "https://acme.okta.com/oauth2/default",
+        jwt.issuer, "https://acme.okta.com/oauth2/default",
         "the JWT authorizer takes the issuer as given: Okta's has no trailing slash"
     );
-    assert_eq!(api.authorizers[0].audience, vec!["okta-client".to_string()]);
+    assert_eq!(jwt.audience, vec!["okta-client".to_string()]);
     drop(s);
     let status = obj.status.unwrap();
     assert_eq!(status.oidc_provider_arn.as_deref(), Some(arn.as_str()));

@@ -30,6 +30,8 @@ use crate::tenant::{AuthedApiTenant, Defaults};
 const ACCOUNT: &str = "123456789012";
 const PRIVATE_FN: &str = "arn:aws:lambda:us-east-1:123456789012:function:private";
 const PUBLIC_FN: &str = "arn:aws:lambda:us-east-1:123456789012:function:public";
+/// A function only a Lambda authorizer runs.
+const AUTH_FN: &str = "arn:aws:lambda:us-east-1:123456789012:function:authorizer";
 
 /// One event as published.
 #[derive(Clone, Debug)]
@@ -173,6 +175,7 @@ impl Rig {
             let mut s = aws.state();
             s.functions.insert(PRIVATE_FN.into(), Vec::new());
             s.functions.insert(PUBLIC_FN.into(), Vec::new());
+            s.functions.insert(AUTH_FN.into(), Vec::new());
         }
         let cluster = Arc::new(FakeCluster::default());
         let (store, objects) = reflector::store();
@@ -298,6 +301,22 @@ fn seed() -> AuthedApi {
     obj
 }
 
+/// `obj` with a Lambda authorizer `users` (running AUTH_FN) on a route GET /lambda.
+fn with_lambda_authorizer(mut obj: AuthedApi) -> AuthedApi {
+    obj.spec.authorizers = serde_json::from_value(json!([
+        {"name": "users", "lambda": {"functionArn": AUTH_FN}}
+    ]))
+    .expect("authorizers");
+    obj.spec.routes.push(
+        serde_json::from_value(json!({
+            "route": "GET /lambda", "authorization": "lambda", "authorizer": "users",
+            "target": {"lambda": {"functionArn": PUBLIC_FN}}
+        }))
+        .expect("a lambda route"),
+    );
+    obj
+}
+
 /// The seed as another object, `name` with `uid`, writing no outputs.
 fn another(name: &str, uid: &str) -> AuthedApi {
     let mut obj = seed();
@@ -328,6 +347,7 @@ mod errors_and_backoff;
 mod failures;
 mod finalizer;
 mod issuers;
+mod lambda_authorizers;
 mod model;
 mod order;
 mod ownership;

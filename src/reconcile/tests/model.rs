@@ -106,6 +106,8 @@ struct Spec {
     access: bool,
     outputs: bool,
     tags: bool,
+    /// A Lambda authorizer and the route it decides.
+    lambda_authorizer: bool,
 }
 
 /// What a namespace's AuthedApiTenant says (None: no tenant selects it).
@@ -156,15 +158,19 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(issuer, all_routes, access, outputs, tags)| Spec {
-            // The refused issuer less often: it makes the rest of a history dull.
-            issuer: if issuer == 3 && !tags { 0 } else { issuer },
-            all_routes,
-            access,
-            outputs,
-            tags,
-        })
+        .prop_map(
+            |(issuer, all_routes, access, outputs, tags, lambda_authorizer)| Spec {
+                // The refused issuer less often: it makes the rest of a history dull.
+                issuer: if issuer == 3 && !tags { 0 } else { issuer },
+                all_routes,
+                access,
+                outputs,
+                tags,
+                lambda_authorizer,
+            },
+        )
 }
 
 fn mapping_strategy() -> impl Strategy<Value = Option<Mapping>> {
@@ -385,6 +391,17 @@ fn set_spec(obj: &mut AuthedApi, spec: &Spec) {
     if !spec.all_routes {
         s.routes.truncate(2);
     }
+    s.authorizers.clear();
+    if spec.lambda_authorizer {
+        let with = with_lambda_authorizer(template);
+        s.authorizers = with.spec.authorizers;
+        s.routes.extend(
+            with.spec
+                .routes
+                .into_iter()
+                .filter(|r| r.authorizer.is_some()),
+        );
+    }
     s.access = spec.access.then(|| {
         serde_json::from_value(json!({"rules": [
             {"name": "admins", "claim": "email", "value": "admin@example.com",
@@ -438,6 +455,7 @@ impl World {
                 source_arn: None,
             };
             s.functions.insert(PRIVATE_FN.into(), Vec::new());
+            s.functions.insert(AUTH_FN.into(), Vec::new());
             s.functions.insert(PUBLIC_FN.into(), vec![foreign]);
             s.denied_issuers.insert(REFUSED_ISSUER.into());
             let arn = format!("arn:aws:iam::{}:role/{FOREIGN_ROLE}", s.account());
@@ -733,6 +751,25 @@ impl World {
                     lambda.function_arn
                 );
             }
+        }
+        for authorizer in &obj.spec.authorizers {
+            let function = &authorizer.lambda.function_arn;
+            assert!(
+                api.authorizers
+                    .iter()
+                    .any(|a| a.as_request().is_some_and(|r| {
+                        r.name.ends_with(&authorizer.name)
+                            && r.config.uri.contains(function.as_str())
+                    })),
+                "{name} Ready without its Lambda authorizer {}",
+                authorizer.name
+            );
+            assert!(
+                s.functions[function]
+                    .iter()
+                    .any(|p| p.source_arn.as_deref().is_some_and(|a| a.contains(&api_id))),
+                "{name} Ready without its permission on {function}"
+            );
         }
     }
 

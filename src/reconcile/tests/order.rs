@@ -8,10 +8,12 @@ use super::*;
 async fn sync_follows_the_registered_order_and_cleanup_reverses_it() {
     let mut rig = Rig::new();
     issued(&rig);
-    let mut obj = on_domain("a", "uid-a", "v1");
+    let mut obj = with_lambda_authorizer(on_domain("a", "uid-a", "v1"));
     let with_link = super::vpc_links::private(super::vpc_links::owned_link());
     obj.spec.vpc_link = with_link.spec.vpc_link;
-    obj.spec.routes = with_link.spec.routes;
+    obj.spec
+        .routes
+        .extend(with_link.spec.routes.into_iter().filter(|r| r.target.private.is_some()));
     known(&mut rig, obj.clone());
     let placed = prepare(&obj, &rig.ctx).await.expect("placed");
     let (aws, plan) = (&placed.aws, &placed.plan);
