@@ -11,9 +11,13 @@ async fn sync_follows_the_registered_order_and_cleanup_reverses_it() {
     let mut obj = with_lambda_authorizer(on_domain("a", "uid-a", "v1"));
     let with_link = super::vpc_links::private(super::vpc_links::owned_link());
     obj.spec.vpc_link = with_link.spec.vpc_link;
-    obj.spec
-        .routes
-        .extend(with_link.spec.routes.into_iter().filter(|r| r.target.private.is_some()));
+    obj.spec.routes.extend(
+        with_link
+            .spec
+            .routes
+            .into_iter()
+            .filter(|r| r.target.private.is_some()),
+    );
     known(&mut rig, obj.clone());
     let placed = prepare(&obj, &rig.ctx).await.expect("placed");
     let (aws, plan) = (&placed.aws, &placed.plan);
