@@ -556,7 +556,7 @@ pub enum DeletionPolicy {
 pub struct Adopt {
     /// The HTTP API's id, e.g. a1b2c3d4e5 (its endpoint is kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[a-z0-9]{10}$"))]
+    #[schemars(regex(pattern = r"^[a-z0-9]{1,32}$"))]
     pub api_id: Option<String>,
 
     /// The Cognito identity pool's id, e.g. us-east-1:0f9c...; its identities keep their ids.

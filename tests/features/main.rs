@@ -37,6 +37,7 @@ mod common;
 
 mod access_denied;
 mod access_rules;
+mod adoption;
 mod api_server_restart;
 mod deletion;
 mod domains;
