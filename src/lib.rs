@@ -11,6 +11,7 @@ pub mod iam_policy;
 pub mod leader;
 pub mod login;
 pub mod metrics;
+pub mod operations;
 pub mod plan;
 pub mod policy;
 pub mod readiness;

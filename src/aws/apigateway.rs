@@ -1,6 +1,7 @@
 //! API Gateway v2 (HTTP APIs): the API, its integrations, routes, authorizers and the
 //! `$default` stage. Every call goes through here; results come back as plain types.
 
+use crate::operations::Call;
 use std::collections::BTreeMap;
 
 use aws_sdk_apigatewayv2::Client;
@@ -465,7 +466,7 @@ impl ApiGatewayApi for ApiGateway {
             .set_tags(Some(tags.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "CreateApi"))?;
+            .map_err(sdk_err(SERVICE, Call::CreateApi))?;
         Ok(api_of(
             out.api_id().unwrap_or_default(),
             out.name(),
@@ -486,7 +487,7 @@ impl ApiGatewayApi for ApiGateway {
                 out.cors_configuration(),
                 out.disable_execute_api_endpoint(),
             ))),
-            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "GetApi", e)),
+            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, Call::GetApi.name(), e)),
         }
     }
 
@@ -499,7 +500,7 @@ impl ApiGatewayApi for ApiGateway {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(sdk_err(SERVICE, "GetApis"))?;
+                .map_err(sdk_err(SERVICE, Call::GetApis))?;
             let items = out
                 .items()
                 .iter()
@@ -532,7 +533,7 @@ impl ApiGatewayApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "DeleteApi"))
+            .map_err(sdk_err(SERVICE, Call::DeleteApi))
     }
 
     // --- integrations ------------------------------------------------------------------
@@ -547,7 +548,7 @@ impl ApiGatewayApi for ApiGateway {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(sdk_err(SERVICE, "GetIntegrations"))?;
+                .map_err(sdk_err(SERVICE, Call::GetIntegrations))?;
             let items = out
                 .items()
                 .iter()
@@ -629,7 +630,7 @@ impl ApiGatewayApi for ApiGateway {
         let out = call
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "CreateIntegration"))?;
+            .map_err(sdk_err(SERVICE, Call::CreateIntegration))?;
         Ok(out.integration_id().unwrap_or_default().to_owned())
     }
 
@@ -641,7 +642,7 @@ impl ApiGatewayApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "DeleteIntegration"))
+            .map_err(sdk_err(SERVICE, Call::DeleteIntegration))
     }
 
     // --- routes ------------------------------------------------------------------------
@@ -656,7 +657,7 @@ impl ApiGatewayApi for ApiGateway {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(sdk_err(SERVICE, "GetRoutes"))?;
+                .map_err(sdk_err(SERVICE, Call::GetRoutes))?;
             let items = out
                 .items()
                 .iter()
@@ -712,7 +713,10 @@ impl ApiGatewayApi for ApiGateway {
                 .authorization_type(AuthorizationType::Custom)
                 .authorizer_id(authorizer_id),
         };
-        let out = call.send().await.map_err(sdk_err(SERVICE, "CreateRoute"))?;
+        let out = call
+            .send()
+            .await
+            .map_err(sdk_err(SERVICE, Call::CreateRoute))?;
         Ok(out.route_id().unwrap_or_default().to_owned())
     }
 
@@ -753,7 +757,7 @@ impl ApiGatewayApi for ApiGateway {
         call.send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "UpdateRoute"))
+            .map_err(sdk_err(SERVICE, Call::UpdateRoute))
     }
 
     async fn delete_route(&self, api_id: &str, route_id: &str) -> AwsResult<()> {
@@ -764,7 +768,7 @@ impl ApiGatewayApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "DeleteRoute"))
+            .map_err(sdk_err(SERVICE, Call::DeleteRoute))
     }
 
     // --- authorizers ------------------------------------------------------------------------
@@ -779,7 +783,7 @@ impl ApiGatewayApi for ApiGateway {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(sdk_err(SERVICE, "GetAuthorizers"))?;
+                .map_err(sdk_err(SERVICE, Call::GetAuthorizers))?;
             let items = out.items().iter().map(authorizer_of).collect();
             Ok((items, out.next_token().map(str::to_owned)))
         })
@@ -808,7 +812,7 @@ impl ApiGatewayApi for ApiGateway {
             )
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "CreateAuthorizer"))?;
+            .map_err(sdk_err(SERVICE, Call::CreateAuthorizer))?;
         Ok(out.authorizer_id().unwrap_or_default().to_owned())
     }
 
@@ -834,7 +838,7 @@ impl ApiGatewayApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "UpdateAuthorizer"))
+            .map_err(sdk_err(SERVICE, Call::UpdateAuthorizer))
     }
 
     async fn create_request_authorizer(
@@ -847,7 +851,7 @@ impl ApiGatewayApi for ApiGateway {
         let out = request_settings!(call, config)
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "CreateAuthorizer"))?;
+            .map_err(sdk_err(SERVICE, Call::CreateAuthorizer))?;
         Ok(out.authorizer_id().unwrap_or_default().to_owned())
     }
 
@@ -866,7 +870,7 @@ impl ApiGatewayApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "UpdateAuthorizer"))
+            .map_err(sdk_err(SERVICE, Call::UpdateAuthorizer))
     }
 
     async fn delete_authorizer(&self, api_id: &str, id: &str) -> AwsResult<()> {
@@ -877,7 +881,7 @@ impl ApiGatewayApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "DeleteAuthorizer"))
+            .map_err(sdk_err(SERVICE, Call::DeleteAuthorizer))
     }
 
     // --- the $default stage ----------------------------------------------------------------
@@ -914,7 +918,7 @@ impl ApiGatewayApi for ApiGateway {
                     }),
                 },
             })),
-            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "GetStage", e)),
+            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, Call::GetStage.name(), e)),
         }
     }
 
@@ -943,7 +947,7 @@ impl ApiGatewayApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "CreateStage"))
+            .map_err(sdk_err(SERVICE, Call::CreateStage))
     }
 
     async fn update_stage_settings(
@@ -969,7 +973,7 @@ impl ApiGatewayApi for ApiGateway {
             .set_access_log_settings(wanted.access_log.as_ref().map(access_log_to_sdk))
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "UpdateStage"))?;
+            .map_err(sdk_err(SERVICE, Call::UpdateStage))?;
         for route in current.route_throttles.keys() {
             if !wanted.route_throttles.contains_key(route) {
                 self.client
@@ -979,7 +983,7 @@ impl ApiGatewayApi for ApiGateway {
                     .route_key(route)
                     .send()
                     .await
-                    .map_err(sdk_err(SERVICE, "DeleteRouteSettings"))?;
+                    .map_err(sdk_err(SERVICE, Call::DeleteRouteSettings))?;
             }
         }
         if current.access_log.is_some() && wanted.access_log.is_none() {
@@ -989,7 +993,7 @@ impl ApiGatewayApi for ApiGateway {
                 .stage_name(name)
                 .send()
                 .await
-                .map_err(sdk_err(SERVICE, "DeleteAccessLogSettings"))?;
+                .map_err(sdk_err(SERVICE, Call::DeleteAccessLogSettings))?;
         }
         Ok(())
     }
@@ -1008,14 +1012,14 @@ impl ApiGatewayApi for ApiGateway {
             .disable_execute_api_endpoint(disable_execute_api_endpoint)
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "UpdateApi"))?;
+            .map_err(sdk_err(SERVICE, Call::UpdateApi))?;
         if cors.is_none() && had_cors {
             self.client
                 .delete_cors_configuration()
                 .api_id(api_id)
                 .send()
                 .await
-                .map_err(sdk_err(SERVICE, "DeleteCorsConfiguration"))?;
+                .map_err(sdk_err(SERVICE, Call::DeleteCorsConfiguration))?;
         }
         Ok(())
     }
@@ -1028,7 +1032,7 @@ impl ApiGatewayApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "DeleteStage"))
+            .map_err(sdk_err(SERVICE, Call::DeleteStage))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Cognito identity pools: the pool that federates Auth0 and hands out credentials of the
 //! authenticated role.
 
+use crate::operations::Call;
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_cognitoidentity::Client;
@@ -148,7 +149,7 @@ impl CognitoApi for Cognito {
             .set_identity_pool_tags(Some(pool.tags.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "CreateIdentityPool"))?;
+            .map_err(sdk_err(SERVICE, Call::CreateIdentityPool))?;
         Ok(pool_of(
             out.identity_pool_id(),
             out.identity_pool_name(),
@@ -173,7 +174,11 @@ impl CognitoApi for Cognito {
                 out.open_id_connect_provider_arns(),
                 out.identity_pool_tags(),
             ))),
-            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "DescribeIdentityPool", e)),
+            Err(e) => not_found_is_none(AwsError::from_sdk(
+                SERVICE,
+                Call::DescribeIdentityPool.name(),
+                e,
+            )),
         }
     }
 
@@ -186,7 +191,7 @@ impl CognitoApi for Cognito {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(sdk_err(SERVICE, "ListIdentityPools"))?;
+                .map_err(sdk_err(SERVICE, Call::ListIdentityPools))?;
             let pools = out.identity_pools().iter().filter_map(|p| {
                 Some((
                     p.identity_pool_id()?.to_owned(),
@@ -219,7 +224,7 @@ impl CognitoApi for Cognito {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "UpdateIdentityPool"))
+            .map_err(sdk_err(SERVICE, Call::UpdateIdentityPool))
     }
 
     async fn delete_identity_pool(&self, id: &str) -> AwsResult<()> {
@@ -229,7 +234,7 @@ impl CognitoApi for Cognito {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "DeleteIdentityPool"))
+            .map_err(sdk_err(SERVICE, Call::DeleteIdentityPool))
     }
 
     async fn get_roles(&self, id: &str) -> AwsResult<PoolRoles> {
@@ -239,7 +244,7 @@ impl CognitoApi for Cognito {
             .identity_pool_id(id)
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "GetIdentityPoolRoles"))?;
+            .map_err(sdk_err(SERVICE, Call::GetIdentityPoolRoles))?;
         let roles = out.roles();
         let mapping = out
             .role_mappings()
@@ -292,7 +297,7 @@ impl CognitoApi for Cognito {
                             .build()
                     })
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| invalid("SetIdentityPoolRoles", e.to_string()))?;
+                    .map_err(|e| invalid(Call::SetIdentityPoolRoles.name(), e.to_string()))?;
                 let mapping = RoleMapping::builder()
                     .r#type(RoleMappingType::Rules)
                     .ambiguous_role_resolution(if m.deny_unmatched {
@@ -304,10 +309,12 @@ impl CognitoApi for Cognito {
                         RulesConfigurationType::builder()
                             .set_rules(Some(rules))
                             .build()
-                            .map_err(|e| invalid("SetIdentityPoolRoles", e.to_string()))?,
+                            .map_err(|e| {
+                                invalid(Call::SetIdentityPoolRoles.name(), e.to_string())
+                            })?,
                     )
                     .build()
-                    .map_err(|e| invalid("SetIdentityPoolRoles", e.to_string()))?;
+                    .map_err(|e| invalid(Call::SetIdentityPoolRoles.name(), e.to_string()))?;
                 Some(HashMap::from([(m.provider.clone(), mapping)]))
             }
             None => None,
@@ -320,7 +327,7 @@ impl CognitoApi for Cognito {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "SetIdentityPoolRoles"))
+            .map_err(sdk_err(SERVICE, Call::SetIdentityPoolRoles))
     }
 
     async fn list_tags(&self, arn: &str) -> AwsResult<BTreeMap<String, String>> {
@@ -330,7 +337,7 @@ impl CognitoApi for Cognito {
             .resource_arn(arn)
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "ListTagsForResource"))?;
+            .map_err(sdk_err(SERVICE, Call::ListTagsForResource))?;
         Ok(super::tag_map(out.tags()))
     }
 
@@ -342,7 +349,7 @@ impl CognitoApi for Cognito {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "TagResource"))
+            .map_err(sdk_err(SERVICE, Call::TagResource))
     }
 
     async fn untag(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
@@ -353,6 +360,6 @@ impl CognitoApi for Cognito {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "UntagResource"))
+            .map_err(sdk_err(SERVICE, Call::UntagResource))
     }
 }

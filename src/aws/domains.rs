@@ -1,6 +1,7 @@
 //! API Gateway custom domain names (regional) and their API mappings: the calls the domain
 //! kinds make, beside the API's own in [`super::apigateway`].
 
+use crate::operations::Call;
 use std::collections::BTreeMap;
 
 use aws_sdk_apigatewayv2::types::{DomainNameConfiguration, EndpointType, SecurityPolicy};
@@ -100,7 +101,7 @@ impl DomainsApi for ApiGateway {
                 out.domain_name_configurations(),
                 out.tags(),
             ))),
-            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "GetDomainName", e)),
+            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, Call::GetDomainName.name(), e)),
         }
     }
 
@@ -118,7 +119,7 @@ impl DomainsApi for ApiGateway {
             .set_tags(Some(tags.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "CreateDomainName"))?;
+            .map_err(sdk_err(SERVICE, Call::CreateDomainName))?;
         Ok(domain_of(
             out.domain_name().unwrap_or(name),
             out.domain_name_configurations(),
@@ -134,7 +135,7 @@ impl DomainsApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "UpdateDomainName"))
+            .map_err(sdk_err(SERVICE, Call::UpdateDomainName))
     }
 
     async fn delete_domain_name(&self, name: &str) -> AwsResult<()> {
@@ -144,7 +145,7 @@ impl DomainsApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "DeleteDomainName"))
+            .map_err(sdk_err(SERVICE, Call::DeleteDomainName))
     }
 
     async fn list_api_mappings(&self, name: &str) -> AwsResult<Vec<ApiMapping>> {
@@ -157,7 +158,7 @@ impl DomainsApi for ApiGateway {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(sdk_err(SERVICE, "GetApiMappings"))?;
+                .map_err(sdk_err(SERVICE, Call::GetApiMappings))?;
             let items = out
                 .items()
                 .iter()
@@ -189,7 +190,7 @@ impl DomainsApi for ApiGateway {
             .stage(stage)
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "CreateApiMapping"))?;
+            .map_err(sdk_err(SERVICE, Call::CreateApiMapping))?;
         Ok(ApiMapping {
             id: out.api_mapping_id().unwrap_or_default().to_owned(),
             key: key.to_owned(),
@@ -206,6 +207,6 @@ impl DomainsApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "DeleteApiMapping"))
+            .map_err(sdk_err(SERVICE, Call::DeleteApiMapping))
     }
 }

@@ -139,12 +139,12 @@ impl AwsError {
 /// A `map_err` adapter for an SDK call: classify a failure of `service`'s `operation`.
 pub fn sdk_err<E>(
     service: &'static str,
-    operation: &'static str,
+    operation: crate::operations::Call,
 ) -> impl FnOnce(SdkError<E, HttpResponse>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    move |e| AwsError::from_sdk(service, operation, e)
+    move |e| AwsError::from_sdk(service, operation.name(), e)
 }
 
 /// Map an AWS error code (and HTTP status) to a kind. Codes differ per service and

@@ -6,6 +6,7 @@
 //!
 //! A new kind's calls are added here, next to the trait they belong to.
 
+use crate::operations::Call;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -90,7 +91,7 @@ impl State {
     pub fn api(&mut self, id: &str) -> AwsResult<&mut FakeApi> {
         self.apis
             .get_mut(id)
-            .ok_or_else(|| not_found("apigateway", "GetApi", format!("API {id}")))
+            .ok_or_else(|| not_found("apigateway", Call::GetApi.name(), format!("API {id}")))
     }
 }
 
@@ -123,7 +124,8 @@ impl FakeAws {
     }
 
     /// Make the next call of `operation` fail with `kind`.
-    pub fn fail_next(&self, operation: &'static str, kind: ErrorKind) {
+    pub fn fail_next(&self, call: Call, kind: ErrorKind) {
+        let operation = call.name();
         self.state().failures.insert(
             operation,
             AwsError {
@@ -198,7 +200,7 @@ impl FakeAws {
 #[async_trait::async_trait]
 impl ApiGatewayApi for FakeAws {
     async fn create_api(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<HttpApi> {
-        let mut s = self.write("CreateApi")?;
+        let mut s = self.write(Call::CreateApi.name())?;
         let id = s.id("api");
         let api = HttpApi {
             id: id.clone(),
@@ -222,12 +224,16 @@ impl ApiGatewayApi for FakeAws {
     }
 
     async fn get_api(&self, id: &str) -> AwsResult<Option<HttpApi>> {
-        Ok(self.read("GetApi")?.apis.get(id).map(|a| a.api.clone()))
+        Ok(self
+            .read(Call::GetApi.name())?
+            .apis
+            .get(id)
+            .map(|a| a.api.clone()))
     }
 
     async fn list_apis(&self) -> AwsResult<Vec<HttpApi>> {
         Ok(self
-            .read("GetApis")?
+            .read(Call::GetApis.name())?
             .apis
             .values()
             .map(|a| a.api.clone())
@@ -235,7 +241,7 @@ impl ApiGatewayApi for FakeAws {
     }
 
     async fn find_apis_by_name(&self, name: &str) -> AwsResult<Vec<HttpApi>> {
-        let s = self.read("GetApis")?;
+        let s = self.read(Call::GetApis.name())?;
         Ok(s.apis
             .values()
             .filter(|a| a.api.name == name)
@@ -244,16 +250,16 @@ impl ApiGatewayApi for FakeAws {
     }
 
     async fn delete_api(&self, id: &str) -> AwsResult<()> {
-        let mut s = self.write("DeleteApi")?;
+        let mut s = self.write(Call::DeleteApi.name())?;
         s.apis
             .remove(id)
             .map(drop)
-            .ok_or_else(|| not_found("apigateway", "DeleteApi", format!("API {id}")))
+            .ok_or_else(|| not_found("apigateway", Call::DeleteApi.name(), format!("API {id}")))
     }
 
     async fn list_integrations(&self, api_id: &str) -> AwsResult<Vec<Integration>> {
         Ok(self
-            .read("GetIntegrations")?
+            .read(Call::GetIntegrations.name())?
             .api(api_id)?
             .integrations
             .clone())
@@ -264,14 +270,14 @@ impl ApiGatewayApi for FakeAws {
         api_id: &str,
         target: &IntegrationTarget,
     ) -> AwsResult<String> {
-        let mut s = self.write("CreateIntegration")?;
+        let mut s = self.write(Call::CreateIntegration.name())?;
         if let IntegrationTarget::Private { vpc_link_id, .. } = target
             && !s.vpc_links.contains_key(vpc_link_id)
         {
             return Err(AwsError {
                 kind: ErrorKind::Invalid,
                 service: "apigateway",
-                operation: "CreateIntegration",
+                operation: Call::CreateIntegration.name(),
                 code: "BadRequestException".into(),
                 message: format!("Invalid VPC link identifier specified: {vpc_link_id}"),
             });
@@ -285,13 +291,17 @@ impl ApiGatewayApi for FakeAws {
     }
 
     async fn delete_integration(&self, api_id: &str, id: &str) -> AwsResult<()> {
-        let mut s = self.write("DeleteIntegration")?;
+        let mut s = self.write(Call::DeleteIntegration.name())?;
         s.api(api_id)?.integrations.retain(|i| i.id != id);
         Ok(())
     }
 
     async fn list_routes(&self, api_id: &str) -> AwsResult<Vec<Route>> {
-        Ok(self.read("GetRoutes")?.api(api_id)?.routes.clone())
+        Ok(self
+            .read(Call::GetRoutes.name())?
+            .api(api_id)?
+            .routes
+            .clone())
     }
 
     async fn create_route(
@@ -301,14 +311,14 @@ impl ApiGatewayApi for FakeAws {
         integration_id: &str,
         auth: &RouteAuth,
     ) -> AwsResult<String> {
-        let mut s = self.write("CreateRoute")?;
+        let mut s = self.write(Call::CreateRoute.name())?;
         let id = s.id("rt");
         let api = s.api(api_id)?;
         if api.routes.iter().any(|r| r.key == key) {
             return Err(AwsError {
                 kind: ErrorKind::Conflict,
                 service: "apigateway",
-                operation: "CreateRoute",
+                operation: Call::CreateRoute.name(),
                 code: "ConflictException".into(),
                 message: format!("route {key} exists"),
             });
@@ -329,27 +339,29 @@ impl ApiGatewayApi for FakeAws {
         integration_id: &str,
         auth: &RouteAuth,
     ) -> AwsResult<()> {
-        let mut s = self.write("UpdateRoute")?;
+        let mut s = self.write(Call::UpdateRoute.name())?;
         let route = s
             .api(api_id)?
             .routes
             .iter_mut()
             .find(|r| r.id == route_id)
-            .ok_or_else(|| not_found("apigateway", "UpdateRoute", route_id.to_owned()))?;
+            .ok_or_else(|| {
+                not_found("apigateway", Call::UpdateRoute.name(), route_id.to_owned())
+            })?;
         route.integration_id = Some(integration_id.to_owned());
         route.auth = auth.clone();
         Ok(())
     }
 
     async fn delete_route(&self, api_id: &str, route_id: &str) -> AwsResult<()> {
-        let mut s = self.write("DeleteRoute")?;
+        let mut s = self.write(Call::DeleteRoute.name())?;
         s.api(api_id)?.routes.retain(|r| r.id != route_id);
         Ok(())
     }
 
     async fn list_authorizers(&self, api_id: &str) -> AwsResult<Vec<Authorizer>> {
         Ok(self
-            .read("GetAuthorizers")?
+            .read(Call::GetAuthorizers.name())?
             .api(api_id)?
             .authorizers
             .clone())
@@ -362,7 +374,7 @@ impl ApiGatewayApi for FakeAws {
         issuer: &str,
         audience: &[String],
     ) -> AwsResult<String> {
-        let mut s = self.write("CreateAuthorizer")?;
+        let mut s = self.write(Call::CreateAuthorizer.name())?;
         let id = s.id("au");
         s.api(api_id)?
             .authorizers
@@ -382,7 +394,7 @@ impl ApiGatewayApi for FakeAws {
         issuer: &str,
         audience: &[String],
     ) -> AwsResult<()> {
-        let mut s = self.write("UpdateAuthorizer")?;
+        let mut s = self.write(Call::UpdateAuthorizer.name())?;
         if let Some(Authorizer::Jwt(a)) =
             s.api(api_id)?.authorizers.iter_mut().find(|a| a.id() == id)
         {
@@ -398,7 +410,7 @@ impl ApiGatewayApi for FakeAws {
         name: &str,
         config: &LambdaAuthorizerConfig,
     ) -> AwsResult<String> {
-        let mut s = self.write("CreateAuthorizer")?;
+        let mut s = self.write(Call::CreateAuthorizer.name())?;
         let id = s.id("au");
         s.api(api_id)?
             .authorizers
@@ -416,24 +428,28 @@ impl ApiGatewayApi for FakeAws {
         id: &str,
         config: &LambdaAuthorizerConfig,
     ) -> AwsResult<()> {
-        let mut s = self.write("UpdateAuthorizer")?;
+        let mut s = self.write(Call::UpdateAuthorizer.name())?;
         match s.api(api_id)?.authorizers.iter_mut().find(|a| a.id() == id) {
             Some(Authorizer::Request(a)) => {
                 a.config = config.clone();
                 Ok(())
             }
-            _ => Err(not_found("apigateway", "UpdateAuthorizer", id.to_owned())),
+            _ => Err(not_found(
+                "apigateway",
+                Call::UpdateAuthorizer.name(),
+                id.to_owned(),
+            )),
         }
     }
 
     async fn delete_authorizer(&self, api_id: &str, id: &str) -> AwsResult<()> {
-        let mut s = self.write("DeleteAuthorizer")?;
+        let mut s = self.write(Call::DeleteAuthorizer.name())?;
         s.api(api_id)?.authorizers.retain(|a| a.id() != id);
         Ok(())
     }
 
     async fn get_stage(&self, api_id: &str, _name: &str) -> AwsResult<Option<Stage>> {
-        Ok(self.read("GetStage")?.api(api_id)?.stage.clone())
+        Ok(self.read(Call::GetStage.name())?.api(api_id)?.stage.clone())
     }
 
     async fn create_stage(
@@ -443,7 +459,7 @@ impl ApiGatewayApi for FakeAws {
         tags: &BTreeMap<String, String>,
         settings: &StageSettings,
     ) -> AwsResult<()> {
-        let mut s = self.write("CreateStage")?;
+        let mut s = self.write(Call::CreateStage.name())?;
         s.api(api_id)?.stage = Some(Stage {
             name: name.to_owned(),
             auto_deploy: true,
@@ -460,7 +476,7 @@ impl ApiGatewayApi for FakeAws {
         _current: &StageSettings,
         wanted: &StageSettings,
     ) -> AwsResult<()> {
-        let mut s = self.write("UpdateStage")?;
+        let mut s = self.write(Call::UpdateStage.name())?;
         if let Some(stage) = &mut s.api(api_id)?.stage {
             stage.auto_deploy = true;
             stage.settings = wanted.clone();
@@ -475,7 +491,7 @@ impl ApiGatewayApi for FakeAws {
         _had_cors: bool,
         disable_execute_api_endpoint: bool,
     ) -> AwsResult<()> {
-        let mut s = self.write("UpdateApi")?;
+        let mut s = self.write(Call::UpdateApi.name())?;
         let api = &mut s.api(api_id)?.api;
         api.cors = cors.cloned();
         api.disable_execute_api_endpoint = disable_execute_api_endpoint;
@@ -483,7 +499,7 @@ impl ApiGatewayApi for FakeAws {
     }
 
     async fn delete_stage(&self, api_id: &str, _name: &str) -> AwsResult<()> {
-        let mut s = self.write("DeleteStage")?;
+        let mut s = self.write(Call::DeleteStage.name())?;
         s.api(api_id)?.stage = None;
         Ok(())
     }
@@ -492,7 +508,11 @@ impl ApiGatewayApi for FakeAws {
 #[async_trait::async_trait]
 impl DomainsApi for FakeAws {
     async fn get_domain_name(&self, name: &str) -> AwsResult<Option<DomainName>> {
-        Ok(self.read("GetDomainName")?.domains.get(name).cloned())
+        Ok(self
+            .read(Call::GetDomainName.name())?
+            .domains
+            .get(name)
+            .cloned())
     }
 
     async fn create_domain_name(
@@ -501,15 +521,18 @@ impl DomainsApi for FakeAws {
         certificate_arn: &str,
         tags: &BTreeMap<String, String>,
     ) -> AwsResult<DomainName> {
-        let mut s = self.write("CreateDomainName")?;
+        let mut s = self.write(Call::CreateDomainName.name())?;
         if s.domains.contains_key(name) {
             return Err(conflict(
-                "CreateDomainName",
+                Call::CreateDomainName.name(),
                 format!("domain {name} exists"),
             ));
         }
         if !s.certificates.iter().any(|c| c == certificate_arn) {
-            return Err(bad_certificate("CreateDomainName", certificate_arn));
+            return Err(bad_certificate(
+                Call::CreateDomainName.name(),
+                certificate_arn,
+            ));
         }
         let id = s.id("d-");
         let domain = DomainName {
@@ -524,33 +547,42 @@ impl DomainsApi for FakeAws {
     }
 
     async fn set_domain_certificate(&self, name: &str, certificate_arn: &str) -> AwsResult<()> {
-        let mut s = self.write("UpdateDomainName")?;
+        let mut s = self.write(Call::UpdateDomainName.name())?;
         if !s.certificates.iter().any(|c| c == certificate_arn) {
-            return Err(bad_certificate("UpdateDomainName", certificate_arn));
+            return Err(bad_certificate(
+                Call::UpdateDomainName.name(),
+                certificate_arn,
+            ));
         }
-        let domain = s
-            .domains
-            .get_mut(name)
-            .ok_or_else(|| not_found("apigateway", "UpdateDomainName", format!("domain {name}")))?;
+        let domain = s.domains.get_mut(name).ok_or_else(|| {
+            not_found(
+                "apigateway",
+                Call::UpdateDomainName.name(),
+                format!("domain {name}"),
+            )
+        })?;
         domain.certificate_arn = certificate_arn.to_owned();
         Ok(())
     }
 
     async fn delete_domain_name(&self, name: &str) -> AwsResult<()> {
-        let mut s = self.write("DeleteDomainName")?;
+        let mut s = self.write(Call::DeleteDomainName.name())?;
         s.mappings.remove(name);
-        s.domains
-            .remove(name)
-            .map(drop)
-            .ok_or_else(|| not_found("apigateway", "DeleteDomainName", format!("domain {name}")))
+        s.domains.remove(name).map(drop).ok_or_else(|| {
+            not_found(
+                "apigateway",
+                Call::DeleteDomainName.name(),
+                format!("domain {name}"),
+            )
+        })
     }
 
     async fn list_api_mappings(&self, name: &str) -> AwsResult<Vec<ApiMapping>> {
-        let s = self.read("GetApiMappings")?;
+        let s = self.read(Call::GetApiMappings.name())?;
         if !s.domains.contains_key(name) {
             return Err(not_found(
                 "apigateway",
-                "GetApiMappings",
+                Call::GetApiMappings.name(),
                 format!("domain {name}"),
             ));
         }
@@ -564,11 +596,11 @@ impl DomainsApi for FakeAws {
         key: &str,
         stage: &str,
     ) -> AwsResult<ApiMapping> {
-        let mut s = self.write("CreateApiMapping")?;
+        let mut s = self.write(Call::CreateApiMapping.name())?;
         if !s.domains.contains_key(name) {
             return Err(not_found(
                 "apigateway",
-                "CreateApiMapping",
+                Call::CreateApiMapping.name(),
                 format!("domain {name}"),
             ));
         }
@@ -577,7 +609,7 @@ impl DomainsApi for FakeAws {
             .is_some_and(|m| m.iter().any(|m| m.key == key))
         {
             return Err(conflict(
-                "CreateApiMapping",
+                Call::CreateApiMapping.name(),
                 format!("key {key:?} is mapped"),
             ));
         }
@@ -595,14 +627,14 @@ impl DomainsApi for FakeAws {
     }
 
     async fn delete_api_mapping(&self, name: &str, id: &str) -> AwsResult<()> {
-        let mut s = self.write("DeleteApiMapping")?;
+        let mut s = self.write(Call::DeleteApiMapping.name())?;
         let mappings = s.mappings.entry(name.to_owned()).or_default();
         let before = mappings.len();
         mappings.retain(|m| m.id != id);
         if mappings.len() == before {
             return Err(not_found(
                 "apigateway",
-                "DeleteApiMapping",
+                Call::DeleteApiMapping.name(),
                 format!("mapping {id}"),
             ));
         }
@@ -619,7 +651,7 @@ impl VpcLinksApi for FakeAws {
         security_group_ids: &[String],
         tags: &BTreeMap<String, String>,
     ) -> AwsResult<VpcLink> {
-        let mut s = self.write("CreateVpcLink")?;
+        let mut s = self.write(Call::CreateVpcLink.name())?;
         let id = s.id("vpcl-");
         let mut link = VpcLink {
             id: id.clone(),
@@ -636,12 +668,16 @@ impl VpcLinksApi for FakeAws {
     }
 
     async fn get_vpc_link(&self, id: &str) -> AwsResult<Option<VpcLink>> {
-        Ok(self.read("GetVpcLink")?.vpc_links.get(id).cloned())
+        Ok(self
+            .read(Call::GetVpcLink.name())?
+            .vpc_links
+            .get(id)
+            .cloned())
     }
 
     async fn list_vpc_links(&self) -> AwsResult<Vec<VpcLink>> {
         Ok(self
-            .read("GetVpcLinks")?
+            .read(Call::GetVpcLinks.name())?
             .vpc_links
             .values()
             .cloned()
@@ -649,18 +685,21 @@ impl VpcLinksApi for FakeAws {
     }
 
     async fn rename_vpc_link(&self, id: &str, name: &str) -> AwsResult<()> {
-        let mut s = self.write("UpdateVpcLink")?;
-        let link = s
-            .vpc_links
-            .get_mut(id)
-            .ok_or_else(|| not_found("apigateway", "UpdateVpcLink", format!("VPC link {id}")))?;
+        let mut s = self.write(Call::UpdateVpcLink.name())?;
+        let link = s.vpc_links.get_mut(id).ok_or_else(|| {
+            not_found(
+                "apigateway",
+                Call::UpdateVpcLink.name(),
+                format!("VPC link {id}"),
+            )
+        })?;
         link.name = name.to_owned();
         Ok(())
     }
 
     /// Refused while an integration uses the link, as API Gateway refuses it.
     async fn delete_vpc_link(&self, id: &str) -> AwsResult<()> {
-        let mut s = self.write("DeleteVpcLink")?;
+        let mut s = self.write(Call::DeleteVpcLink.name())?;
         let in_use = s.apis.values().flat_map(|a| &a.integrations).any(|i| {
             matches!(&i.target, Some(IntegrationTarget::Private { vpc_link_id, .. }) if vpc_link_id == id)
         });
@@ -668,15 +707,18 @@ impl VpcLinksApi for FakeAws {
             return Err(AwsError {
                 kind: ErrorKind::Invalid,
                 service: "apigateway",
-                operation: "DeleteVpcLink",
+                operation: Call::DeleteVpcLink.name(),
                 code: "BadRequestException".into(),
                 message: format!("VPC link {id} is used by integrations"),
             });
         }
-        s.vpc_links
-            .remove(id)
-            .map(drop)
-            .ok_or_else(|| not_found("apigateway", "DeleteVpcLink", format!("VPC link {id}")))
+        s.vpc_links.remove(id).map(drop).ok_or_else(|| {
+            not_found(
+                "apigateway",
+                Call::DeleteVpcLink.name(),
+                format!("VPC link {id}"),
+            )
+        })
     }
 }
 
@@ -703,7 +745,7 @@ fn bad_certificate(operation: &'static str, arn: &str) -> AwsError {
 #[async_trait::async_trait]
 impl CognitoApi for FakeAws {
     async fn create_identity_pool(&self, pool: &IdentityPool) -> AwsResult<IdentityPool> {
-        let mut s = self.write("CreateIdentityPool")?;
+        let mut s = self.write(Call::CreateIdentityPool.name())?;
         let id = format!("us-east-1:{}", s.id("pool"));
         let pool = IdentityPool {
             id: id.clone(),
@@ -714,11 +756,15 @@ impl CognitoApi for FakeAws {
     }
 
     async fn describe_identity_pool(&self, id: &str) -> AwsResult<Option<IdentityPool>> {
-        Ok(self.read("DescribeIdentityPool")?.pools.get(id).cloned())
+        Ok(self
+            .read(Call::DescribeIdentityPool.name())?
+            .pools
+            .get(id)
+            .cloned())
     }
 
     async fn list_identity_pools(&self) -> AwsResult<Vec<(String, String)>> {
-        let s = self.read("ListIdentityPools")?;
+        let s = self.read(Call::ListIdentityPools.name())?;
         Ok(s.pools
             .values()
             .map(|p| (p.id.clone(), p.name.clone()))
@@ -726,7 +772,7 @@ impl CognitoApi for FakeAws {
     }
 
     async fn find_identity_pools_by_name(&self, name: &str) -> AwsResult<Vec<String>> {
-        let s = self.read("ListIdentityPools")?;
+        let s = self.read(Call::ListIdentityPools.name())?;
         Ok(s.pools
             .values()
             .filter(|p| p.name == name)
@@ -735,7 +781,7 @@ impl CognitoApi for FakeAws {
     }
 
     async fn update_identity_pool(&self, pool: &IdentityPool) -> AwsResult<()> {
-        let mut s = self.write("UpdateIdentityPool")?;
+        let mut s = self.write(Call::UpdateIdentityPool.name())?;
         match s.pools.get_mut(&pool.id) {
             Some(current) => {
                 *current = pool.clone();
@@ -743,24 +789,27 @@ impl CognitoApi for FakeAws {
             }
             None => Err(not_found(
                 "cognito-identity",
-                "UpdateIdentityPool",
+                Call::UpdateIdentityPool.name(),
                 pool.id.clone(),
             )),
         }
     }
 
     async fn delete_identity_pool(&self, id: &str) -> AwsResult<()> {
-        let mut s = self.write("DeleteIdentityPool")?;
+        let mut s = self.write(Call::DeleteIdentityPool.name())?;
         s.pool_roles.remove(id);
-        s.pools
-            .remove(id)
-            .map(drop)
-            .ok_or_else(|| not_found("cognito-identity", "DeleteIdentityPool", id.to_owned()))
+        s.pools.remove(id).map(drop).ok_or_else(|| {
+            not_found(
+                "cognito-identity",
+                Call::DeleteIdentityPool.name(),
+                id.to_owned(),
+            )
+        })
     }
 
     async fn get_roles(&self, id: &str) -> AwsResult<PoolRoles> {
         Ok(self
-            .read("GetIdentityPoolRoles")?
+            .read(Call::GetIdentityPoolRoles.name())?
             .pool_roles
             .get(id)
             .cloned()
@@ -768,7 +817,7 @@ impl CognitoApi for FakeAws {
     }
 
     async fn set_roles(&self, id: &str, roles: &PoolRoles) -> AwsResult<()> {
-        let mut s = self.write("SetIdentityPoolRoles")?;
+        let mut s = self.write(Call::SetIdentityPoolRoles.name())?;
         s.pool_roles.insert(id.to_owned(), roles.clone());
         Ok(())
     }
@@ -778,16 +827,19 @@ impl CognitoApi for FakeAws {
     }
 
     async fn tag(&self, _arn: &str, _tags: &BTreeMap<String, String>) -> AwsResult<()> {
-        self.write("TagResource").map(drop)
+        self.write(Call::TagResource.name()).map(drop)
     }
 
     async fn untag(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
-        let mut s = self.write("UntagResource")?;
+        let mut s = self.write(Call::UntagResource.name())?;
         let id = arn.rsplit('/').next().unwrap_or_default();
-        let pool = s
-            .pools
-            .get_mut(id)
-            .ok_or_else(|| not_found("cognito-identity", "UntagResource", arn.to_owned()))?;
+        let pool = s.pools.get_mut(id).ok_or_else(|| {
+            not_found(
+                "cognito-identity",
+                Call::UntagResource.name(),
+                arn.to_owned(),
+            )
+        })?;
         pool.tags.retain(|k, _| !keys.contains(k));
         Ok(())
     }
@@ -796,7 +848,7 @@ impl CognitoApi for FakeAws {
 #[async_trait::async_trait]
 impl IamApi for FakeAws {
     async fn get_role(&self, name: &str) -> AwsResult<Option<Role>> {
-        Ok(self.read("GetRole")?.roles.get(name).cloned())
+        Ok(self.read(Call::GetRole.name())?.roles.get(name).cloned())
     }
 
     async fn create_role(
@@ -808,12 +860,12 @@ impl IamApi for FakeAws {
         tags: &BTreeMap<String, String>,
         boundary_arn: &str,
     ) -> AwsResult<Role> {
-        let mut s = self.write("CreateRole")?;
+        let mut s = self.write(Call::CreateRole.name())?;
         if s.roles.contains_key(name) {
             return Err(AwsError {
                 kind: ErrorKind::Conflict,
                 service: "iam",
-                operation: "CreateRole",
+                operation: Call::CreateRole.name(),
                 code: "EntityAlreadyExists".into(),
                 message: format!("Role with name {name} already exists."),
             });
@@ -832,42 +884,41 @@ impl IamApi for FakeAws {
     }
 
     async fn update_trust_policy(&self, name: &str, trust_policy: &Value) -> AwsResult<()> {
-        let mut s = self.write("UpdateAssumeRolePolicy")?;
-        let role = s
-            .roles
-            .get_mut(name)
-            .ok_or_else(|| not_found("iam", "UpdateAssumeRolePolicy", name.to_owned()))?;
+        let mut s = self.write(Call::UpdateAssumeRolePolicy.name())?;
+        let role = s.roles.get_mut(name).ok_or_else(|| {
+            not_found("iam", Call::UpdateAssumeRolePolicy.name(), name.to_owned())
+        })?;
         role.trust_policy = trust_policy.clone();
         Ok(())
     }
 
     async fn tag_role(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
-        let mut s = self.write("TagRole")?;
+        let mut s = self.write(Call::TagRole.name())?;
         let role = s
             .roles
             .get_mut(name)
-            .ok_or_else(|| not_found("iam", "TagRole", name.to_owned()))?;
+            .ok_or_else(|| not_found("iam", Call::TagRole.name(), name.to_owned()))?;
         role.tags.extend(tags.clone());
         Ok(())
     }
 
     async fn untag_role(&self, name: &str, keys: &[String]) -> AwsResult<()> {
-        let mut s = self.write("UntagRole")?;
+        let mut s = self.write(Call::UntagRole.name())?;
         let role = s
             .roles
             .get_mut(name)
-            .ok_or_else(|| not_found("iam", "UntagRole", name.to_owned()))?;
+            .ok_or_else(|| not_found("iam", Call::UntagRole.name(), name.to_owned()))?;
         role.tags.retain(|k, _| !keys.contains(k));
         Ok(())
     }
 
     async fn delete_role(&self, name: &str) -> AwsResult<()> {
-        let mut s = self.write("DeleteRole")?;
+        let mut s = self.write(Call::DeleteRole.name())?;
         if s.role_policies.get(name).is_some_and(|p| !p.is_empty()) {
             return Err(AwsError {
                 kind: ErrorKind::Conflict,
                 service: "iam",
-                operation: "DeleteRole",
+                operation: Call::DeleteRole.name(),
                 code: "DeleteConflict".into(),
                 message: "Cannot delete entity, must delete policies first.".into(),
             });
@@ -875,11 +926,11 @@ impl IamApi for FakeAws {
         s.roles
             .remove(name)
             .map(drop)
-            .ok_or_else(|| not_found("iam", "DeleteRole", name.to_owned()))
+            .ok_or_else(|| not_found("iam", Call::DeleteRole.name(), name.to_owned()))
     }
 
     async fn get_role_policy(&self, role: &str, policy: &str) -> AwsResult<Option<Value>> {
-        let s = self.read("GetRolePolicy")?;
+        let s = self.read(Call::GetRolePolicy.name())?;
         Ok(s.role_policies
             .get(role)
             .and_then(|p| p.get(policy))
@@ -887,9 +938,13 @@ impl IamApi for FakeAws {
     }
 
     async fn put_role_policy(&self, role: &str, policy: &str, document: &Value) -> AwsResult<()> {
-        let mut s = self.write("PutRolePolicy")?;
+        let mut s = self.write(Call::PutRolePolicy.name())?;
         if !s.roles.contains_key(role) {
-            return Err(not_found("iam", "PutRolePolicy", role.to_owned()));
+            return Err(not_found(
+                "iam",
+                Call::PutRolePolicy.name(),
+                role.to_owned(),
+            ));
         }
         s.role_policies
             .entry(role.to_owned())
@@ -899,7 +954,7 @@ impl IamApi for FakeAws {
     }
 
     async fn list_role_policies(&self, role: &str) -> AwsResult<Vec<String>> {
-        let s = self.read("ListRolePolicies")?;
+        let s = self.read(Call::ListRolePolicies.name())?;
         Ok(s.role_policies
             .get(role)
             .map(|p| p.keys().cloned().collect())
@@ -907,21 +962,21 @@ impl IamApi for FakeAws {
     }
 
     async fn delete_role_policy(&self, role: &str, policy: &str) -> AwsResult<()> {
-        let mut s = self.write("DeleteRolePolicy")?;
+        let mut s = self.write(Call::DeleteRolePolicy.name())?;
         match s.role_policies.get_mut(role).and_then(|p| p.remove(policy)) {
             Some(_) => Ok(()),
             None => Err(not_found(
                 "iam",
-                "DeleteRolePolicy",
+                Call::DeleteRolePolicy.name(),
                 format!("{role}/{policy}"),
             )),
         }
     }
 
     async fn get_oidc_provider(&self, arn: &str) -> AwsResult<Option<OidcProvider>> {
-        self.provider_allowed("GetOpenIDConnectProvider", arn)?;
+        self.provider_allowed(Call::GetOpenIdConnectProvider.name(), arn)?;
         Ok(self
-            .read("GetOpenIDConnectProvider")?
+            .read(Call::GetOpenIdConnectProvider.name())?
             .providers
             .get(arn)
             .cloned())
@@ -934,14 +989,14 @@ impl IamApi for FakeAws {
         tags: &BTreeMap<String, String>,
     ) -> AwsResult<String> {
         let host = url.trim_start_matches("https://").to_owned();
-        self.provider_allowed("CreateOpenIDConnectProvider", &host)?;
-        let mut s = self.write("CreateOpenIDConnectProvider")?;
+        self.provider_allowed(Call::CreateOpenIdConnectProvider.name(), &host)?;
+        let mut s = self.write(Call::CreateOpenIdConnectProvider.name())?;
         let arn = format!("arn:aws:iam::{}:oidc-provider/{host}", s.account());
         if s.providers.contains_key(&arn) {
             return Err(AwsError {
                 kind: ErrorKind::Conflict,
                 service: "iam",
-                operation: "CreateOpenIDConnectProvider",
+                operation: Call::CreateOpenIdConnectProvider.name(),
                 code: "EntityAlreadyExists".into(),
                 message: format!("Provider with url {url} already exists."),
             });
@@ -959,10 +1014,14 @@ impl IamApi for FakeAws {
     }
 
     async fn add_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
-        self.provider_allowed("AddClientIDToOpenIDConnectProvider", arn)?;
-        let mut s = self.write("AddClientIDToOpenIDConnectProvider")?;
+        self.provider_allowed(Call::AddClientIdToOpenIdConnectProvider.name(), arn)?;
+        let mut s = self.write(Call::AddClientIdToOpenIdConnectProvider.name())?;
         let provider = s.providers.get_mut(arn).ok_or_else(|| {
-            not_found("iam", "AddClientIDToOpenIDConnectProvider", arn.to_owned())
+            not_found(
+                "iam",
+                Call::AddClientIdToOpenIdConnectProvider.name(),
+                arn.to_owned(),
+            )
         })?;
         if !provider.client_ids.iter().any(|c| c == client_id) {
             provider.client_ids.push(client_id.to_owned());
@@ -971,12 +1030,12 @@ impl IamApi for FakeAws {
     }
 
     async fn remove_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
-        self.provider_allowed("RemoveClientIDFromOpenIDConnectProvider", arn)?;
-        let mut s = self.write("RemoveClientIDFromOpenIDConnectProvider")?;
+        self.provider_allowed(Call::RemoveClientIdFromOpenIdConnectProvider.name(), arn)?;
+        let mut s = self.write(Call::RemoveClientIdFromOpenIdConnectProvider.name())?;
         let provider = s.providers.get_mut(arn).ok_or_else(|| {
             not_found(
                 "iam",
-                "RemoveClientIDFromOpenIDConnectProvider",
+                Call::RemoveClientIdFromOpenIdConnectProvider.name(),
                 arn.to_owned(),
             )
         })?;
@@ -985,54 +1044,63 @@ impl IamApi for FakeAws {
     }
 
     async fn tag_oidc_provider(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
-        self.provider_allowed("TagOpenIDConnectProvider", arn)?;
-        let mut s = self.write("TagOpenIDConnectProvider")?;
-        let provider = s
-            .providers
-            .get_mut(arn)
-            .ok_or_else(|| not_found("iam", "TagOpenIDConnectProvider", arn.to_owned()))?;
+        self.provider_allowed(Call::TagOpenIdConnectProvider.name(), arn)?;
+        let mut s = self.write(Call::TagOpenIdConnectProvider.name())?;
+        let provider = s.providers.get_mut(arn).ok_or_else(|| {
+            not_found("iam", Call::TagOpenIdConnectProvider.name(), arn.to_owned())
+        })?;
         provider.tags.extend(tags.clone());
         Ok(())
     }
 
     async fn untag_oidc_provider(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
-        self.provider_allowed("UntagOpenIDConnectProvider", arn)?;
-        let mut s = self.write("UntagOpenIDConnectProvider")?;
-        let provider = s
-            .providers
-            .get_mut(arn)
-            .ok_or_else(|| not_found("iam", "UntagOpenIDConnectProvider", arn.to_owned()))?;
+        self.provider_allowed(Call::UntagOpenIdConnectProvider.name(), arn)?;
+        let mut s = self.write(Call::UntagOpenIdConnectProvider.name())?;
+        let provider = s.providers.get_mut(arn).ok_or_else(|| {
+            not_found(
+                "iam",
+                Call::UntagOpenIdConnectProvider.name(),
+                arn.to_owned(),
+            )
+        })?;
         provider.tags.retain(|k, _| !keys.contains(k));
         Ok(())
     }
 
     async fn delete_oidc_provider(&self, arn: &str) -> AwsResult<()> {
-        self.provider_allowed("DeleteOpenIDConnectProvider", arn)?;
-        let mut s = self.write("DeleteOpenIDConnectProvider")?;
-        s.providers
-            .remove(arn)
-            .map(drop)
-            .ok_or_else(|| not_found("iam", "DeleteOpenIDConnectProvider", arn.to_owned()))
+        self.provider_allowed(Call::DeleteOpenIdConnectProvider.name(), arn)?;
+        let mut s = self.write(Call::DeleteOpenIdConnectProvider.name())?;
+        s.providers.remove(arn).map(drop).ok_or_else(|| {
+            not_found(
+                "iam",
+                Call::DeleteOpenIdConnectProvider.name(),
+                arn.to_owned(),
+            )
+        })
     }
 }
 
 #[async_trait::async_trait]
 impl LambdaApi for FakeAws {
     async fn permissions(&self, function: &str) -> AwsResult<Option<Vec<Permission>>> {
-        Ok(self.read("GetPolicy")?.functions.get(function).cloned())
+        Ok(self
+            .read(Call::GetPolicy.name())?
+            .functions
+            .get(function)
+            .cloned())
     }
 
     async fn add_permission(&self, function: &str, sid: &str, source_arn: &str) -> AwsResult<()> {
-        let mut s = self.write("AddPermission")?;
+        let mut s = self.write(Call::AddPermission.name())?;
         let statements = s
             .functions
             .get_mut(function)
-            .ok_or_else(|| not_found("lambda", "AddPermission", function.to_owned()))?;
+            .ok_or_else(|| not_found("lambda", Call::AddPermission.name(), function.to_owned()))?;
         if statements.iter().any(|p| p.sid == sid) {
             return Err(AwsError {
                 kind: ErrorKind::Conflict,
                 service: "lambda",
-                operation: "AddPermission",
+                operation: Call::AddPermission.name(),
                 code: "ResourceConflictException".into(),
                 message: format!("The statement id ({sid}) provided already exists."),
             });
@@ -1046,15 +1114,18 @@ impl LambdaApi for FakeAws {
     }
 
     async fn remove_permission(&self, function: &str, sid: &str) -> AwsResult<()> {
-        let mut s = self.write("RemovePermission")?;
-        let statements = s
-            .functions
-            .get_mut(function)
-            .ok_or_else(|| not_found("lambda", "RemovePermission", function.to_owned()))?;
+        let mut s = self.write(Call::RemovePermission.name())?;
+        let statements = s.functions.get_mut(function).ok_or_else(|| {
+            not_found("lambda", Call::RemovePermission.name(), function.to_owned())
+        })?;
         let before = statements.len();
         statements.retain(|p| p.sid != sid);
         if statements.len() == before {
-            return Err(not_found("lambda", "RemovePermission", sid.to_owned()));
+            return Err(not_found(
+                "lambda",
+                Call::RemovePermission.name(),
+                sid.to_owned(),
+            ));
         }
         Ok(())
     }

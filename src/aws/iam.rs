@@ -3,6 +3,7 @@
 //! IAM returns policy documents URL-encoded; they are decoded and parsed here, so callers
 //! compare JSON values, never strings.
 
+use crate::operations::Call;
 use std::collections::BTreeMap;
 
 use aws_sdk_iam::Client;
@@ -160,7 +161,9 @@ impl IamApi for Iam {
     async fn get_role(&self, name: &str) -> AwsResult<Option<Role>> {
         let out = match self.client.get_role().role_name(name).send().await {
             Ok(out) => out,
-            Err(e) => return not_found_is_none(AwsError::from_sdk(SERVICE, "GetRole", e)),
+            Err(e) => {
+                return not_found_is_none(AwsError::from_sdk(SERVICE, Call::GetRole.name(), e));
+            }
         };
         let Some(role) = out.role() else {
             return Ok(None);
@@ -169,7 +172,7 @@ impl IamApi for Iam {
             .assume_role_policy_document()
             .map(decode_policy)
             .transpose()
-            .map_err(|m| invalid_policy("GetRole", m))?
+            .map_err(|m| invalid_policy(Call::GetRole.name(), m))?
             .unwrap_or(Value::Null);
         Ok(Some(Role {
             name: role.role_name().to_owned(),
@@ -200,7 +203,7 @@ impl IamApi for Iam {
             .set_tags(Some(to_tags(tags)))
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "CreateRole"))?;
+            .map_err(sdk_err(SERVICE, Call::CreateRole))?;
         let arn = out.role().map(|r| r.arn().to_owned()).unwrap_or_default();
         Ok(Role {
             name: name.to_owned(),
@@ -219,7 +222,7 @@ impl IamApi for Iam {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "UpdateAssumeRolePolicy"))
+            .map_err(sdk_err(SERVICE, Call::UpdateAssumeRolePolicy))
     }
 
     async fn tag_role(&self, name: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
@@ -230,7 +233,7 @@ impl IamApi for Iam {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "TagRole"))
+            .map_err(sdk_err(SERVICE, Call::TagRole))
     }
 
     async fn untag_role(&self, name: &str, keys: &[String]) -> AwsResult<()> {
@@ -241,7 +244,7 @@ impl IamApi for Iam {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "UntagRole"))
+            .map_err(sdk_err(SERVICE, Call::UntagRole))
     }
 
     async fn delete_role(&self, name: &str) -> AwsResult<()> {
@@ -251,7 +254,7 @@ impl IamApi for Iam {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "DeleteRole"))
+            .map_err(sdk_err(SERVICE, Call::DeleteRole))
     }
 
     // --- inline policies ---------------------------------------------------------------
@@ -267,8 +270,8 @@ impl IamApi for Iam {
         {
             Ok(out) => decode_policy(out.policy_document())
                 .map(Some)
-                .map_err(|m| invalid_policy("GetRolePolicy", m)),
-            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "GetRolePolicy", e)),
+                .map_err(|m| invalid_policy(Call::GetRolePolicy.name(), m)),
+            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, Call::GetRolePolicy.name(), e)),
         }
     }
 
@@ -281,7 +284,7 @@ impl IamApi for Iam {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "PutRolePolicy"))
+            .map_err(sdk_err(SERVICE, Call::PutRolePolicy))
     }
 
     async fn list_role_policies(&self, role: &str) -> AwsResult<Vec<String>> {
@@ -293,7 +296,7 @@ impl IamApi for Iam {
                 .set_marker(marker)
                 .send()
                 .await
-                .map_err(sdk_err(SERVICE, "ListRolePolicies"))?;
+                .map_err(sdk_err(SERVICE, Call::ListRolePolicies))?;
             let next = out
                 .marker()
                 .filter(|_| out.is_truncated())
@@ -311,7 +314,7 @@ impl IamApi for Iam {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "DeleteRolePolicy"))
+            .map_err(sdk_err(SERVICE, Call::DeleteRolePolicy))
     }
 
     // --- OIDC providers ----------------------------------------------------------------
@@ -330,7 +333,11 @@ impl IamApi for Iam {
                 client_ids: out.client_id_list().to_vec(),
                 tags: from_tags(out.tags()),
             })),
-            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "GetOpenIDConnectProvider", e)),
+            Err(e) => not_found_is_none(AwsError::from_sdk(
+                SERVICE,
+                Call::GetOpenIdConnectProvider.name(),
+                e,
+            )),
         }
     }
 
@@ -348,7 +355,7 @@ impl IamApi for Iam {
             .set_tags(Some(to_tags(tags)))
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "CreateOpenIDConnectProvider"))?;
+            .map_err(sdk_err(SERVICE, Call::CreateOpenIdConnectProvider))?;
         Ok(out
             .open_id_connect_provider_arn()
             .unwrap_or_default()
@@ -363,7 +370,7 @@ impl IamApi for Iam {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "AddClientIDToOpenIDConnectProvider"))
+            .map_err(sdk_err(SERVICE, Call::AddClientIdToOpenIdConnectProvider))
     }
 
     async fn remove_client_id(&self, arn: &str, client_id: &str) -> AwsResult<()> {
@@ -374,7 +381,10 @@ impl IamApi for Iam {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "RemoveClientIDFromOpenIDConnectProvider"))
+            .map_err(sdk_err(
+                SERVICE,
+                Call::RemoveClientIdFromOpenIdConnectProvider,
+            ))
     }
 
     async fn tag_oidc_provider(&self, arn: &str, tags: &BTreeMap<String, String>) -> AwsResult<()> {
@@ -385,7 +395,7 @@ impl IamApi for Iam {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "TagOpenIDConnectProvider"))
+            .map_err(sdk_err(SERVICE, Call::TagOpenIdConnectProvider))
     }
 
     async fn untag_oidc_provider(&self, arn: &str, keys: &[String]) -> AwsResult<()> {
@@ -396,7 +406,7 @@ impl IamApi for Iam {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "UntagOpenIDConnectProvider"))
+            .map_err(sdk_err(SERVICE, Call::UntagOpenIdConnectProvider))
     }
 
     async fn delete_oidc_provider(&self, arn: &str) -> AwsResult<()> {
@@ -406,7 +416,7 @@ impl IamApi for Iam {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "DeleteOpenIDConnectProvider"))
+            .map_err(sdk_err(SERVICE, Call::DeleteOpenIdConnectProvider))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Lambda permissions: the statement on a user's function that lets one API invoke it.
 //! The function is the user's; only statements whose id we chose are ever touched.
 
+use crate::operations::Call;
 use aws_sdk_lambda::Client;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use serde_json::Value;
@@ -65,7 +66,7 @@ impl LambdaApi for Lambda {
         {
             Ok(out) => out,
             Err(e) => {
-                let e = AwsError::from_sdk(SERVICE, "GetPolicy", e);
+                let e = AwsError::from_sdk(SERVICE, Call::GetPolicy.name(), e);
                 // A function without a policy answers ResourceNotFoundException too:
                 // tell the two apart by looking at the function itself.
                 if e.is_not_found() {
@@ -77,7 +78,11 @@ impl LambdaApi for Lambda {
                         .await
                     {
                         Ok(_) => Ok(Some(Vec::new())),
-                        Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "GetFunction", e)),
+                        Err(e) => not_found_is_none(AwsError::from_sdk(
+                            SERVICE,
+                            Call::GetFunction.name(),
+                            e,
+                        )),
                     };
                 }
                 return Err(e);
@@ -86,7 +91,7 @@ impl LambdaApi for Lambda {
         let policy: Value = serde_json::from_str(out.policy().unwrap_or("{}")).map_err(|e| {
             AwsError::invalid(
                 SERVICE,
-                "GetPolicy",
+                Call::GetPolicy.name(),
                 "",
                 format!("function policy is not JSON: {e}"),
             )
@@ -105,7 +110,7 @@ impl LambdaApi for Lambda {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "AddPermission"))
+            .map_err(sdk_err(SERVICE, Call::AddPermission))
     }
 
     async fn remove_permission(&self, function: &str, sid: &str) -> AwsResult<()> {
@@ -116,7 +121,7 @@ impl LambdaApi for Lambda {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "RemovePermission"))
+            .map_err(sdk_err(SERVICE, Call::RemovePermission))
     }
 }
 

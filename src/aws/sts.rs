@@ -1,5 +1,6 @@
 //! STS: who the operator is (the account every ARN is built with).
 
+use crate::operations::Call;
 use aws_sdk_sts::Client;
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 
@@ -36,7 +37,7 @@ impl Sts {
             .get_caller_identity()
             .send()
             .await
-            .map_err(sdk_err("sts", "GetCallerIdentity"))?;
+            .map_err(sdk_err("sts", Call::GetCallerIdentity))?;
         Ok(CallerIdentity {
             account: out.account().unwrap_or_default().to_owned(),
             arn: out.arn().unwrap_or_default().to_owned(),

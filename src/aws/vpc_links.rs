@@ -2,6 +2,7 @@
 //! API's own in [`super::apigateway`]. A link's subnets and security groups are fixed at
 //! creation (UpdateVpcLink only renames).
 
+use crate::operations::Call;
 use std::collections::BTreeMap;
 
 use super::apigateway::ApiGateway;
@@ -88,14 +89,14 @@ impl VpcLinksApi for ApiGateway {
             .set_tags(Some(tags.clone().into_iter().collect()))
             .send()
             .await
-            .map_err(sdk_err(SERVICE, "CreateVpcLink"))?;
+            .map_err(sdk_err(SERVICE, Call::CreateVpcLink))?;
         Ok(link_of!(&out))
     }
 
     async fn get_vpc_link(&self, id: &str) -> AwsResult<Option<VpcLink>> {
         match self.client.get_vpc_link().vpc_link_id(id).send().await {
             Ok(out) => Ok(Some(link_of!(&out))),
-            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, "GetVpcLink", e)),
+            Err(e) => not_found_is_none(AwsError::from_sdk(SERVICE, Call::GetVpcLink.name(), e)),
         }
     }
 
@@ -108,7 +109,7 @@ impl VpcLinksApi for ApiGateway {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(sdk_err(SERVICE, "GetVpcLinks"))?;
+                .map_err(sdk_err(SERVICE, Call::GetVpcLinks))?;
             let items = out.items().iter().map(|l| link_of!(l)).collect();
             Ok((items, out.next_token().map(str::to_owned)))
         })
@@ -123,7 +124,7 @@ impl VpcLinksApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "UpdateVpcLink"))
+            .map_err(sdk_err(SERVICE, Call::UpdateVpcLink))
     }
 
     async fn delete_vpc_link(&self, id: &str) -> AwsResult<()> {
@@ -133,6 +134,6 @@ impl VpcLinksApi for ApiGateway {
             .send()
             .await
             .map(drop)
-            .map_err(sdk_err(SERVICE, "DeleteVpcLink"))
+            .map_err(sdk_err(SERVICE, Call::DeleteVpcLink))
     }
 }

@@ -59,74 +59,7 @@ impl Verb {
     }
 }
 
-/// The AWS (or Kubernetes) call an event is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Call {
-    CreateOpenIdConnectProvider,
-    TagOpenIdConnectProvider,
-    UntagOpenIdConnectProvider,
-    AddClientIdToOpenIdConnectProvider,
-    RemoveClientIdFromOpenIdConnectProvider,
-    DeleteOpenIdConnectProvider,
-    CreateVpcLink,
-    UpdateVpcLink,
-    DeleteVpcLink,
-    CreateApi,
-    UpdateApi,
-    DeleteApi,
-    TagResource,
-    CreateIntegration,
-    DeleteIntegration,
-    CreateAuthorizer,
-    UpdateAuthorizer,
-    DeleteAuthorizer,
-    CreateRoute,
-    UpdateRoute,
-    DeleteRoute,
-    CreateStage,
-    UpdateStage,
-    CreateDomainName,
-    UpdateDomainName,
-    DeleteDomainName,
-    CreateApiMapping,
-    DeleteApiMapping,
-    AddPermission,
-    RemovePermission,
-    CreateIdentityPool,
-    UpdateIdentityPool,
-    /// UntagResource: of an identity pool (Cognito), or of an API (in a TagsDrifted warning).
-    UntagResource,
-    DeleteIdentityPool,
-    CreateRole,
-    UpdateAssumeRolePolicy,
-    TagRole,
-    UntagRole,
-    DeleteRole,
-    PutRolePolicy,
-    DeleteRolePolicy,
-    SetIdentityPoolRoles,
-    WriteOutputs,
-    DeleteOutputs,
-    Reconcile,
-    Delete,
-}
-
-impl fmt::Display for Call {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Call::CreateOpenIdConnectProvider => "CreateOpenIDConnectProvider",
-            Call::AddClientIdToOpenIdConnectProvider => "AddClientIDToOpenIDConnectProvider",
-            Call::RemoveClientIdFromOpenIdConnectProvider => {
-                "RemoveClientIDFromOpenIDConnectProvider"
-            }
-            Call::DeleteOpenIdConnectProvider => "DeleteOpenIDConnectProvider",
-            Call::TagOpenIdConnectProvider => "TagOpenIDConnectProvider",
-            Call::UntagOpenIdConnectProvider => "UntagOpenIDConnectProvider",
-            other => return write!(f, "{other:?}"),
-        };
-        f.write_str(name)
-    }
-}
+pub use crate::operations::Call;
 
 /// An event's action: the call, and which resource when an object has several.
 #[derive(Clone, Debug, PartialEq, Eq)]

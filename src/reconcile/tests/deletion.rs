@@ -168,7 +168,7 @@ async fn a_delete_aws_refuses_names_the_blocker_and_the_way_out() {
 async fn a_client_id_registered_before_a_failure_and_an_edit_is_not_forgotten() {
     let rig = Rig::new();
     let mut obj = seed();
-    rig.aws.fail_next("CreateApi", ErrorKind::Transient);
+    rig.aws.fail_next(Call::CreateApi, ErrorKind::Transient);
     assert!(rig.reconcile(&mut obj).await.is_err());
     assert_eq!(
         rig.client_ids(),

@@ -113,7 +113,7 @@ async fn a_failed_reconcile_is_backed_off_and_a_spec_change_is_not() {
     let mut obj = seed();
     obj.metadata.finalizers = Some(vec![FINALIZER.into()]);
     let uid = obj.metadata.uid.clone().unwrap();
-    rig.aws.fail_next("CreateApi", ErrorKind::AccessDenied);
+    rig.aws.fail_next(Call::CreateApi, ErrorKind::AccessDenied);
 
     let error = reconcile(Arc::new(obj.clone()), rig.ctx.clone())
         .await

@@ -7,7 +7,7 @@ async fn a_role_still_propagating_is_progress_not_a_stall() {
     let rig = Rig::new();
     let mut obj = seed();
     rig.aws
-        .fail_next("SetIdentityPoolRoles", ErrorKind::Invalid);
+        .fail_next(Call::SetIdentityPoolRoles, ErrorKind::Invalid);
     let e = rig.reconcile(&mut obj).await.unwrap_err();
     assert_eq!(e.reason(), "AwsUnavailable");
     assert!(!e.stalls());
@@ -29,7 +29,7 @@ async fn an_old_role_refused_by_cognito_stalls() {
         s.pool_roles.clear();
     }
     rig.aws
-        .fail_next("SetIdentityPoolRoles", ErrorKind::Invalid);
+        .fail_next(Call::SetIdentityPoolRoles, ErrorKind::Invalid);
     let e = rig.reconcile(&mut obj).await.unwrap_err();
     assert_eq!(e.reason(), "AwsRejected");
     assert!(e.stalls());
@@ -40,7 +40,7 @@ async fn a_create_that_races_is_observed_again_once() {
     let rig = Rig::new();
     let mut obj = seed();
     rig.aws
-        .fail_next("CreateOpenIDConnectProvider", ErrorKind::Conflict);
+        .fail_next(Call::CreateOpenIdConnectProvider, ErrorKind::Conflict);
     rig.reconcile(&mut obj).await.unwrap();
     assert_eq!(rig.aws.state().providers.len(), 1);
 }
@@ -59,7 +59,7 @@ async fn a_missing_function_is_named_in_the_error() {
 async fn throttling_is_retried_without_a_warning_event() {
     let rig = Rig::new();
     let mut obj = seed();
-    rig.aws.fail_next("CreateApi", ErrorKind::Throttled);
+    rig.aws.fail_next(Call::CreateApi, ErrorKind::Throttled);
     let e = rig.reconcile(&mut obj).await.unwrap_err();
     assert_eq!(e.reason(), "Throttled");
     assert!(rig.cluster.events().iter().all(|e| !e.warning));
@@ -69,7 +69,7 @@ async fn throttling_is_retried_without_a_warning_event() {
 async fn a_failure_is_a_warning_event_and_a_condition_with_the_same_words() {
     let rig = Rig::new();
     let mut obj = seed();
-    rig.aws.fail_next("CreateRole", ErrorKind::AccessDenied);
+    rig.aws.fail_next(Call::CreateRole, ErrorKind::AccessDenied);
     let e = rig.reconcile(&mut obj).await.unwrap_err();
     let warning = rig
         .cluster

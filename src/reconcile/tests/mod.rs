@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::cluster::Cluster;
 use super::context::{AwsProvider, Settings};
-use super::events::{Action, Reason};
+use super::events::{Action, Call, Reason};
 use super::*;
 use crate::api::AuthedApi;
 use crate::aws::ErrorKind;

@@ -203,7 +203,7 @@ async fn a_tag_key_is_recorded_before_any_resource_gets_it() {
     let rig = Rig::new();
     let mut obj = tagged(&[("team", "a")]);
     // The reconcile fails after the pool got the tag, before status could say it synced.
-    rig.aws.fail_next("CreateRole", ErrorKind::Invalid);
+    rig.aws.fail_next(Call::CreateRole, ErrorKind::Invalid);
     assert!(rig.reconcile(&mut obj).await.is_err());
     let pool_tags = rig.aws.state().pools.values().next().unwrap().tags.clone();
     assert_eq!(pool_tags["team"], "a");

@@ -268,7 +268,7 @@ async fn a_link_not_tagged_as_ours_is_never_adopted_even_with_our_name() {
 async fn a_crash_after_the_create_is_adopted_by_its_tag_not_made_twice() {
     let rig = Rig::new();
     let mut obj = private(owned_link());
-    rig.aws.fail_next("CreateApi", ErrorKind::Transient);
+    rig.aws.fail_next(Call::CreateApi, ErrorKind::Transient);
     rig.reconcile(&mut obj).await.unwrap_err();
     // As if the status write after CreateVpcLink never happened.
     let mut status = obj.status.clone().unwrap();
