@@ -46,8 +46,13 @@ pub struct CallArgs {
     )]
     pub id_token: Option<String>,
     /// An authorization code of the issuer to exchange for tokens (needs
-    /// --client-secret-env).
-    #[arg(long, requires = "client_secret_env", conflicts_with = "login")]
+    /// --client-secret-env). Codes may begin with '-': taken as they are.
+    #[arg(
+        long,
+        requires = "client_secret_env",
+        conflicts_with = "login",
+        allow_hyphen_values = true
+    )]
     pub code: Option<String>,
     /// Log in at the issuer now (its endpoints from <issuer>/.well-known/openid-configuration):
     /// print the login URL, wait for the browser to come back to --redirect-uri on this
@@ -579,6 +584,29 @@ mod tests {
                 private: None,
             },
         }
+    }
+
+    /// Issuers' codes are URL-safe base64: one in 64 begins with '-', which clap would
+    /// otherwise take for an option (and `call --code` failed at random).
+    #[test]
+    fn a_code_beginning_with_a_hyphen_is_a_code() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            call: CallArgs,
+        }
+        let cli = <Cli as clap::Parser>::try_parse_from([
+            "call",
+            "api",
+            "GET",
+            "/private",
+            "--code",
+            "-1xYz_",
+            "--client-secret-env",
+            "SECRET",
+        ])
+        .unwrap();
+        assert_eq!(cli.call.code.as_deref(), Some("-1xYz_"));
     }
 
     #[test]
