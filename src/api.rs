@@ -994,4 +994,21 @@ impl AuthedApiSpec {
         functions.dedup();
         functions
     }
+
+    /// Every private target (listener or Cloud Map service ARN) a route sends requests to.
+    pub fn private_targets(&self) -> Vec<&str> {
+        let mut targets: Vec<&str> = self
+            .routes
+            .iter()
+            .filter_map(|r| r.target.private.as_ref())
+            .filter_map(|p| {
+                p.listener_arn
+                    .as_deref()
+                    .or(p.cloud_map_service_arn.as_deref())
+            })
+            .collect();
+        targets.sort();
+        targets.dedup();
+        targets
+    }
 }

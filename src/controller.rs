@@ -113,6 +113,12 @@ pub struct ControllerArgs {
     #[arg(long, env = "AUTHEDAPI_ALLOWED_FUNCTIONS", value_delimiter = ',')]
     pub allowed_functions: Vec<String>,
 
+    /// Private target ARN patterns (`*` wildcards: ALB/NLB listeners, Cloud Map services)
+    /// routes may reach through a VPC link where no AuthedApiTenant says otherwise,
+    /// comma-separated. Default: none.
+    #[arg(long, env = "AUTHEDAPI_ALLOWED_PRIVATE_TARGETS", value_delimiter = ',')]
+    pub allowed_private_targets: Vec<String>,
+
     /// The share (0 to 1) of each account's API Gateway rate limit that drift checks of
     /// unchanged objects may use; creates, updates and deletes go first. When checking
     /// every object each --resync would take more, the resync stretches (metric
@@ -349,6 +355,7 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<()> {
         permissions_boundary: args.permissions_boundary.clone(),
         defaults: Defaults {
             allowed_functions: args.allowed_functions.clone(),
+            allowed_private_targets: args.allowed_private_targets.clone(),
             allowed_issuers: args.allowed_issuers.clone(),
             own_account: args.own_account == OwnAccount::Allow,
         },

@@ -50,6 +50,15 @@ pub struct AuthedApiTenantSpec {
     #[schemars(length(max = 64))]
     pub allowed_functions: Vec<String>,
 
+    /// Private targets routes may send requests to through a VPC link (an ALB/NLB listener
+    /// or a Cloud Map service): ARN patterns where `*` matches any characters (e.g.
+    /// `arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/team-a-*`).
+    /// Empty: none (a public route in front of another team's internal load balancer is
+    /// for the platform to allow).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub allowed_private_targets: Vec<String>,
+
     /// OIDC issuers the AuthedApis may federate: a host, or a host and a path, with `*`
     /// and `?` wildcards, e.g. `*.auth0.com`, `*.okta.com/oauth2/*` or
     /// `login.example.com/realms/team-a`. A host-only pattern admits only issuers without
@@ -138,6 +147,7 @@ pub struct Guardrails {
     /// `tenant <name>` or `the operator's defaults`, for messages.
     pub source: String,
     pub allowed_functions: Vec<String>,
+    pub allowed_private_targets: Vec<String>,
     pub allowed_issuers: Vec<String>,
     /// The account to act in: None for the operator's own.
     pub aws: Option<TenantAws>,
@@ -147,6 +157,7 @@ pub struct Guardrails {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Defaults {
     pub allowed_functions: Vec<String>,
+    pub allowed_private_targets: Vec<String>,
     pub allowed_issuers: Vec<String>,
     /// Whether namespaces no tenant maps to an account use the operator's own.
     pub own_account: bool,
@@ -191,6 +202,7 @@ pub fn guardrails_for(
         [] => Ok(Guardrails {
             source: "the operator's defaults (no AuthedApiTenant selects this namespace)".into(),
             allowed_functions: defaults.allowed_functions.clone(),
+            allowed_private_targets: defaults.allowed_private_targets.clone(),
             allowed_issuers: defaults.allowed_issuers.clone(),
             aws: None,
         }),
@@ -200,6 +212,7 @@ pub fn guardrails_for(
                 tenant.metadata.name.as_deref().unwrap_or_default()
             ),
             allowed_functions: tenant.spec.allowed_functions.clone(),
+            allowed_private_targets: tenant.spec.allowed_private_targets.clone(),
             allowed_issuers: tenant
                 .spec
                 .allowed_issuers
@@ -296,6 +309,19 @@ pub fn violations(spec: &AuthedApiSpec, guardrails: &Guardrails) -> Vec<String> 
             ));
         }
     }
+    for target in spec.private_targets() {
+        if !guardrails
+            .allowed_private_targets
+            .iter()
+            .any(|p| matches(p, target))
+        {
+            found.push(format!(
+                "the private target {target} is not allowed by {} (allowed: {})",
+                guardrails.source,
+                list_or_none(&guardrails.allowed_private_targets)
+            ));
+        }
+    }
     found
 }
 
@@ -327,6 +353,7 @@ mod tests {
             namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
             namespace_selector: None,
             allowed_functions: functions.iter().map(|s| s.to_string()).collect(),
+            allowed_private_targets: Vec::new(),
             allowed_issuers: None,
             aws: None,
         }
@@ -335,6 +362,7 @@ mod tests {
     fn defaults() -> Defaults {
         Defaults {
             allowed_functions: vec![],
+            allowed_private_targets: Vec::new(),
             allowed_issuers: vec!["*.auth0.com".into()],
             own_account: true,
         }
@@ -383,6 +411,41 @@ routes:
         assert!(violations(&seed(), &g).is_empty());
         let other = guardrails_for("b", &BTreeMap::new(), &tenants, &defaults()).unwrap();
         assert!(!violations(&seed(), &other).is_empty());
+    }
+
+    /// A route through a VPC link reaches a load balancer or service inside the VPC: only
+    /// one the tenant (or the operator's defaults) names.
+    #[test]
+    fn private_targets_are_refused_unless_allowed() {
+        let mut spec = seed();
+        spec.routes.push(
+            serde_yaml::from_str(
+                r#"
+route: ANY /orders/{proxy+}
+target: {private: {listenerArn: "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/payments/50dc6c495c0c9188/f2f7dc8efc522ab2"}}
+"#,
+            )
+            .unwrap(),
+        );
+        let mut tenants = team_a();
+        let g = guardrails_for("a", &BTreeMap::new(), &tenants, &defaults()).unwrap();
+        let found = violations(&spec, &g);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("the private target arn:aws:elasticloadbalancing:")
+                && found[0].contains("allowed: none"),
+            "{found:?}"
+        );
+        tenants[0].spec.allowed_private_targets = vec![
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/orders/*".into(),
+        ];
+        let g = guardrails_for("a", &BTreeMap::new(), &tenants, &defaults()).unwrap();
+        assert_eq!(violations(&spec, &g).len(), 1, "payments is not orders");
+        tenants[0].spec.allowed_private_targets = vec![
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/payments/*".into(),
+        ];
+        let g = guardrails_for("a", &BTreeMap::new(), &tenants, &defaults()).unwrap();
+        assert!(violations(&spec, &g).is_empty());
     }
 
     #[test]
@@ -440,6 +503,7 @@ routes:
         let g = Guardrails {
             source: "t".into(),
             allowed_functions: vec!["*".into()],
+            allowed_private_targets: Vec::new(),
             allowed_issuers: vec!["*.auth0.com".into()],
             aws: None,
         };
@@ -522,6 +586,7 @@ routes:
         let g = Guardrails {
             source: "AuthedApiTenant t".into(),
             allowed_functions: vec!["*".into()],
+            allowed_private_targets: Vec::new(),
             allowed_issuers: vec!["*.okta.com/oauth2/*".into()],
             aws: None,
         };

@@ -526,6 +526,29 @@ async fn a_namespace_user_cannot_name_functions_or_issuers_their_tenant_does_not
         refused.contains("a Lambda authorizer runs a function that AuthedApiTenant"),
         "{refused}"
     );
+    // A route through a VPC link reaches only private targets the tenant names (none here).
+    let mut orders = allowed.clone();
+    orders["metadata"]["name"] = "orders".into();
+    orders["spec"]["vpcLink"] = serde_json::json!({"subnetIds": ["subnet-0a1b2c3d"]});
+    orders["spec"]["routes"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"route": "ANY /orders/{proxy+}", "target": {"private": {
+            "listenerArn": format!("arn:aws:elasticloadbalancing:us-east-1:{}:listener/app/payments/50dc6c495c0c9188/f2f7dc8efc522ab2", account.id)}}}));
+    let refused = api
+        .patch(
+            "orders",
+            &PatchParams::apply("user").force(),
+            &Patch::Apply(orders),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("a route reaches a private target that AuthedApiTenant")
+            && refused.contains("(allowed: none)"),
+        "{refused}"
+    );
     let mut ci = allowed.clone();
     ci["metadata"]["name"] = "ci".into();
     ci["spec"]["auth0"]["domain"] = "token.actions.githubusercontent.com".into();

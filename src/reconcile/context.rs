@@ -412,6 +412,7 @@ mod tests {
                 permissions_boundary: "b".into(),
                 defaults: Defaults {
                     allowed_functions: vec![],
+                    allowed_private_targets: Vec::new(),
                     allowed_issuers: vec![],
                     own_account: true,
                 },

@@ -174,6 +174,12 @@ impl Operator {
                 format!("arn:aws:lambda:*:{}:function:*", account.id),
             ]);
         }
+        if !extra_args.contains(&"--allowed-private-targets") {
+            args.extend([
+                "--allowed-private-targets".to_owned(),
+                format!("arn:aws:*:*:{}:*", account.id),
+            ]);
+        }
         args.extend(extra_args.iter().map(|a| a.to_string()));
         // The supervisor passes its environment on: set it for the child process.
         let mut env = authedapi_rig::operator_env(control_plane, account, credentials);

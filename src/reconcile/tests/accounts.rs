@@ -32,6 +32,7 @@ fn tenant(name: &str, namespace: &str, aws: Option<TenantAws>) -> AuthedApiTenan
             namespaces: vec![namespace.into()],
             namespace_selector: None,
             allowed_functions: vec!["arn:aws:lambda:*:*:function:*".into()],
+            allowed_private_targets: Vec::new(),
             allowed_issuers: None,
             aws,
         },

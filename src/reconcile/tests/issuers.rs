@@ -154,6 +154,7 @@ async fn a_tenant_the_cache_has_not_seen_yet_is_read_before_stalling() {
             namespaces: vec!["team".into()],
             namespace_selector: None,
             allowed_functions: vec!["arn:aws:lambda:*:*:function:*".into()],
+            allowed_private_targets: Vec::new(),
             allowed_issuers: Some(vec!["login.example.com/realms/*".into()]),
             aws: None,
         },

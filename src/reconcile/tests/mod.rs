@@ -191,6 +191,7 @@ impl Rig {
                 permissions_boundary: "authedapi-boundary".into(),
                 defaults: Defaults {
                     allowed_functions: vec!["arn:aws:lambda:*:123456789012:function:*".into()],
+                    allowed_private_targets: vec!["arn:aws:*:*:123456789012:*".into()],
                     allowed_issuers: vec!["*.auth0.com".into()],
                     own_account: true,
                 },

@@ -341,6 +341,7 @@ fn tenant_for(ns: usize, mapping: &Mapping) -> AuthedApiTenant {
             namespaces: vec![NAMESPACES[ns].into()],
             namespace_selector: None,
             allowed_functions: vec!["arn:aws:lambda:*:*:function:*".into()],
+            allowed_private_targets: Vec::new(),
             allowed_issuers: Some(issuers),
             aws: mapping.account.map(|a| tenant_aws(a, mapping.revoked)),
         },
@@ -547,6 +548,7 @@ impl World {
                 permissions_boundary: "authedapi-boundary".into(),
                 defaults: Defaults {
                     allowed_functions: vec!["arn:aws:lambda:*:*:function:*".into()],
+                    allowed_private_targets: Vec::new(),
                     allowed_issuers: vec!["*.auth0.com".into()],
                     own_account: true,
                 },
