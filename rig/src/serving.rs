@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// A free loopback port, ready for tokio, and its `http://127.0.0.1:PORT` URL.
@@ -16,6 +16,30 @@ pub fn bind_loopback() -> anyhow::Result<(std::net::TcpListener, String)> {
     listener.set_nonblocking(true)?;
     let url = format!("http://{}", listener.local_addr()?);
     Ok((listener, url))
+}
+
+/// Accept connections on `listener` until `shutdown` changes, each served by a task of
+/// `serve` (with the shutdown signal, to drop it at once).
+pub async fn accept_until_shutdown<Fut>(
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+    serve: impl Fn(TcpStream, watch::Receiver<bool>) -> Fut,
+) where
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve(stream, shutdown.clone()));
+                }
+                // Out of file descriptors and the like: wait instead of spinning.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+            },
+        }
+    }
 }
 
 /// A running server; it stops when dropped or [stopped](Serving::stop).

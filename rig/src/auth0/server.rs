@@ -4,7 +4,6 @@
 //! [`Flavor`]: super::Flavor
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -28,6 +27,7 @@ use super::replies::{Reply, error_page, json_reply, preflight, text};
 use super::tenant::Shared;
 use super::token::token;
 use super::userinfo::userinfo;
+use crate::serving::accept_until_shutdown;
 
 /// Request bodies larger than this are refused (413).
 const MAX_BODY: usize = 64 * 1024;
@@ -39,22 +39,13 @@ type Tenant = State<Arc<Shared>>;
 pub(super) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let app = router(shared);
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_connection(stream, app.clone(), shutdown.clone()));
-                }
-                // Out of file descriptors and the like: wait instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            },
-        }
-    }
+    accept_until_shutdown(listener, shutdown, |stream, stop| {
+        serve_connection(stream, app.clone(), stop)
+    })
+    .await;
 }
 
 /// One connection until it ends or the stand-in stops (which drops it at once, unlike a

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONNECTION, HeaderMap, HeaderName};
@@ -22,6 +21,7 @@ use tokio::sync::{Notify, watch};
 use super::limits::Limits;
 use super::protocol::{ErrorKind, RequestInfo, error_response};
 use super::{FORWARDED, Fault, Faults, RATE_LIMITED, UPSTREAM_ERROR};
+use crate::serving::accept_until_shutdown;
 
 type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
@@ -264,21 +264,12 @@ async fn serve_connection(
 pub(super) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_connection(stream, shared.clone(), shutdown.clone()));
-                }
-                // Out of file descriptors and the like: wait instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            },
-        }
-    }
+    accept_until_shutdown(listener, shutdown, |stream, stop| {
+        serve_connection(stream, shared.clone(), stop)
+    })
+    .await;
 }
 
 #[cfg(test)]
